@@ -1,0 +1,106 @@
+//! The contract between an ecdysis host and its plugins.
+//!
+//! A *plugin* is a `cdylib` that implements one version of a *module*. It exports a
+//! `#[repr(C)]` [`PluginDescriptor`] (ABI version, module name, plugin version, interface id and
+//! fingerprint, state schema and migration graph) and a function table for the module's
+//! *interface*. The host verifies the descriptor before it calls anything, routes calls through the
+//! table, and moves state between versions as MessagePack.
+//!
+//! This crate knows nothing about the host: it is the vocabulary both sides share.
+//!
+//! # Writing a plugin
+//!
+//! 1. Declare the interface once, in a crate that the host program and every plugin version depend
+//!    on:
+//!
+//! ```
+//! #[ecdysis_plugin_api::interface]
+//! pub trait Greeter {
+//!     /// Greets `name` and returns the greeting.
+//!     fn greet(&self, name: &str) -> String;
+//!     /// How many greetings were made.
+//!     fn greeted(&self) -> u64;
+//! }
+//! ```
+//!
+//! 2. In each plugin version, implement the interface and [`Plugin`], give the state a [`Schema`],
+//!    and export:
+//!
+//! ```
+//! # #[ecdysis_plugin_api::interface]
+//! # pub trait Greeter { fn greet(&self, name: &str) -> String; fn greeted(&self) -> u64; }
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use ecdysis_plugin_api::{Plugin, PluginError, Schema};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! pub struct GreeterState { greeted: u64 }
+//! impl Schema for GreeterState {
+//!     const NAME: &'static str = "greeter";
+//!     const VERSION: u32 = 1;
+//! }
+//!
+//! pub struct GreeterV1 { greeted: AtomicU64 }
+//! impl Greeter for GreeterV1 {
+//!     fn greet(&self, name: &str) -> String {
+//!         self.greeted.fetch_add(1, Ordering::Relaxed);
+//!         format!("hello, {name}")
+//!     }
+//!     fn greeted(&self) -> u64 { self.greeted.load(Ordering::Relaxed) }
+//! }
+//! impl Plugin for GreeterV1 {
+//!     type State = GreeterState;
+//!     fn create() -> Result<Self, PluginError> { Ok(GreeterV1 { greeted: AtomicU64::new(0) }) }
+//!     fn export_state(&self) -> Result<GreeterState, PluginError> {
+//!         Ok(GreeterState { greeted: self.greeted() })
+//!     }
+//!     fn from_state(state: GreeterState) -> Result<Self, PluginError> {
+//!         Ok(GreeterV1 { greeted: AtomicU64::new(state.greeted) })
+//!     }
+//! }
+//!
+//! ecdysis_plugin_api::export_plugin! {
+//!     module: "greeter",
+//!     plugin: GreeterV1,
+//!     interface: dyn Greeter,
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! When the state schema changes, keep the old type, bump [`Schema::VERSION`] on the new one,
+//! implement [`Migrate`] in both directions, and list the steps in `migrations: [...]`.
+//!
+//! # What crosses the boundary
+//! Primitives by value, `&str` and `&[u8]` as pointer and length, anything else as MessagePack.
+//! Results are copied into the caller's memory through a [`abi::ByteSink`]. A panic in plugin code
+//! is caught inside the plugin and becomes [`CallError::Panicked`]: it never unwinds into the host,
+//! which could not catch it (each `cdylib` has its own `std`).
+
+pub mod abi;
+pub mod descriptor;
+pub mod envelope;
+pub mod error;
+pub mod export;
+pub mod interface;
+pub mod log;
+pub mod migrate;
+
+pub use descriptor::{ABI_VERSION, DESCRIPTOR_SYMBOL, PluginDescriptor};
+pub use ecdysis_plugin_api_macros::interface;
+pub use envelope::StateEnvelope;
+pub use error::{CallError, PluginError};
+pub use export::Plugin;
+pub use interface::{Implementation, Interface};
+pub use migrate::{Migrate, MigrationStep, Schema};
+
+/// What the generated code refers to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::abi::{ByteSink, CallStatus, RawSlice, RawStr};
+    pub use crate::descriptor::{DescriptorHeader, EntryPoints, MigrationEdge, PluginDescriptor, migration_edges};
+    pub use crate::envelope::fnv1a64;
+    pub use crate::error::{ShimFailure, guard};
+    pub use crate::export::shims;
+    pub use crate::interface::{Implementation, Interface};
+    pub use crate::log::install_logger;
+    pub use crate::migrate::{MigrationStep, decode, encode};
+}

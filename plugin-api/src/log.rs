@@ -1,0 +1,73 @@
+//! Log forwarding from a plugin to its host.
+//!
+//! A plugin has its own copy of every static, so a `tracing` subscriber installed by the host is
+//! invisible to it, and `tracing`'s thread-local dispatcher state would keep the library mapped after
+//! `dlclose`. Instead the host passes a callback at load, and these macros format a message and hand
+//! it over; the host turns it into a `tracing` event.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::abi::RawStr;
+
+/// The host's log callback: a level (see [`Level`]) and a message borrowed for the call.
+pub type LogCallback = unsafe extern "C" fn(level: u32, message: RawStr);
+
+/// A log level, as passed through [`LogCallback`].
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Something failed.
+    Error = 1,
+    /// Something looks wrong.
+    Warn = 2,
+    /// Something worth knowing happened.
+    Info = 3,
+    /// Detail for debugging.
+    Debug = 4,
+    /// Very fine detail.
+    Trace = 5,
+}
+
+static LOGGER: OnceLock<LogCallback> = OnceLock::new();
+
+/// Entry point used by the descriptor: remembers the host's callback.
+///
+/// # Safety
+/// `logger` must stay callable for as long as this library is loaded.
+#[doc(hidden)]
+pub unsafe extern "C" fn install_logger(logger: LogCallback) {
+    let _ = LOGGER.set(logger);
+}
+
+/// Sends a message to the host's log, if the host installed a callback. Use the [`crate::info!`]
+/// family of macros instead of calling this directly.
+pub fn log(level: Level, arguments: fmt::Arguments<'_>) {
+    if let Some(logger) = LOGGER.get() {
+        let message = arguments.to_string();
+        // SAFETY: the host promised the callback stays valid while the library is loaded, and the
+        // message lives for the call.
+        unsafe { logger(level as u32, RawStr::new(&message)) }
+    }
+}
+
+/// Logs at error level through the host.
+#[macro_export]
+macro_rules! error {
+    ($($argument:tt)*) => { $crate::log::log($crate::log::Level::Error, format_args!($($argument)*)) };
+}
+/// Logs at warn level through the host.
+#[macro_export]
+macro_rules! warn {
+    ($($argument:tt)*) => { $crate::log::log($crate::log::Level::Warn, format_args!($($argument)*)) };
+}
+/// Logs at info level through the host.
+#[macro_export]
+macro_rules! info {
+    ($($argument:tt)*) => { $crate::log::log($crate::log::Level::Info, format_args!($($argument)*)) };
+}
+/// Logs at debug level through the host.
+#[macro_export]
+macro_rules! debug {
+    ($($argument:tt)*) => { $crate::log::log($crate::log::Level::Debug, format_args!($($argument)*)) };
+}

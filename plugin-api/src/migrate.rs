@@ -1,0 +1,280 @@
+//! Versioned state schemas and the migration chain between them.
+//!
+//! A plugin's state is a [`Schema`]: a serde type with a name and a version. When the schema
+//! changes, the author keeps a frozen copy of the old type and writes one [`Migrate`] step per pair
+//! of neighbouring versions, upwards (for updates) and downwards (for validation and rollback).
+//! [`MigrationStep`]s are listed once in `export_plugin!`; the chain then runs `v1 → v2 → v3` by
+//! composing them, so each step is written exactly once.
+
+use std::any::Any;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::PluginError;
+
+/// A versioned state type.
+pub trait Schema: Serialize + DeserializeOwned + 'static {
+    /// The schema's name. Host and plugins refuse to move state between schemas of different
+    /// names.
+    const NAME: &'static str;
+    /// The schema's version. Versions are small integers that increase with every change.
+    const VERSION: u32;
+}
+
+/// One migration step from `Self` to `To`, upwards or downwards.
+pub trait Migrate<To: Schema>: Schema {
+    /// Converts a value of this schema into `To`.
+    ///
+    /// # Errors
+    /// When the value cannot be represented in `To` (e.g. a downgrade that would lose data).
+    fn migrate(self) -> Result<To, PluginError>;
+}
+
+type ErasedValue = Box<dyn Any>;
+
+/// A type-erased [`Migrate`] step, as listed in `export_plugin!`.
+#[derive(Clone, Copy)]
+pub struct MigrationStep {
+    /// The version the step reads.
+    pub from: u32,
+    /// The version the step produces.
+    pub to: u32,
+    decode_from: fn(&[u8]) -> Result<ErasedValue, String>,
+    run: fn(ErasedValue) -> Result<ErasedValue, PluginError>,
+    encode_to: fn(&dyn Any) -> Result<Vec<u8>, String>,
+}
+
+impl MigrationStep {
+    /// The step `From → To`.
+    #[must_use]
+    pub const fn new<From: Migrate<To>, To: Schema>() -> MigrationStep {
+        MigrationStep {
+            from: From::VERSION,
+            to: To::VERSION,
+            decode_from: decode_erased::<From>,
+            run: run_erased::<From, To>,
+            encode_to: encode_erased::<To>,
+        }
+    }
+}
+
+fn decode_erased<S: Schema>(bytes: &[u8]) -> Result<ErasedValue, String> {
+    decode::<S>(bytes).map(|value| Box::new(value) as ErasedValue)
+}
+
+fn run_erased<From: Migrate<To>, To: Schema>(value: ErasedValue) -> Result<ErasedValue, PluginError> {
+    let value = value.downcast::<From>().map_err(|_| PluginError::new("migration chain is broken: a step got the wrong type"))?;
+    Ok(Box::new(value.migrate()?))
+}
+
+fn encode_erased<S: Schema>(value: &dyn Any) -> Result<Vec<u8>, String> {
+    let value = value.downcast_ref::<S>().ok_or_else(|| "migration chain is broken: encoder got the wrong type".to_owned())?;
+    encode(value)
+}
+
+/// Encodes a schema value as MessagePack (maps with field names, so that readers can be lenient).
+///
+/// # Errors
+/// When serde refuses the value.
+pub fn encode<S: Serialize>(value: &S) -> Result<Vec<u8>, String> {
+    rmp_serde::to_vec_named(value).map_err(|error| error.to_string())
+}
+
+/// Decodes a MessagePack value.
+///
+/// # Errors
+/// When the bytes are not a valid encoding of `S`.
+pub fn decode<S: DeserializeOwned>(bytes: &[u8]) -> Result<S, String> {
+    rmp_serde::from_slice(bytes).map_err(|error| error.to_string())
+}
+
+/// The shortest path of steps that leads from schema version `from` to `to`, if any.
+///
+/// Upward paths use only upward steps and downward paths only downward steps, so that a chain never
+/// wanders through a version that would lose data on the way.
+#[must_use]
+pub fn find_path(steps: &[MigrationStep], from: u32, to: u32) -> Option<Vec<MigrationStep>> {
+    let upward = from < to;
+    let usable: Vec<&MigrationStep> = steps.iter().filter(|step| (step.from < step.to) == upward).collect();
+    // Breadth-first search over a handful of versions.
+    let mut frontier = vec![(from, Vec::<MigrationStep>::new())];
+    let mut seen = vec![from];
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        for (version, path) in frontier {
+            if version == to {
+                return Some(path);
+            }
+            for step in usable.iter().filter(|step| step.from == version) {
+                if seen.contains(&step.to) {
+                    continue;
+                }
+                seen.push(step.to);
+                let mut longer = path.clone();
+                longer.push(**step);
+                next.push((step.to, longer));
+            }
+        }
+        frontier = next;
+    }
+    None
+}
+
+/// Decodes state bytes of schema version `version` into the current schema `S`, running the
+/// migration chain when `version` is older.
+///
+/// # Errors
+/// When no chain leads from `version` to `S::VERSION`, when the bytes do not decode, or when a step
+/// fails.
+pub fn decode_from_version<S: Schema>(steps: &[MigrationStep], version: u32, bytes: &[u8]) -> Result<S, MigrateFailure> {
+    if version == S::VERSION {
+        return decode::<S>(bytes).map_err(MigrateFailure::Codec);
+    }
+    let path = find_path(steps, version, S::VERSION).ok_or_else(|| {
+        MigrateFailure::Failed(PluginError::new(format!(
+            "schema `{}` v{} cannot be migrated to v{}: no migration steps lead there",
+            S::NAME,
+            version,
+            S::VERSION
+        )))
+    })?;
+    let mut value = (path[0].decode_from)(bytes).map_err(MigrateFailure::Codec)?;
+    for step in &path {
+        value = (step.run)(value).map_err(|error| {
+            MigrateFailure::Failed(PluginError::new(format!("migration v{} → v{} failed: {}", step.from, step.to, error.message())))
+        })?;
+    }
+    value
+        .downcast::<S>()
+        .map(|value| *value)
+        .map_err(|_| MigrateFailure::Failed(PluginError::new("migration chain is broken: it did not end in the current schema")))
+}
+
+/// Encodes `state` in schema version `version`, running the downward chain when `version` is
+/// older than `S::VERSION`.
+///
+/// # Errors
+/// When no chain leads down to `version`, or a step fails.
+pub fn encode_to_version<S: Schema>(steps: &[MigrationStep], state: S, version: u32) -> Result<Vec<u8>, MigrateFailure> {
+    if version == S::VERSION {
+        return encode(&state).map_err(MigrateFailure::Codec);
+    }
+    let path = find_path(steps, S::VERSION, version).ok_or_else(|| {
+        MigrateFailure::Failed(PluginError::new(format!(
+            "schema `{}` v{} cannot be exported as v{}: no migration steps lead there",
+            S::NAME,
+            S::VERSION,
+            version
+        )))
+    })?;
+    let mut value: ErasedValue = Box::new(state);
+    for step in &path {
+        value = (step.run)(value).map_err(|error| {
+            MigrateFailure::Failed(PluginError::new(format!("migration v{} → v{} failed: {}", step.from, step.to, error.message())))
+        })?;
+    }
+    let last = path.last().expect("a path between different versions has a step");
+    (last.encode_to)(value.as_ref()).map_err(MigrateFailure::Codec)
+}
+
+/// Why a migration did not produce a value.
+#[derive(Debug)]
+pub enum MigrateFailure {
+    /// The bytes were not a valid encoding.
+    Codec(String),
+    /// No path, or a step failed.
+    Failed(PluginError),
+}
+
+impl From<MigrateFailure> for crate::error::ShimFailure {
+    fn from(failure: MigrateFailure) -> Self {
+        match failure {
+            MigrateFailure::Codec(message) => crate::error::ShimFailure::Codec(message),
+            MigrateFailure::Failed(error) => crate::error::ShimFailure::Failed(error.message().to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct V1 {
+        n: u32,
+    }
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct V2 {
+        count: u32,
+    }
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct V3 {
+        count: u64,
+        label: String,
+    }
+    impl Schema for V1 {
+        const NAME: &'static str = "t";
+        const VERSION: u32 = 1;
+    }
+    impl Schema for V2 {
+        const NAME: &'static str = "t";
+        const VERSION: u32 = 2;
+    }
+    impl Schema for V3 {
+        const NAME: &'static str = "t";
+        const VERSION: u32 = 3;
+    }
+    impl Migrate<V2> for V1 {
+        fn migrate(self) -> Result<V2, PluginError> {
+            Ok(V2 { count: self.n })
+        }
+    }
+    impl Migrate<V3> for V2 {
+        fn migrate(self) -> Result<V3, PluginError> {
+            Ok(V3 { count: u64::from(self.count), label: "migrated".into() })
+        }
+    }
+    impl Migrate<V2> for V3 {
+        fn migrate(self) -> Result<V2, PluginError> {
+            u32::try_from(self.count).map(|count| V2 { count }).map_err(|_| PluginError::new("count does not fit in v2"))
+        }
+    }
+    impl Migrate<V1> for V2 {
+        fn migrate(self) -> Result<V1, PluginError> {
+            Ok(V1 { n: self.count })
+        }
+    }
+
+    const STEPS: &[MigrationStep] = &[
+        MigrationStep::new::<V1, V2>(),
+        MigrationStep::new::<V2, V3>(),
+        MigrationStep::new::<V3, V2>(),
+        MigrationStep::new::<V2, V1>(),
+    ];
+
+    #[test]
+    fn chains_run_in_both_directions() {
+        let v1 = encode(&V1 { n: 7 }).unwrap();
+        let v3: V3 = decode_from_version(STEPS, 1, &v1).unwrap();
+        assert_eq!(v3, V3 { count: 7, label: "migrated".into() });
+        let back = encode_to_version(STEPS, v3, 1).unwrap();
+        assert_eq!(decode::<V1>(&back).unwrap(), V1 { n: 7 });
+    }
+
+    #[test]
+    fn a_failing_step_names_itself() {
+        let error = encode_to_version(STEPS, V3 { count: u64::MAX, label: String::new() }, 1).unwrap_err();
+        let MigrateFailure::Failed(error) = error else { panic!("expected a step failure") };
+        assert_eq!(error.message(), "migration v3 → v2 failed: count does not fit in v2");
+    }
+
+    #[test]
+    fn missing_paths_are_reported() {
+        assert!(find_path(&STEPS[..1], 1, 3).is_none());
+        let error = decode_from_version::<V3>(&STEPS[..1], 1, &[]).unwrap_err();
+        assert!(matches!(error, MigrateFailure::Failed(e) if e.message().contains("no migration steps")));
+    }
+}
