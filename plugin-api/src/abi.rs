@@ -23,6 +23,20 @@ impl RawStr {
         RawStr { ptr: text.as_ptr(), len: text.len() }
     }
 
+    /// Reads the bytes back, without assuming they are UTF-8 (for a host reading a descriptor it
+    /// does not trust yet).
+    ///
+    /// # Safety
+    /// As for [`RawStr::as_str`].
+    #[must_use]
+    pub unsafe fn as_bytes<'a>(self) -> &'a [u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: the caller promises ptr/len came from a live `&str`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
     /// Reads the string back.
     ///
     /// # Safety

@@ -148,13 +148,14 @@ pub mod shims {
 /// ```
 ///
 /// `module` names the module this plugin is a version of; the plugin's version is its crate
-/// version. Each `A => B` in `migrations` needs `impl Migrate<B> for A`; upward steps let the plugin
+/// version unless `version: "x.y.z",` follows `module`. Each `A => B` in `migrations` needs `impl Migrate<B> for A`; upward steps let the plugin
 /// take over state from older versions, downward steps let it export state for validation and
 /// rollback. Use it once per plugin crate.
 #[macro_export]
 macro_rules! export_plugin {
     (
         module: $module:literal,
+        $(version: $version:literal,)?
         plugin: $plugin:ty,
         interface: $interface:ty
         $(, migrations: [$($from:ty => $to:ty),* $(,)?])?
@@ -196,7 +197,7 @@ macro_rules! export_plugin {
         pub static ECDYSIS_PLUGIN_DESCRIPTOR: $crate::__private::PluginDescriptor = $crate::__private::PluginDescriptor {
             header: $crate::__private::DescriptorHeader::current(),
             module_name: $crate::__private::RawStr::new($module),
-            plugin_version: $crate::__private::RawStr::new(env!("CARGO_PKG_VERSION")),
+            plugin_version: $crate::__private::RawStr::new($crate::__plugin_version!($($version)?)),
             interface_id: $crate::__private::RawStr::new(<$interface as $crate::__private::Interface>::ID),
             interface_fingerprint: <$interface as $crate::__private::Interface>::FINGERPRINT,
             schema_name: $crate::__private::RawStr::new(<<$plugin as $crate::Plugin>::State as $crate::Schema>::NAME),
@@ -213,5 +214,17 @@ macro_rules! export_plugin {
             },
             interface_table: &__ecdysis_export::TABLE as *const _ as *const ::core::ffi::c_void,
         };
+    };
+}
+
+/// The plugin version for `export_plugin!`: the given literal, or the crate version.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __plugin_version {
+    () => {
+        env!("CARGO_PKG_VERSION")
+    };
+    ($version:literal) => {
+        $version
     };
 }

@@ -89,36 +89,44 @@ pub fn decode<S: DeserializeOwned>(bytes: &[u8]) -> Result<S, String> {
     rmp_serde::from_slice(bytes).map_err(|error| error.to_string())
 }
 
-/// The shortest path of steps that leads from schema version `from` to `to`, if any.
+/// The shortest route through the migration graph `edges` (pairs `(from, to)`) from schema version
+/// `from` to `to`, as indexes into `edges`; `Some(vec![])` when `from == to`.
 ///
-/// Upward paths use only upward steps and downward paths only downward steps, so that a chain never
-/// wanders through a version that would lose data on the way.
+/// Upward routes use only upward edges and downward routes only downward edges, so that a chain
+/// never wanders through a version that would lose data on the way. Host and plugin both use this
+/// function, so they agree on which versions a plugin can move state between.
 #[must_use]
-pub fn find_path(steps: &[MigrationStep], from: u32, to: u32) -> Option<Vec<MigrationStep>> {
+pub fn find_route(edges: &[(u32, u32)], from: u32, to: u32) -> Option<Vec<usize>> {
     let upward = from < to;
-    let usable: Vec<&MigrationStep> = steps.iter().filter(|step| (step.from < step.to) == upward).collect();
     // Breadth-first search over a handful of versions.
-    let mut frontier = vec![(from, Vec::<MigrationStep>::new())];
+    let mut frontier = vec![(from, Vec::<usize>::new())];
     let mut seen = vec![from];
     while !frontier.is_empty() {
         let mut next = Vec::new();
-        for (version, path) in frontier {
+        for (version, route) in frontier {
             if version == to {
-                return Some(path);
+                return Some(route);
             }
-            for step in usable.iter().filter(|step| step.from == version) {
-                if seen.contains(&step.to) {
+            for (index, &(edge_from, edge_to)) in edges.iter().enumerate() {
+                if edge_from != version || (edge_from < edge_to) != upward || seen.contains(&edge_to) {
                     continue;
                 }
-                seen.push(step.to);
-                let mut longer = path.clone();
-                longer.push(**step);
-                next.push((step.to, longer));
+                seen.push(edge_to);
+                let mut longer = route.clone();
+                longer.push(index);
+                next.push((edge_to, longer));
             }
         }
         frontier = next;
     }
     None
+}
+
+/// The steps of the shortest route from schema version `from` to `to` (see [`find_route`]).
+#[must_use]
+pub fn find_path(steps: &[MigrationStep], from: u32, to: u32) -> Option<Vec<MigrationStep>> {
+    let edges: Vec<(u32, u32)> = steps.iter().map(|step| (step.from, step.to)).collect();
+    find_route(&edges, from, to).map(|route| route.into_iter().map(|index| steps[index]).collect())
 }
 
 /// Decodes state bytes of schema version `version` into the current schema `S`, running the

@@ -1,0 +1,172 @@
+//! The call path: per-thread in-flight slots and per-module admission.
+//!
+//! Every thread that calls into modules owns one cache-line-padded slot holding a bit per module it
+//! is inside of. A call sets its module's bit (a store to the thread's own line), checks the module's
+//! `updating` flag, and clears the bit when it returns. An update sets `updating`, then waits until
+//! no slot holds the module's bit. Both sides use sequentially consistent accesses, so either the
+//! call sees `updating` and backs off, or the update sees the call's bit and waits. The normal call
+//! path writes no cache line shared with another thread.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+/// The most modules one process can have loaded at once: one bit each in a slot.
+pub const MAX_MODULES: usize = 64;
+
+/// One thread's in-flight marks, alone on its cache lines.
+#[repr(align(128))]
+pub(crate) struct Slot {
+    modules: AtomicU64,
+    leased: AtomicBool,
+}
+
+/// All slots ever made; slots are leaked and reused, so there are as many as the most threads that
+/// ever called into modules at once.
+static SLOTS: Mutex<Vec<&'static Slot>> = Mutex::new(Vec::new());
+
+/// The bits handed to live modules.
+static MODULE_BITS: Mutex<u64> = Mutex::new(0);
+
+struct SlotLease(&'static Slot);
+
+impl SlotLease {
+    fn acquire() -> SlotLease {
+        let mut slots = SLOTS.lock();
+        if let Some(slot) = slots.iter().find(|slot| !slot.leased.swap(true, Ordering::AcqRel)) {
+            return SlotLease(slot);
+        }
+        let slot: &'static Slot = Box::leak(Box::new(Slot { modules: AtomicU64::new(0), leased: AtomicBool::new(true) }));
+        slots.push(slot);
+        SlotLease(slot)
+    }
+}
+
+impl Drop for SlotLease {
+    fn drop(&mut self) {
+        self.0.modules.store(0, Ordering::Release);
+        self.0.leased.store(false, Ordering::Release);
+    }
+}
+
+thread_local! {
+    static THREAD_SLOT: SlotLease = SlotLease::acquire();
+}
+
+/// A module's bit in every slot. Freed when dropped.
+pub(crate) struct ModuleBit(u64);
+
+impl ModuleBit {
+    /// Takes a free bit, or `None` when [`MAX_MODULES`] are live.
+    pub(crate) fn allocate() -> Option<ModuleBit> {
+        let mut taken = MODULE_BITS.lock();
+        let free = (!*taken).trailing_zeros();
+        if free as usize >= MAX_MODULES {
+            return None;
+        }
+        *taken |= 1 << free;
+        Some(ModuleBit(1 << free))
+    }
+}
+
+impl Drop for ModuleBit {
+    fn drop(&mut self) {
+        *MODULE_BITS.lock() &= !self.0;
+    }
+}
+
+/// The admission state of one module.
+pub(crate) struct Admission {
+    bit: ModuleBit,
+    updating: AtomicBool,
+    reopened: parking_lot::Condvar,
+    lock: Mutex<()>,
+}
+
+/// This thread's mark inside a module; clears it on drop.
+pub(crate) struct InFlight {
+    slot: &'static Slot,
+    outer: u64,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.slot.modules.store(self.outer, Ordering::Release);
+    }
+}
+
+impl Admission {
+    pub(crate) fn new(bit: ModuleBit) -> Admission {
+        Admission { bit, updating: AtomicBool::new(false), reopened: parking_lot::Condvar::new(), lock: Mutex::new(()) }
+    }
+
+    /// Marks this thread as inside the module, waiting while an update holds admission closed.
+    /// While the returned mark lives, no update of this module can pass quiescence.
+    #[inline]
+    pub(crate) fn enter(&self) -> InFlight {
+        let slot = THREAD_SLOT.with(|lease| lease.0);
+        let outer = slot.modules.load(Ordering::Relaxed);
+        loop {
+            slot.modules.store(outer | self.bit.0, Ordering::SeqCst);
+            // A nested call into a module this thread is already inside cannot be waited for: the
+            // outer call keeps any update from passing quiescence anyway.
+            if outer & self.bit.0 != 0 || !self.updating.load(Ordering::SeqCst) {
+                return InFlight { slot, outer };
+            }
+            slot.modules.store(outer, Ordering::Release);
+            self.wait_while_updating();
+        }
+    }
+
+    #[cold]
+    fn wait_while_updating(&self) {
+        let mut guard = self.lock.lock();
+        while self.updating.load(Ordering::SeqCst) {
+            self.reopened.wait(&mut guard);
+        }
+    }
+
+    /// Stops admitting calls. New calls wait until [`Admission::reopen`].
+    pub(crate) fn close(&self) {
+        let _guard = self.lock.lock();
+        self.updating.store(true, Ordering::SeqCst);
+    }
+
+    /// Admits calls again and wakes the waiting ones.
+    pub(crate) fn reopen(&self) {
+        let _guard = self.lock.lock();
+        self.updating.store(false, Ordering::SeqCst);
+        self.reopened.notify_all();
+    }
+
+    /// How many threads are inside the module now.
+    pub(crate) fn in_flight(&self) -> usize {
+        SLOTS.lock().iter().filter(|slot| slot.modules.load(Ordering::SeqCst) & self.bit.0 != 0).count()
+    }
+
+    /// Waits until no call is inside the module, up to `deadline`. Returns the number still in flight
+    /// at the deadline as the error.
+    pub(crate) fn drain(&self, deadline: Duration) -> Result<(), usize> {
+        let started = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            let in_flight = self.in_flight();
+            if in_flight == 0 {
+                return Ok(());
+            }
+            if started.elapsed() >= deadline {
+                return Err(in_flight);
+            }
+            // Most calls are short: spin briefly, then yield, then sleep in small steps.
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else if spins < 256 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+}

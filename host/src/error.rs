@@ -1,0 +1,320 @@
+//! The host's errors: [`LoadError`] when a library is refused, [`UpdateError`] when an update is
+//! refused or aborted. Every message names what was wrong; none of them leaves a change behind.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ecdysis_plugin_api::CallError;
+
+/// Why a plugin library was not loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The path does not exist.
+    #[error("plugin library `{path}` does not exist")]
+    NotFound {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The path is a directory.
+    #[error("plugin library `{path}` is a directory, not a file")]
+    IsADirectory {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file is empty.
+    #[error("plugin library `{path}` is an empty file")]
+    EmptyFile {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The file is not an ELF shared object.
+    #[error("`{path}` is not a shared library: {reason}")]
+    NotASharedLibrary {
+        /// The path given.
+        path: PathBuf,
+        /// What the header showed.
+        reason: &'static str,
+    },
+    /// Reading or copying the file failed.
+    #[error("could not read `{path}`")]
+    Io {
+        /// The path given.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `dlopen` refused the library.
+    #[error("could not open shared library `{path}`")]
+    Open {
+        /// The path given.
+        path: PathBuf,
+        /// The loader's error.
+        #[source]
+        source: libloading::Error,
+    },
+    /// The library exports no descriptor.
+    #[error(
+        "`{path}` is a shared library but not an ecdysis plugin: it exports no `ECDYSIS_PLUGIN_DESCRIPTOR` (build it with `ecdysis_plugin_api::export_plugin!`)"
+    )]
+    NotAPlugin {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The descriptor's magic bytes are wrong.
+    #[error("`{path}` exports `ECDYSIS_PLUGIN_DESCRIPTOR`, but it does not start with the ecdysis magic bytes")]
+    BadMagic {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The plugin was built against another version of the binary contract.
+    #[error(
+        "`{path}` was built for plugin ABI version {found}, but this host speaks version {expected}; rebuild the plugin against the host's ecdysis-plugin-api"
+    )]
+    AbiMismatch {
+        /// The path given.
+        path: PathBuf,
+        /// The plugin's ABI version.
+        found: u32,
+        /// The host's ABI version.
+        expected: u32,
+    },
+    /// The descriptor is malformed (size, UTF-8, version string).
+    #[error("`{path}` has a malformed plugin descriptor: {reason}")]
+    BadDescriptor {
+        /// The path given.
+        path: PathBuf,
+        /// What is malformed.
+        reason: String,
+    },
+    /// The plugin implements another interface than the one asked for.
+    #[error(
+        "`{path}` implements interface `{found_id}` (fingerprint {found_fingerprint:016x}), but interface `{expected_id}` (fingerprint {expected_fingerprint:016x}) is required"
+    )]
+    InterfaceMismatch {
+        /// The path given.
+        path: PathBuf,
+        /// The plugin's interface id.
+        found_id: String,
+        /// The plugin's interface fingerprint.
+        found_fingerprint: u64,
+        /// The required interface id.
+        expected_id: String,
+        /// The required interface fingerprint.
+        expected_fingerprint: u64,
+    },
+    /// A module of that name is already loaded; use an update instead.
+    #[error("module `{module}` is already loaded; update it instead of loading it again")]
+    AlreadyLoaded {
+        /// The module's name.
+        module: String,
+    },
+    /// Every module slot of the process is taken.
+    #[error("cannot load module `{module}`: at most {max} modules can be loaded in one process")]
+    TooManyModules {
+        /// The module's name.
+        module: String,
+        /// The limit.
+        max: usize,
+    },
+    /// The plugin's `create` failed or panicked.
+    #[error("module `{module}` {version} could not create its instance: {source}")]
+    Create {
+        /// The module's name.
+        module: String,
+        /// The plugin's version.
+        version: semver::Version,
+        /// What the plugin reported.
+        #[source]
+        source: CallError,
+    },
+    /// The plugin's `create` did not return in time.
+    #[error("module `{module}` {version} did not create its instance within {deadline:?}")]
+    CreateTimeout {
+        /// The module's name.
+        module: String,
+        /// The plugin's version.
+        version: semver::Version,
+        /// The deadline.
+        deadline: Duration,
+    },
+}
+
+/// Why an update was refused or aborted. In every case the running version keeps serving with its
+/// state untouched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateError {
+    /// No module of that name is loaded.
+    #[error("no module named `{module}` is loaded")]
+    NoSuchModule {
+        /// The name asked for.
+        module: String,
+    },
+    /// The candidate library was refused by the loader.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The candidate is a plugin for another module.
+    #[error("`{path}` is a plugin for module `{found}`, not for `{expected}`")]
+    WrongModule {
+        /// The candidate's path.
+        path: PathBuf,
+        /// The candidate's module name.
+        found: String,
+        /// The running module's name.
+        expected: String,
+    },
+    /// The candidate implements another interface, or another version of it.
+    #[error(
+        "`{path}` implements interface `{found_id}` (fingerprint {found_fingerprint:016x}), but module `{module}` runs interface `{expected_id}` (fingerprint {expected_fingerprint:016x})"
+    )]
+    InterfaceMismatch {
+        /// The candidate's path.
+        path: PathBuf,
+        /// The module's name.
+        module: String,
+        /// The candidate's interface id.
+        found_id: String,
+        /// The candidate's fingerprint.
+        found_fingerprint: u64,
+        /// The running interface id.
+        expected_id: String,
+        /// The running fingerprint.
+        expected_fingerprint: u64,
+    },
+    /// The candidate keeps another state schema.
+    #[error("`{path}` keeps state schema `{found}`, but module `{module}` keeps `{expected}`")]
+    SchemaMismatch {
+        /// The candidate's path.
+        path: PathBuf,
+        /// The module's name.
+        module: String,
+        /// The candidate's schema name.
+        found: String,
+        /// The running schema name.
+        expected: String,
+    },
+    /// The candidate is older than the running version and downgrades were not allowed.
+    #[error("`{path}` is {module} {candidate}, older than the running {running}; allow a downgrade explicitly to go back")]
+    Downgrade {
+        /// The candidate's path.
+        path: PathBuf,
+        /// The module's name.
+        module: String,
+        /// The candidate's version.
+        candidate: semver::Version,
+        /// The running version.
+        running: semver::Version,
+    },
+    /// The candidate cannot read the running version's state schema.
+    #[error("{module} {candidate} cannot take over state of schema v{from}: it has no migration path from v{from} to v{to}")]
+    NoMigrationPath {
+        /// The module's name.
+        module: String,
+        /// The candidate's version.
+        candidate: semver::Version,
+        /// The running schema version.
+        from: u32,
+        /// The candidate's schema version.
+        to: u32,
+    },
+    /// Validation is on, but the candidate cannot export state in the running schema.
+    #[error(
+        "cannot validate the update: {module} {candidate} cannot export its state down to schema v{to}; add a downward migration step or turn validation off"
+    )]
+    NoValidationPath {
+        /// The module's name.
+        module: String,
+        /// The candidate's version.
+        candidate: semver::Version,
+        /// The running schema version.
+        to: u32,
+    },
+    /// In-flight calls did not drain in time.
+    #[error("module `{module}` did not quiesce within {waited:?}: {in_flight} call(s) were still in flight")]
+    QuiesceTimeout {
+        /// The module's name.
+        module: String,
+        /// How long the host waited.
+        waited: Duration,
+        /// Calls still in flight at the deadline.
+        in_flight: usize,
+    },
+    /// A plugin hook did not return in time (`prepare`, `export`, `transform`, `validate`).
+    #[error("{module} {version} did not finish `{hook}` within {deadline:?}; the update was abandoned")]
+    HookTimeout {
+        /// The module's name.
+        module: String,
+        /// The version whose hook hung.
+        version: semver::Version,
+        /// The hook.
+        hook: &'static str,
+        /// The deadline.
+        deadline: Duration,
+    },
+    /// The running version refused to reach an update point.
+    #[error("{module} {version} refused to prepare for the update: {source}")]
+    PrepareRefused {
+        /// The module's name.
+        module: String,
+        /// The running version.
+        version: semver::Version,
+        /// The plugin's reason.
+        #[source]
+        source: CallError,
+    },
+    /// The running version could not export its state.
+    #[error("{module} {version} could not export its state: {source}")]
+    Export {
+        /// The module's name.
+        module: String,
+        /// The running version.
+        version: semver::Version,
+        /// The plugin's error.
+        #[source]
+        source: CallError,
+    },
+    /// The candidate's transform failed or panicked.
+    #[error("{module} {candidate} could not take over the state of schema v{from}: {source}")]
+    Transform {
+        /// The module's name.
+        module: String,
+        /// The candidate's version.
+        candidate: semver::Version,
+        /// The schema version of the state.
+        from: u32,
+        /// The plugin's error (a panic is `CallError::Panicked`).
+        #[source]
+        source: CallError,
+    },
+    /// The candidate could not export its new state back down for validation.
+    #[error("validation failed: {module} {candidate} could not export its state back to schema v{schema}: {source}")]
+    ValidationExport {
+        /// The module's name.
+        module: String,
+        /// The candidate's version.
+        candidate: semver::Version,
+        /// The running schema version.
+        schema: u32,
+        /// The plugin's error.
+        #[source]
+        source: CallError,
+    },
+    /// The round trip did not give back the running version's state.
+    #[error(
+        "validation failed: {module} {candidate} exported its state back to schema v{schema} differently than {running} exported it: {difference}"
+    )]
+    ValidationMismatch {
+        /// The module's name.
+        module: String,
+        /// The candidate's version.
+        candidate: semver::Version,
+        /// The running version.
+        running: semver::Version,
+        /// The running schema version.
+        schema: u32,
+        /// The first difference found.
+        difference: String,
+    },
+}

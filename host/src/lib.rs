@@ -1,0 +1,65 @@
+//! Live update of Rust code in a running process: the ecdysis host.
+//!
+//! A [`Host`] loads plugins (`cdylib`s built with `ecdysis-plugin-api`) as *modules*, routes calls
+//! to each module's current version through a typed [`Module`] handle, and updates a module to a
+//! new version while other threads keep calling it, carrying its state over. If anything fails the
+//! old version keeps serving, untouched.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use ecdysis_host::Host;
+//!
+//! // The interface lives in a crate shared by the program and every plugin version.
+//! #[ecdysis_plugin_api::interface]
+//! pub trait Counter {
+//!     fn increment(&self, key: &str, by: i64) -> i64;
+//!     fn value(&self, key: &str) -> Option<i64>;
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let host = Host::new()?;
+//! let counter = host.load::<dyn Counter>("target/debug/libcounter_v1.so")?;
+//! counter.call(|counter| counter.increment("requests", 1))?;
+//!
+//! // Other threads may keep calling `counter` meanwhile: they wait only during the swap.
+//! let report = host.update("counter", "target/debug/libcounter_v2.so")?;
+//! println!("{report}");
+//! assert_eq!(counter.call(|counter| counter.value("requests"))?, Some(1));
+//! host.commit("counter")?; // releases v1
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! (Build the plugins first: `cargo build -p counter-v1 -p counter-v2`; `cargo xtask demo` does all
+//! of it.)
+//!
+//! # Concepts
+//! - **Module**: a named, swappable unit (e.g. `counter`) implementing an *interface*, a trait
+//!   marked `#[ecdysis_plugin_api::interface]`. [`Module<dyn Trait>`](Module) calls it.
+//! - **Version**: one plugin library of a module, with a semver version and a state *schema*
+//!   version. The descriptor the plugin exports is verified before any of its code runs.
+//! - **Update**: a transaction, see [`Phase`]: stage, quiesce, export, transform, validate, swap.
+//!   The pause (calls held) spans quiesce to swap. [`UpdateReport`] times each phase.
+//! - **Probation**: after an update the previous version stays loaded until [`Host::commit`] or the
+//!   next update; then it is dropped and its library unloaded, because no call can reach it.
+//!
+//! This library emits `tracing` spans and events (one span per phase) and never installs a
+//! subscriber; plugins' log messages arrive as events with target `ecdysis::plugin`.
+
+mod call_path;
+mod error;
+mod host;
+mod instance;
+mod loader;
+mod module;
+mod transaction;
+mod validate;
+
+pub use call_path::MAX_MODULES;
+pub use ecdysis_plugin_api::{CallError, Interface};
+pub use error::{LoadError, UpdateError};
+pub use host::{Host, HostBuilder, HostConfig, ModuleStatus, UpdateOptions};
+pub use loader::{LibraryRelease, PluginInfo};
+pub use module::{CallGuard, Module};
+pub use transaction::{Phase, PhaseTiming, UpdateReport};

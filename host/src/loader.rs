@@ -1,0 +1,292 @@
+//! Loading a plugin library: checks on the file, a private copy, `dlopen`, and verification of the
+//! exported descriptor before any plugin code is called; and unloading, with a check that the
+//! library really left the address space.
+
+use std::ffi::c_void;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ecdysis_plugin_api::ABI_VERSION;
+use ecdysis_plugin_api::abi::RawStr;
+use ecdysis_plugin_api::descriptor::{DESCRIPTOR_SYMBOL, DescriptorHeader, EntryPoints, MAGIC, PluginDescriptor};
+use ecdysis_plugin_api::migrate::find_route;
+use parking_lot::Mutex;
+
+use crate::error::LoadError;
+
+/// What a plugin's descriptor says about it, copied into host memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// The module the plugin implements.
+    pub module: String,
+    /// The plugin's version.
+    pub version: semver::Version,
+    /// The interface id.
+    pub interface_id: String,
+    /// The interface fingerprint.
+    pub interface_fingerprint: u64,
+    /// The state schema's name.
+    pub schema_name: String,
+    /// The state schema's version.
+    pub schema_version: u32,
+    /// The migration steps the plugin can run, as `(from, to)` schema versions.
+    pub migrations: Vec<(u32, u32)>,
+    /// The path the library was loaded from (not the private copy).
+    pub path: PathBuf,
+}
+
+impl PluginInfo {
+    /// Whether this plugin can take over state of schema version `version`.
+    #[must_use]
+    pub fn can_import(&self, version: u32) -> bool {
+        find_route(&self.migrations, version, self.schema_version).is_some()
+    }
+
+    /// Whether this plugin can export its state in schema version `version`.
+    #[must_use]
+    pub fn can_export(&self, version: u32) -> bool {
+        find_route(&self.migrations, self.schema_version, version).is_some()
+    }
+
+    /// The older schema versions this plugin can take state from.
+    #[must_use]
+    pub fn imports_from(&self) -> Vec<u32> {
+        self.versions_where(|version| version < self.schema_version && self.can_import(version))
+    }
+
+    /// The older schema versions this plugin can export its state down to.
+    #[must_use]
+    pub fn exports_down_to(&self) -> Vec<u32> {
+        self.versions_where(|version| version < self.schema_version && self.can_export(version))
+    }
+
+    fn versions_where(&self, keep: impl Fn(u32) -> bool) -> Vec<u32> {
+        let mut versions: Vec<u32> = self.migrations.iter().flat_map(|&(from, to)| [from, to]).filter(|&version| keep(version)).collect();
+        versions.sort_unstable();
+        versions.dedup();
+        versions
+    }
+}
+
+/// The outcome of unloading one library, kept by the host for status and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LibraryRelease {
+    /// The module.
+    pub module: String,
+    /// The plugin version.
+    pub version: semver::Version,
+    /// The path it was loaded from.
+    pub path: PathBuf,
+    /// Whether the library was still mapped after `dlclose`: some thread-local destructor or other
+    /// reference keeps it alive until that thread exits.
+    pub still_mapped: bool,
+}
+
+/// The list of releases a host keeps.
+pub(crate) type ReleaseLog = Arc<Mutex<Vec<LibraryRelease>>>;
+
+/// A loaded, verified plugin library. Unloaded on drop.
+pub(crate) struct LoadedLibrary {
+    library: Option<libloading::Library>,
+    descriptor: *const PluginDescriptor,
+    info: PluginInfo,
+    private_copy: Option<tempfile::TempPath>,
+    releases: ReleaseLog,
+}
+
+// SAFETY: the descriptor pointer points to immutable static data of the library, which stays
+// loaded as long as this value; `libloading::Library` is itself Send and Sync.
+unsafe impl Send for LoadedLibrary {}
+// SAFETY: as above; nothing in a LoadedLibrary is mutated through a shared reference.
+unsafe impl Sync for LoadedLibrary {}
+
+static NEXT_COPY: AtomicU64 = AtomicU64::new(0);
+
+impl LoadedLibrary {
+    /// Checks `path`, copies it into `private_dir`, opens the copy and verifies its descriptor.
+    /// Runs no plugin function except `install_logger`, after verification.
+    pub(crate) fn open(path: &Path, private_dir: &Path, releases: ReleaseLog) -> Result<LoadedLibrary, LoadError> {
+        let span = tracing::debug_span!("ecdysis.load", path = %path.display());
+        let _entered = span.enter();
+        check_file(path)?;
+        let private_copy = copy_privately(path, private_dir)?;
+
+        // RTLD_NOW resolves every symbol now, so a missing symbol fails the load, not a later call;
+        // RTLD_LOCAL keeps the plugin's symbols out of the global namespace, so two versions of the
+        // same plugin never bind to each other.
+        let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
+        // SAFETY: loading a library runs its initialisers. Rust cdylibs built with
+        // ecdysis-plugin-api have none that matter; this is the trust an operator gives a library by
+        // asking the host to load it, and is why the control surface is owner-only.
+        let library = unsafe { libloading::os::unix::Library::open(Some(&*private_copy), flags) }
+            .map_err(|source| LoadError::Open { path: path.to_owned(), source })?;
+        let library = libloading::Library::from(library);
+
+        // SAFETY: the symbol, if present, is the descriptor static; we read it as an address only.
+        let descriptor = match unsafe { library.get::<*const PluginDescriptor>(DESCRIPTOR_SYMBOL) } {
+            Ok(symbol) => *symbol,
+            Err(_) => return Err(LoadError::NotAPlugin { path: path.to_owned() }),
+        };
+        // SAFETY: the header's layout is fixed across ABI versions, and every descriptor starts with
+        // it; the symbol is at least as large as the header for any ecdysis plugin. Reading it
+        // unaligned avoids assuming the alignment of a foreign static.
+        let header = unsafe { (descriptor as *const DescriptorHeader).read_unaligned() };
+        if header.magic != MAGIC {
+            return Err(LoadError::BadMagic { path: path.to_owned() });
+        }
+        if header.abi_version != ABI_VERSION {
+            return Err(LoadError::AbiMismatch { path: path.to_owned(), found: header.abi_version, expected: ABI_VERSION });
+        }
+        if header.descriptor_size as usize != size_of::<PluginDescriptor>() {
+            return Err(LoadError::BadDescriptor {
+                path: path.to_owned(),
+                reason: format!("it is {} bytes, but ABI version {ABI_VERSION} descriptors are {}", header.descriptor_size, size_of::<PluginDescriptor>()),
+            });
+        }
+        // SAFETY: magic, ABI version and size match, so the static is a `PluginDescriptor` of this
+        // ABI, alive as long as `library`.
+        let info = unsafe { read_info(&*descriptor, path)? };
+        // SAFETY: verified descriptor; the callback is a host function that lives forever.
+        unsafe { ((*descriptor).entry_points.install_logger)(forward_plugin_log) };
+        tracing::debug!(module = %info.module, version = %info.version, "plugin library verified");
+        Ok(LoadedLibrary { library: Some(library), descriptor, info, private_copy: Some(private_copy), releases })
+    }
+
+    /// What the descriptor says.
+    pub(crate) fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// The plugin's lifecycle entry points.
+    pub(crate) fn entry_points(&self) -> &EntryPoints {
+        // SAFETY: the descriptor was verified at open and lives as long as the library.
+        unsafe { &(*self.descriptor).entry_points }
+    }
+
+    /// The interface function table (type-erased).
+    pub(crate) fn interface_table(&self) -> *const c_void {
+        // SAFETY: as for `entry_points`.
+        unsafe { (*self.descriptor).interface_table }
+    }
+}
+
+impl Drop for LoadedLibrary {
+    fn drop(&mut self) {
+        let Some(library) = self.library.take() else { return };
+        if let Err(error) = library.close() {
+            tracing::warn!(module = %self.info.module, version = %self.info.version, %error, "dlclose failed");
+        }
+        let private_copy = self.private_copy.take();
+        let still_mapped = private_copy.as_deref().is_some_and(is_mapped);
+        if still_mapped {
+            tracing::warn!(
+                module = %self.info.module,
+                version = %self.info.version,
+                path = %self.info.path.display(),
+                "library is still mapped after dlclose: a thread that touched one of its thread-locals with a destructor is still alive, so the C library keeps it until that thread exits"
+            );
+        } else {
+            tracing::debug!(module = %self.info.module, version = %self.info.version, "library unloaded");
+        }
+        self.releases.lock().push(LibraryRelease {
+            module: self.info.module.clone(),
+            version: self.info.version.clone(),
+            path: self.info.path.clone(),
+            still_mapped,
+        });
+        drop(private_copy);
+    }
+}
+
+fn check_file(path: &Path) -> Result<(), LoadError> {
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(LoadError::NotFound { path: path.to_owned() }),
+        Err(source) => return Err(LoadError::Io { path: path.to_owned(), source }),
+    };
+    if metadata.is_dir() {
+        return Err(LoadError::IsADirectory { path: path.to_owned() });
+    }
+    if metadata.len() == 0 {
+        return Err(LoadError::EmptyFile { path: path.to_owned() });
+    }
+    let mut header = [0u8; 18];
+    let mut file = std::fs::File::open(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    let read = file.read(&mut header).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    if read < header.len() || header[..4] != *b"\x7fELF" {
+        return Err(LoadError::NotASharedLibrary { path: path.to_owned(), reason: "it does not start with an ELF header" });
+    }
+    // e_type, at offset 16, in the file's byte order (byte 5: 1 = little endian).
+    let object_type = if header[5] == 1 { u16::from_le_bytes([header[16], header[17]]) } else { u16::from_be_bytes([header[16], header[17]]) };
+    if object_type != 3 {
+        return Err(LoadError::NotASharedLibrary { path: path.to_owned(), reason: "it is an ELF file, but not a shared object (ET_DYN)" });
+    }
+    Ok(())
+}
+
+/// Copies the library to a unique path: `dlopen` caches by path, and a build may overwrite the
+/// original while this version is still loaded.
+fn copy_privately(path: &Path, private_dir: &Path) -> Result<tempfile::TempPath, LoadError> {
+    let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or("plugin");
+    let sequence = NEXT_COPY.fetch_add(1, Ordering::Relaxed);
+    let mut copy = tempfile::Builder::new()
+        .prefix(&format!("{stem}-{sequence}-"))
+        .suffix(".so")
+        .tempfile_in(private_dir)
+        .map_err(|source| LoadError::Io { path: private_dir.to_owned(), source })?;
+    let mut original = std::fs::File::open(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    std::io::copy(&mut original, copy.as_file_mut()).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    Ok(copy.into_temp_path())
+}
+
+/// Whether `path` still appears in this process's memory map.
+fn is_mapped(path: &Path) -> bool {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return false };
+    let needle = path.to_string_lossy();
+    maps.lines().any(|line| line.contains(needle.as_ref()))
+}
+
+/// Copies the descriptor's fields into host memory, checking every string.
+///
+/// # Safety
+/// `descriptor` must be a verified descriptor of this ABI version whose library is loaded.
+unsafe fn read_info(descriptor: &PluginDescriptor, path: &Path) -> Result<PluginInfo, LoadError> {
+    let text = |raw: RawStr, field: &str| -> Result<String, LoadError> {
+        // SAFETY: the caller promises the descriptor's strings point into the loaded library.
+        let bytes = unsafe { raw.as_bytes() };
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| LoadError::BadDescriptor { path: path.to_owned(), reason: format!("its {field} is not UTF-8") })
+    };
+    let version_text = text(descriptor.plugin_version, "plugin version")?;
+    let version = semver::Version::parse(&version_text).map_err(|error| LoadError::BadDescriptor {
+        path: path.to_owned(),
+        reason: format!("its plugin version `{version_text}` is not semver: {error}"),
+    })?;
+    // SAFETY: as above, the migration edges are a static slice of the library.
+    let migrations = unsafe { descriptor.migrations.as_slice() }.iter().map(|edge| (edge.from, edge.to)).collect();
+    Ok(PluginInfo {
+        module: text(descriptor.module_name, "module name")?,
+        version,
+        interface_id: text(descriptor.interface_id, "interface id")?,
+        interface_fingerprint: descriptor.interface_fingerprint,
+        schema_name: text(descriptor.schema_name, "schema name")?,
+        schema_version: descriptor.schema_version,
+        migrations,
+        path: path.to_owned(),
+    })
+}
+
+/// Turns a plugin's log message into a `tracing` event of the host.
+unsafe extern "C" fn forward_plugin_log(level: u32, message: RawStr) {
+    // SAFETY: plugin-api passes a string that lives for the call.
+    let message = String::from_utf8_lossy(unsafe { message.as_bytes() });
+    match level {
+        1 => tracing::error!(target: "ecdysis::plugin", "{message}"),
+        2 => tracing::warn!(target: "ecdysis::plugin", "{message}"),
+        3 => tracing::info!(target: "ecdysis::plugin", "{message}"),
+        4 => tracing::debug!(target: "ecdysis::plugin", "{message}"),
+        _ => tracing::trace!(target: "ecdysis::plugin", "{message}"),
+    }
+}

@@ -1,0 +1,375 @@
+//! The update transaction: stage → quiesce → export → transform → validate → swap, and the
+//! [`UpdateReport`] it returns.
+//!
+//! Until the swap, the running instance is only read (exported), never changed, and calls wait only
+//! between quiesce and swap. Any failure reopens admission to the untouched running version.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ecdysis_plugin_api::StateEnvelope;
+
+use crate::error::UpdateError;
+use crate::host::{HostInner, UpdateOptions};
+use crate::instance::Instance;
+use crate::loader::{LoadedLibrary, PluginInfo};
+use crate::module::ModuleCell;
+use crate::validate;
+
+/// A phase of the update transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Copy, open and verify the candidate library.
+    Stage,
+    /// Stop admitting calls, drain in-flight calls, ask the running version to prepare.
+    Quiesce,
+    /// The running version exports its state.
+    Export,
+    /// The candidate builds its instance from that state.
+    Transform,
+    /// The candidate exports its state back; it must equal the running version's export.
+    Validate,
+    /// Publish the candidate and admit calls again.
+    Swap,
+}
+
+impl Phase {
+    /// The phase's name, lowercase.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Stage => "stage",
+            Phase::Quiesce => "quiesce",
+            Phase::Export => "export",
+            Phase::Transform => "transform",
+            Phase::Validate => "validate",
+            Phase::Swap => "swap",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// How long one phase took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhaseTiming {
+    /// The phase.
+    pub phase: Phase,
+    /// Its duration.
+    pub duration: Duration,
+}
+
+/// What a successful update did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct UpdateReport {
+    /// The module.
+    pub module: String,
+    /// The version that ran before.
+    pub from_version: semver::Version,
+    /// The version that runs now.
+    pub to_version: semver::Version,
+    /// The schema version of the state before.
+    pub from_schema: u32,
+    /// The schema version of the state now.
+    pub to_schema: u32,
+    /// The schema version the state crossed in (the old one for upgrades, the new one for
+    /// downgrades, which use the running version's downward migration).
+    pub transfer_schema: u32,
+    /// Each phase with its duration, in order.
+    pub phases: Vec<PhaseTiming>,
+    /// The size of the exported state, in bytes.
+    pub state_bytes: usize,
+    /// How long calls were held: from admission closed to admission reopened.
+    pub pause: Duration,
+    /// The whole transaction.
+    pub total: Duration,
+    /// Whether the round-trip validation ran.
+    pub validated: bool,
+}
+
+impl UpdateReport {
+    /// The duration of `phase`, if it ran.
+    #[must_use]
+    pub fn phase(&self, phase: Phase) -> Option<Duration> {
+        self.phases.iter().find(|timing| timing.phase == phase).map(|timing| timing.duration)
+    }
+}
+
+impl fmt::Display for UpdateReport {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            formatter,
+            "updated {} {} → {} (state schema v{} → v{}, {} bytes{})",
+            self.module,
+            self.from_version,
+            self.to_version,
+            self.from_schema,
+            self.to_schema,
+            self.state_bytes,
+            if self.validated { ", validated" } else { ", not validated" }
+        )?;
+        for timing in &self.phases {
+            writeln!(formatter, "  {:<10} {:>10.3} ms", timing.phase.as_str(), timing.duration.as_secs_f64() * 1e3)?;
+        }
+        writeln!(formatter, "  {:<10} {:>10.3} ms (calls held)", "pause", self.pause.as_secs_f64() * 1e3)?;
+        write!(formatter, "  {:<10} {:>10.3} ms", "total", self.total.as_secs_f64() * 1e3)
+    }
+}
+
+/// Runs `work` on its own thread and waits for it up to `deadline`. `None` when the deadline passed;
+/// the thread is then abandoned (it keeps whatever it owns, such as a library, alive).
+///
+/// # Panics
+/// When the operating system refuses to start a thread.
+pub(crate) fn with_deadline<T: Send + 'static>(hook: &'static str, deadline: Duration, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name(format!("ecdysis-{hook}"))
+        .spawn(move || {
+            // If nobody waits any more, the result (e.g. an instance) is dropped here, on this thread.
+            let _ = sender.send(work());
+        })
+        .expect("the operating system refused to start a thread for a plugin hook");
+    receiver.recv_timeout(deadline).ok()
+}
+
+/// Phase timings, each phase in its own `tracing` span.
+struct Phases(Vec<PhaseTiming>);
+
+impl Phases {
+    fn time<T>(&mut self, phase: Phase, work: impl FnOnce() -> T) -> T {
+        let span = match phase {
+            Phase::Stage => tracing::info_span!("stage"),
+            Phase::Quiesce => tracing::info_span!("quiesce"),
+            Phase::Export => tracing::info_span!("export"),
+            Phase::Transform => tracing::info_span!("transform"),
+            Phase::Validate => tracing::info_span!("validate"),
+            Phase::Swap => tracing::info_span!("swap"),
+        };
+        let started = Instant::now();
+        let result = span.in_scope(work);
+        let duration = started.elapsed();
+        span.in_scope(|| tracing::debug!(duration_us = duration.as_micros() as u64, "phase done"));
+        self.0.push(PhaseTiming { phase, duration });
+        result
+    }
+}
+
+/// Admission closed for an update; reopened when dropped, whatever happened.
+struct ClosedAdmission<'cell>(&'cell ModuleCell);
+
+impl<'cell> ClosedAdmission<'cell> {
+    fn close(cell: &'cell ModuleCell) -> ClosedAdmission<'cell> {
+        cell.admission.close();
+        ClosedAdmission(cell)
+    }
+}
+
+impl Drop for ClosedAdmission<'_> {
+    fn drop(&mut self) {
+        self.0.admission.reopen();
+    }
+}
+
+/// The schema version the state will cross in, or why there is none.
+fn verify(running: &PluginInfo, candidate: &PluginInfo, options: &UpdateOptions, validate: bool) -> Result<u32, UpdateError> {
+    let path = candidate.path.clone();
+    let module = running.module.clone();
+    if candidate.module != running.module {
+        return Err(UpdateError::WrongModule { path, found: candidate.module.clone(), expected: module });
+    }
+    if candidate.interface_id != running.interface_id || candidate.interface_fingerprint != running.interface_fingerprint {
+        return Err(UpdateError::InterfaceMismatch {
+            path,
+            module,
+            found_id: candidate.interface_id.clone(),
+            found_fingerprint: candidate.interface_fingerprint,
+            expected_id: running.interface_id.clone(),
+            expected_fingerprint: running.interface_fingerprint,
+        });
+    }
+    if candidate.schema_name != running.schema_name {
+        return Err(UpdateError::SchemaMismatch { path, module, found: candidate.schema_name.clone(), expected: running.schema_name.clone() });
+    }
+    if candidate.version < running.version && !options.allow_downgrade {
+        return Err(UpdateError::Downgrade { path, module, candidate: candidate.version.clone(), running: running.version.clone() });
+    }
+    // Upgrades cross in the running schema and migrate up in the candidate; downgrades cross in the
+    // candidate's schema, migrated down by the running version (which knows both).
+    let transfer_schema = if candidate.can_import(running.schema_version) {
+        running.schema_version
+    } else if running.can_export(candidate.schema_version) {
+        candidate.schema_version
+    } else {
+        return Err(UpdateError::NoMigrationPath {
+            module,
+            candidate: candidate.version.clone(),
+            from: running.schema_version,
+            to: candidate.schema_version,
+        });
+    };
+    if validate && !candidate.can_export(transfer_schema) {
+        return Err(UpdateError::NoValidationPath { module, candidate: candidate.version.clone(), to: transfer_schema });
+    }
+    Ok(transfer_schema)
+}
+
+/// Runs one update of `cell` to the library at `path`.
+pub(crate) fn update(host: &HostInner, cell: &ModuleCell, path: &Path, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
+    let _one_update_at_a_time = cell.transaction.lock();
+    let span = tracing::info_span!("ecdysis.update", module = %cell.name, path = %path.display());
+    let _entered = span.enter();
+    let started = Instant::now();
+    let config = &host.config;
+    let mut phases = Phases(Vec::with_capacity(6));
+    let running = cell.current();
+    let running_info = running.info().clone();
+    let module = running_info.module.clone();
+
+    // 1. Stage: nothing of the running version is touched.
+    let (candidate, transfer_schema) = phases.time(Phase::Stage, || -> Result<_, UpdateError> {
+        let library = Arc::new(LoadedLibrary::open(path, host.library_dir(), Arc::clone(&host.releases))?);
+        let transfer_schema = verify(&running_info, library.info(), options, config.validate)?;
+        Ok((library, transfer_schema))
+    })?;
+    let candidate_info = candidate.info().clone();
+
+    // 2. Quiesce: from here calls wait, until `admission` drops.
+    let pause_started = Instant::now();
+    let admission = ClosedAdmission::close(cell);
+    phases.time(Phase::Quiesce, || -> Result<(), UpdateError> {
+        cell.admission.drain(config.quiesce_timeout).map_err(|in_flight| UpdateError::QuiesceTimeout {
+            module: module.clone(),
+            waited: config.quiesce_timeout,
+            in_flight,
+        })?;
+        let old = Arc::clone(&running);
+        match with_deadline("prepare", config.hook_timeout, move || old.prepare()) {
+            None => Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "prepare", deadline: config.hook_timeout }),
+            Some(Err(source)) => {
+                resume_after_failure(&running);
+                Err(UpdateError::PrepareRefused { module: module.clone(), version: running_info.version.clone(), source })
+            }
+            Some(Ok(())) => Ok(()),
+        }
+    })?;
+
+    // 3–5. Export, transform, validate. On failure the running version resumes, untouched.
+    let transferred = transfer(config, &mut phases, &running, &candidate, transfer_schema, &running_info, &candidate_info);
+    let (next, state_bytes) = match transferred {
+        Ok(transferred) => transferred,
+        Err(error) => {
+            resume_after_failure(&running);
+            drop(admission);
+            tracing::warn!(%error, "update aborted; the running version keeps serving");
+            return Err(error);
+        }
+    };
+
+    // 6. Swap.
+    let released = phases.time(Phase::Swap, || {
+        let released = cell.publish(Arc::clone(&next));
+        drop(admission);
+        released
+    });
+    let pause = pause_started.elapsed();
+    if let Err(error) = next.resume() {
+        tracing::warn!(%error, "the new version's resume hook failed");
+    }
+    // The version before the previous one leaves probation: nothing can reach it any more.
+    drop(released);
+
+    let report = UpdateReport {
+        module,
+        from_version: running_info.version.clone(),
+        to_version: candidate_info.version.clone(),
+        from_schema: running_info.schema_version,
+        to_schema: candidate_info.schema_version,
+        transfer_schema,
+        phases: phases.0,
+        state_bytes,
+        pause,
+        total: started.elapsed(),
+        validated: config.validate,
+    };
+    tracing::info!(
+        from = %report.from_version,
+        to = %report.to_version,
+        state_bytes,
+        pause_us = pause.as_micros() as u64,
+        "update committed to probation"
+    );
+    Ok(report)
+}
+
+fn resume_after_failure(running: &Instance) {
+    if let Err(error) = running.resume() {
+        tracing::error!(%error, "the running version's resume hook failed after an aborted update");
+    }
+}
+
+fn transfer(
+    config: &crate::host::HostConfig,
+    phases: &mut Phases,
+    running: &Arc<Instance>,
+    candidate: &Arc<LoadedLibrary>,
+    transfer_schema: u32,
+    running_info: &PluginInfo,
+    candidate_info: &PluginInfo,
+) -> Result<(Arc<Instance>, usize), UpdateError> {
+    let module = running_info.module.clone();
+    let deadline = config.hook_timeout;
+
+    let envelope = phases.time(Phase::Export, || {
+        let old = Arc::clone(running);
+        match with_deadline("export", deadline, move || old.export(transfer_schema)) {
+            None => Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "export", deadline }),
+            Some(Err(source)) => Err(UpdateError::Export { module: module.clone(), version: running_info.version.clone(), source }),
+            Some(Ok(payload)) => Ok(Arc::new(StateEnvelope::new(running_info.schema_name.clone(), transfer_schema, payload))),
+        }
+    })?;
+
+    let next = phases.time(Phase::Transform, || {
+        let library = Arc::clone(candidate);
+        let state = Arc::clone(&envelope);
+        match with_deadline("transform", deadline, move || {
+            debug_assert!(state.is_intact());
+            Instance::import(&library, state.schema_version, &state.payload).map(Arc::new)
+        }) {
+            None => Err(UpdateError::HookTimeout { module: module.clone(), version: candidate_info.version.clone(), hook: "transform", deadline }),
+            Some(Err(source)) => Err(UpdateError::Transform { module: module.clone(), candidate: candidate_info.version.clone(), from: transfer_schema, source }),
+            Some(Ok(instance)) => Ok(instance),
+        }
+    })?;
+
+    if config.validate {
+        phases.time(Phase::Validate, || {
+            let new = Arc::clone(&next);
+            let round_trip = match with_deadline("validate", deadline, move || new.export(transfer_schema)) {
+                None => {
+                    return Err(UpdateError::HookTimeout { module: module.clone(), version: candidate_info.version.clone(), hook: "validate", deadline });
+                }
+                Some(Err(source)) => {
+                    return Err(UpdateError::ValidationExport { module: module.clone(), candidate: candidate_info.version.clone(), schema: transfer_schema, source });
+                }
+                Some(Ok(bytes)) => bytes,
+            };
+            validate::compare(&envelope.payload, &round_trip).map_err(|difference| UpdateError::ValidationMismatch {
+                module: module.clone(),
+                candidate: candidate_info.version.clone(),
+                running: running_info.version.clone(),
+                schema: transfer_schema,
+                difference,
+            })
+        })?;
+    }
+    Ok((next, envelope.payload.len()))
+}

@@ -1,0 +1,95 @@
+//! Validation of a state transfer (time-traveling state transfer): the new version exports its
+//! state back in the old schema, and the result must equal what the old version exported.
+//!
+//! Equality is structural, on decoded MessagePack: maps compare as sets of entries, so two
+//! versions that iterate a hash map in different orders still agree.
+
+use rmpv::Value;
+
+/// Compares two MessagePack documents. Returns the first difference, described with its path.
+pub(crate) fn compare(running: &[u8], candidate: &[u8]) -> Result<(), String> {
+    if running == candidate {
+        return Ok(());
+    }
+    let running = decode(running).map_err(|error| format!("the running version's export does not decode: {error}"))?;
+    let candidate = decode(candidate).map_err(|error| format!("the candidate's export does not decode: {error}"))?;
+    match first_difference(&running, &candidate, "$") {
+        None => Ok(()),
+        Some(difference) => Err(difference),
+    }
+}
+
+fn decode(mut bytes: &[u8]) -> Result<Value, rmpv::decode::Error> {
+    let value = rmpv::decode::read_value(&mut bytes)?;
+    Ok(value)
+}
+
+fn first_difference(running: &Value, candidate: &Value, path: &str) -> Option<String> {
+    match (running, candidate) {
+        (Value::Map(running), Value::Map(candidate)) => {
+            for (key, running_value) in running {
+                let entry_path = format!("{path}.{}", describe_key(key));
+                match candidate.iter().find(|(candidate_key, _)| candidate_key == key) {
+                    None => return Some(format!("at `{entry_path}`: the running version has {}, the candidate has nothing", describe(running_value))),
+                    Some((_, candidate_value)) => {
+                        if let Some(difference) = first_difference(running_value, candidate_value, &entry_path) {
+                            return Some(difference);
+                        }
+                    }
+                }
+            }
+            candidate.iter().find(|(key, _)| !running.iter().any(|(running_key, _)| running_key == key)).map(|(key, value)| {
+                format!("at `{path}.{}`: the running version has nothing, the candidate has {}", describe_key(key), describe(value))
+            })
+        }
+        (Value::Array(running), Value::Array(candidate)) => {
+            if running.len() != candidate.len() {
+                return Some(format!("at `{path}`: the running version has {} items, the candidate {}", running.len(), candidate.len()));
+            }
+            running.iter().zip(candidate).enumerate().find_map(|(index, (running, candidate))| first_difference(running, candidate, &format!("{path}[{index}]")))
+        }
+        (running, candidate) if running == candidate => None,
+        (running, candidate) => Some(format!("at `{path}`: the running version has {}, the candidate has {}", describe(running), describe(candidate))),
+    }
+}
+
+fn describe_key(key: &Value) -> String {
+    match key {
+        Value::String(text) => text.as_str().map(str::to_owned).unwrap_or_else(|| key.to_string()),
+        other => other.to_string(),
+    }
+}
+
+fn describe(value: &Value) -> String {
+    let text = value.to_string();
+    if text.len() > 80 { format!("{}…", &text[..text.floor_char_boundary(80)]) } else { text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(value: &Value) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, value).unwrap();
+        bytes
+    }
+
+    fn map(entries: &[(&str, i64)]) -> Value {
+        Value::Map(entries.iter().map(|(key, value)| (Value::from(*key), Value::from(*value))).collect())
+    }
+
+    #[track_caller]
+    fn check(running: Value, candidate: Value, expected: Result<(), &str>) {
+        assert_eq!(compare(&encode(&running), &encode(&candidate)), expected.map_err(str::to_owned));
+    }
+
+    #[test]
+    fn differences_are_found_and_named() {
+        check(map(&[("a", 1), ("b", 2)]), map(&[("b", 2), ("a", 1)]), Ok(()));
+        check(map(&[("a", 1)]), map(&[("a", 2)]), Err("at `$.a`: the running version has 1, the candidate has 2"));
+        check(map(&[("a", 1), ("b", 2)]), map(&[("a", 1)]), Err("at `$.b`: the running version has 2, the candidate has nothing"));
+        check(map(&[("a", 1)]), map(&[("a", 1), ("c", 3)]), Err("at `$.c`: the running version has nothing, the candidate has 3"));
+        check(Value::Array(vec![1.into()]), Value::Array(vec![]), Err("at `$`: the running version has 1 items, the candidate 0"));
+    }
+}
