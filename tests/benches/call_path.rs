@@ -1,0 +1,77 @@
+//! Benchmark of the call path: a trivial plugin call (`total_increments`, one relaxed atomic load in
+//! the plugin) through a `Module` handle, against the same plugin function called through a plain
+//! function pointer, at one and two threads. Run with `cargo xtask bench`.
+//!
+//! Both sides call the same release build of `counter-v1`: the difference is what the handle adds
+//! (in-flight mark, admission check, version lookup, status check).
+
+use std::ffi::c_void;
+use std::mem::MaybeUninit;
+use std::sync::LazyLock;
+
+use counter_interface::{Counter, CounterTable};
+use ecdysis_host::{Host, Module};
+use ecdysis_plugin_api::abi::{ByteSink, CallStatus};
+use ecdysis_plugin_api::{DESCRIPTOR_SYMBOL, PluginDescriptor};
+use ecdysis_tests::{Profile, plugins};
+
+fn main() {
+    divan::main();
+}
+
+/// `counter-v1` opened without the host: its table and one instance, called by plain pointers.
+struct Direct {
+    _library: libloading::Library,
+    table: *const CounterTable,
+    instance: *const c_void,
+}
+
+// SAFETY: the instance is `Sync` (plugins are `Send + Sync`) and the table is immutable static data
+// of a library that this value keeps loaded.
+unsafe impl Send for Direct {}
+// SAFETY: as above.
+unsafe impl Sync for Direct {}
+
+static DIRECT: LazyLock<Direct> = LazyLock::new(|| {
+    let path = plugins(Profile::Release).sample("counter-v1");
+    // SAFETY: a sample plugin built by this workspace; its initialisers are Rust's own.
+    let library = unsafe { libloading::Library::new(&path) }.expect("counter-v1 opens");
+    // SAFETY: the descriptor symbol of an ecdysis plugin of this ABI, which the host's tests verify.
+    let descriptor: *const PluginDescriptor = unsafe { *library.get::<*const PluginDescriptor>(DESCRIPTOR_SYMBOL).expect("a descriptor") };
+    let mut instance = std::ptr::null_mut();
+    let mut error = Vec::new();
+    // SAFETY: the descriptor's `create` entry point with a writable slot.
+    let status = unsafe { ((*descriptor).entry_points.create)(&mut instance, ByteSink::for_vec(&mut error)) };
+    assert_eq!(status, CallStatus::OK);
+    // SAFETY: the table of a verified counter plugin is a `CounterTable`.
+    let table = unsafe { (*descriptor).interface_table as *const CounterTable };
+    Direct { _library: library, table, instance }
+});
+
+static HANDLE: LazyLock<(Host, Module<dyn Counter>)> = LazyLock::new(|| {
+    let host = Host::new().expect("a host");
+    let counter = host.load::<dyn Counter>(plugins(Profile::Release).sample("counter-v1")).expect("counter-v1 loads");
+    (host, counter)
+});
+
+/// The floor: the plugin's exported function, called through a plain function pointer.
+#[divan::bench(threads = [1, 2])]
+fn plain_function_pointer(bencher: divan::Bencher) {
+    let direct = &*DIRECT;
+    bencher.bench(|| {
+        let mut out = MaybeUninit::<u64>::uninit();
+        let mut error = Vec::new();
+        // SAFETY: table and instance belong together and stay loaded for the whole benchmark.
+        let status = unsafe { ((*direct.table).total_increments)(direct.instance, out.as_mut_ptr(), ByteSink::for_vec(&mut error)) };
+        assert_eq!(status, CallStatus::OK);
+        // SAFETY: status OK means the plugin wrote the result.
+        unsafe { out.assume_init() }
+    });
+}
+
+/// The same function through a `Module` handle: `module.call(|counter| counter.total_increments())`.
+#[divan::bench(threads = [1, 2])]
+fn module_handle(bencher: divan::Bencher) {
+    let counter = &HANDLE.1;
+    bencher.bench(|| counter.call(|counter| counter.total_increments()).expect("the call succeeds"));
+}

@@ -1,0 +1,7 @@
+//! A real shared library that is not an ecdysis plugin: it exports no descriptor.
+
+/// Something to export, so the library is not empty.
+#[unsafe(no_mangle)]
+pub extern "C" fn not_a_plugin_answer() -> u32 {
+    42
+}

@@ -1,0 +1,22 @@
+//! A counter v3.0.0 whose transform returns an error.
+
+use counter_interface::{Counter, CounterStateV1, CounterStateV2};
+use ecdysis_plugin_api::PluginError;
+use ecdysis_test_plugins::{Defect, DefectiveCounter};
+
+/// The defect.
+pub struct ThisDefect;
+
+impl Defect for ThisDefect {
+    fn transform(_state: CounterStateV2) -> Result<CounterStateV2, PluginError> {
+        Err(PluginError::new("refusing the state on purpose"))
+    }
+}
+
+ecdysis_plugin_api::export_plugin! {
+    module: "counter",
+    version: "3.0.0",
+    plugin: DefectiveCounter<ThisDefect>,
+    interface: dyn Counter,
+    migrations: [CounterStateV1 => CounterStateV2, CounterStateV2 => CounterStateV1],
+}

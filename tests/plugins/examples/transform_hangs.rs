@@ -1,0 +1,25 @@
+//! A counter v3.0.0 whose transform does not return within any sensible deadline (it gives up after ten minutes, so a test process never hangs on it).
+
+use counter_interface::{Counter, CounterStateV1, CounterStateV2};
+use ecdysis_plugin_api::PluginError;
+use ecdysis_test_plugins::{Defect, DefectiveCounter};
+
+/// The defect.
+pub struct ThisDefect;
+
+impl Defect for ThisDefect {
+    fn transform(state: CounterStateV2) -> Result<CounterStateV2, PluginError> {
+        for _ in 0..6_000 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Ok(state)
+    }
+}
+
+ecdysis_plugin_api::export_plugin! {
+    module: "counter",
+    version: "3.0.0",
+    plugin: DefectiveCounter<ThisDefect>,
+    interface: dyn Counter,
+    migrations: [CounterStateV1 => CounterStateV2, CounterStateV2 => CounterStateV1],
+}

@@ -1,0 +1,46 @@
+//! Loading a plugin and calling it: values of every kind cross the boundary, and a panic in the
+//! plugin becomes an error for that call only.
+
+use counter_interface::{Counter, CounterStats};
+use ecdysis_host::CallError;
+
+use super::*;
+
+#[test]
+fn a_loaded_plugin_serves_calls_of_every_argument_and_result_kind() {
+    let host = host();
+    let counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
+    let info = counter.info();
+    assert_eq!((info.module.as_str(), info.version.to_string().as_str(), info.schema_version), ("counter", "1.0.0", 1));
+    counter.call(|counter| {
+        assert_eq!(counter.increment("a", 5).unwrap(), 5); // &str and i64 in, i64 out
+        assert_eq!(counter.increment("a", -2).unwrap(), 3);
+        assert_eq!(counter.increment("ünïcødé", 1).unwrap(), 1);
+        assert_eq!(counter.value("a").unwrap(), Some(3)); // Option<i64> as MessagePack
+        assert_eq!(counter.value("missing").unwrap(), None);
+        assert_eq!(counter.stats("a").unwrap(), Some(CounterStats { value: 3, increments: None })); // a struct
+        assert_eq!(counter.keys().unwrap(), vec!["a".to_owned(), "ünïcødé".to_owned()]); // Vec<String>
+        assert_eq!(counter.total_increments().unwrap(), 3);
+    });
+    let status = host.status();
+    assert_eq!(status.len(), 1);
+    assert_eq!((status[0].name.as_str(), status[0].updates, status[0].in_flight), ("counter", 0, 0));
+}
+
+#[test]
+fn a_panic_in_a_call_is_an_error_for_that_call_and_the_module_keeps_serving() {
+    let host = host();
+    let counter = host.load::<dyn Counter>(defective("call_panics")).unwrap();
+    counter.call(|counter| counter.increment("fine", 1)).unwrap();
+    let error = counter.call(|counter| counter.increment("panic", 1)).unwrap_err();
+    assert_eq!(error, CallError::Panicked { message: "increment panicked on purpose".into() });
+    assert_eq!(counter.call(|counter| counter.increment("fine", 1)).unwrap(), 2);
+}
+
+#[test]
+fn loading_the_same_module_twice_is_refused() {
+    let host = host();
+    let _counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
+    let error = host.load::<dyn Counter>(sample("counter-v2")).unwrap_err();
+    assert_eq!(error.to_string(), "module `counter` is already loaded; update it instead of loading it again");
+}
