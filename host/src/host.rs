@@ -155,7 +155,11 @@ pub struct Host {
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("Host").field("config", &self.inner.config).field("modules", &self.inner.modules.lock().keys().collect::<Vec<_>>()).finish()
+        formatter
+            .debug_struct("Host")
+            .field("config", &self.inner.config)
+            .field("modules", &self.inner.modules.lock().keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 

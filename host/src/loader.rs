@@ -142,7 +142,11 @@ impl LoadedLibrary {
         if header.descriptor_size as usize != size_of::<PluginDescriptor>() {
             return Err(LoadError::BadDescriptor {
                 path: path.to_owned(),
-                reason: format!("it is {} bytes, but ABI version {ABI_VERSION} descriptors are {}", header.descriptor_size, size_of::<PluginDescriptor>()),
+                reason: format!(
+                    "it is {} bytes, but ABI version {ABI_VERSION} descriptors are {}",
+                    header.descriptor_size,
+                    size_of::<PluginDescriptor>()
+                ),
             });
         }
         // SAFETY: magic, ABI version and size match, so the static is a `PluginDescriptor` of this
@@ -219,7 +223,8 @@ fn check_file(path: &Path) -> Result<(), LoadError> {
         return Err(LoadError::NotASharedLibrary { path: path.to_owned(), reason: "it does not start with an ELF header" });
     }
     // e_type, at offset 16, in the file's byte order (byte 5: 1 = little endian).
-    let object_type = if header[5] == 1 { u16::from_le_bytes([header[16], header[17]]) } else { u16::from_be_bytes([header[16], header[17]]) };
+    let object_type =
+        if header[5] == 1 { u16::from_le_bytes([header[16], header[17]]) } else { u16::from_be_bytes([header[16], header[17]]) };
     if object_type != 3 {
         return Err(LoadError::NotASharedLibrary { path: path.to_owned(), reason: "it is an ELF file, but not a shared object (ET_DYN)" });
     }

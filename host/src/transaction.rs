@@ -129,7 +129,11 @@ impl fmt::Display for UpdateReport {
 ///
 /// # Panics
 /// When the operating system refuses to start a thread.
-pub(crate) fn with_deadline<T: Send + 'static>(hook: &'static str, deadline: Duration, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub(crate) fn with_deadline<T: Send + 'static>(
+    hook: &'static str,
+    deadline: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name(format!("ecdysis-{hook}"))
@@ -197,7 +201,12 @@ fn verify(running: &PluginInfo, candidate: &PluginInfo, options: &UpdateOptions,
         });
     }
     if candidate.schema_name != running.schema_name {
-        return Err(UpdateError::SchemaMismatch { path, module, found: candidate.schema_name.clone(), expected: running.schema_name.clone() });
+        return Err(UpdateError::SchemaMismatch {
+            path,
+            module,
+            found: candidate.schema_name.clone(),
+            expected: running.schema_name.clone(),
+        });
     }
     if candidate.version < running.version && !options.allow_downgrade {
         return Err(UpdateError::Downgrade { path, module, candidate: candidate.version.clone(), running: running.version.clone() });
@@ -253,7 +262,12 @@ pub(crate) fn update(host: &HostInner, cell: &ModuleCell, path: &Path, options: 
         })?;
         let old = Arc::clone(&running);
         match with_deadline("prepare", config.hook_timeout, move || old.prepare()) {
-            None => Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "prepare", deadline: config.hook_timeout }),
+            None => Err(UpdateError::HookTimeout {
+                module: module.clone(),
+                version: running_info.version.clone(),
+                hook: "prepare",
+                deadline: config.hook_timeout,
+            }),
             Some(Err(source)) => {
                 resume_after_failure(&running);
                 Err(UpdateError::PrepareRefused { module: module.clone(), version: running_info.version.clone(), source })
@@ -331,7 +345,9 @@ fn transfer(
     let envelope = phases.time(Phase::Export, || {
         let old = Arc::clone(running);
         match with_deadline("export", deadline, move || old.export(transfer_schema)) {
-            None => Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "export", deadline }),
+            None => {
+                Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "export", deadline })
+            }
             Some(Err(source)) => Err(UpdateError::Export { module: module.clone(), version: running_info.version.clone(), source }),
             Some(Ok(payload)) => Ok(Arc::new(StateEnvelope::new(running_info.schema_name.clone(), transfer_schema, payload))),
         }
@@ -344,8 +360,18 @@ fn transfer(
             debug_assert!(state.is_intact());
             Instance::import(&library, state.schema_version, &state.payload).map(Arc::new)
         }) {
-            None => Err(UpdateError::HookTimeout { module: module.clone(), version: candidate_info.version.clone(), hook: "transform", deadline }),
-            Some(Err(source)) => Err(UpdateError::Transform { module: module.clone(), candidate: candidate_info.version.clone(), from: transfer_schema, source }),
+            None => Err(UpdateError::HookTimeout {
+                module: module.clone(),
+                version: candidate_info.version.clone(),
+                hook: "transform",
+                deadline,
+            }),
+            Some(Err(source)) => Err(UpdateError::Transform {
+                module: module.clone(),
+                candidate: candidate_info.version.clone(),
+                from: transfer_schema,
+                source,
+            }),
             Some(Ok(instance)) => Ok(instance),
         }
     })?;
@@ -355,10 +381,20 @@ fn transfer(
             let new = Arc::clone(&next);
             let round_trip = match with_deadline("validate", deadline, move || new.export(transfer_schema)) {
                 None => {
-                    return Err(UpdateError::HookTimeout { module: module.clone(), version: candidate_info.version.clone(), hook: "validate", deadline });
+                    return Err(UpdateError::HookTimeout {
+                        module: module.clone(),
+                        version: candidate_info.version.clone(),
+                        hook: "validate",
+                        deadline,
+                    });
                 }
                 Some(Err(source)) => {
-                    return Err(UpdateError::ValidationExport { module: module.clone(), candidate: candidate_info.version.clone(), schema: transfer_schema, source });
+                    return Err(UpdateError::ValidationExport {
+                        module: module.clone(),
+                        candidate: candidate_info.version.clone(),
+                        schema: transfer_schema,
+                        source,
+                    });
                 }
                 Some(Ok(bytes)) => bytes,
             };

@@ -30,7 +30,12 @@ fn first_difference(running: &Value, candidate: &Value, path: &str) -> Option<St
             for (key, running_value) in running {
                 let entry_path = format!("{path}.{}", describe_key(key));
                 match candidate.iter().find(|(candidate_key, _)| candidate_key == key) {
-                    None => return Some(format!("at `{entry_path}`: the running version has {}, the candidate has nothing", describe(running_value))),
+                    None => {
+                        return Some(format!(
+                            "at `{entry_path}`: the running version has {}, the candidate has nothing",
+                            describe(running_value)
+                        ));
+                    }
                     Some((_, candidate_value)) => {
                         if let Some(difference) = first_difference(running_value, candidate_value, &entry_path) {
                             return Some(difference);
@@ -46,10 +51,16 @@ fn first_difference(running: &Value, candidate: &Value, path: &str) -> Option<St
             if running.len() != candidate.len() {
                 return Some(format!("at `{path}`: the running version has {} items, the candidate {}", running.len(), candidate.len()));
             }
-            running.iter().zip(candidate).enumerate().find_map(|(index, (running, candidate))| first_difference(running, candidate, &format!("{path}[{index}]")))
+            running
+                .iter()
+                .zip(candidate)
+                .enumerate()
+                .find_map(|(index, (running, candidate))| first_difference(running, candidate, &format!("{path}[{index}]")))
         }
         (running, candidate) if running == candidate => None,
-        (running, candidate) => Some(format!("at `{path}`: the running version has {}, the candidate has {}", describe(running), describe(candidate))),
+        (running, candidate) => {
+            Some(format!("at `{path}`: the running version has {}, the candidate has {}", describe(running), describe(candidate)))
+        }
     }
 }
 

@@ -89,12 +89,8 @@ pub struct EntryPoints {
         unsafe extern "C" fn(instance: *const c_void, schema_version: u32, out: ByteSink<'_>, error: ByteSink<'_>) -> CallStatus,
     /// Builds an instance from state encoded in `schema_version` (migrating it when older) and
     /// writes its pointer to `out`.
-    pub import_state: unsafe extern "C" fn(
-        schema_version: u32,
-        state: RawSlice<u8>,
-        out: *mut *mut c_void,
-        error: ByteSink<'_>,
-    ) -> CallStatus,
+    pub import_state:
+        unsafe extern "C" fn(schema_version: u32, state: RawSlice<u8>, out: *mut *mut c_void, error: ByteSink<'_>) -> CallStatus,
     /// Asks the instance to reach an update point (park its own threads). An error refuses.
     pub prepare: unsafe extern "C" fn(instance: *const c_void, error: ByteSink<'_>) -> CallStatus,
     /// Tells the instance it is live: after a refused or failed update for the old instance, after

@@ -31,13 +31,21 @@ pub enum Level {
 
 static LOGGER: OnceLock<LogCallback> = OnceLock::new();
 
-/// Entry point used by the descriptor: remembers the host's callback.
+/// Entry point used by the descriptor: remembers the host's callback, and routes this library's
+/// panic messages to it instead of the plugin's own stderr printer.
+///
+/// The panic hook belongs to this library's copy of `std`, so it affects only this plugin. Panics
+/// are still caught at the boundary and returned as errors; the hook only decides where the message
+/// is logged. The closure captures nothing, so installing it allocates nothing that could outlive
+/// the library.
 ///
 /// # Safety
 /// `logger` must stay callable for as long as this library is loaded.
 #[doc(hidden)]
 pub unsafe extern "C" fn install_logger(logger: LogCallback) {
-    let _ = LOGGER.set(logger);
+    if LOGGER.set(logger).is_ok() && !std::thread::panicking() {
+        std::panic::set_hook(Box::new(|info| log(Level::Error, format_args!("plugin {info}"))));
+    }
 }
 
 /// Sends a message to the host's log, if the host installed a callback. Use the [`crate::info!`]

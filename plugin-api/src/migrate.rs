@@ -256,12 +256,8 @@ mod tests {
         }
     }
 
-    const STEPS: &[MigrationStep] = &[
-        MigrationStep::new::<V1, V2>(),
-        MigrationStep::new::<V2, V3>(),
-        MigrationStep::new::<V3, V2>(),
-        MigrationStep::new::<V2, V1>(),
-    ];
+    const STEPS: &[MigrationStep] =
+        &[MigrationStep::new::<V1, V2>(), MigrationStep::new::<V2, V3>(), MigrationStep::new::<V3, V2>(), MigrationStep::new::<V2, V1>()];
 
     #[test]
     fn chains_run_in_both_directions() {

@@ -76,7 +76,11 @@ impl Plugin for CounterV2 {
             return Err(PluginError::new("counter state v2 is inconsistent: values and increments name different counters"));
         }
         ecdysis_plugin_api::info!("counter v2 took over {} counters", state.values.len());
-        let entries = state.values.into_iter().zip(state.increments.into_values()).map(|((key, value), increments)| (key, Entry { value, increments }));
+        let entries = state
+            .values
+            .into_iter()
+            .zip(state.increments.into_values())
+            .map(|((key, value), increments)| (key, Entry { value, increments }));
         Ok(CounterV2 { entries: Mutex::new(entries.collect()), total_increments: AtomicU64::new(state.total_increments) })
     }
 }

@@ -58,7 +58,8 @@ fn updates_under_load_lose_no_call_and_no_state() {
         if callers.iter().any(|caller| caller.is_finished()) {
             break;
         }
-        let (target, options) = if round % 2 == 0 { ("counter-v2", UpdateOptions::new()) } else { ("counter-v1", UpdateOptions::new().allow_downgrade(true)) };
+        let (target, options) =
+            if round % 2 == 0 { ("counter-v2", UpdateOptions::new()) } else { ("counter-v1", UpdateOptions::new().allow_downgrade(true)) };
         reports.push(host.update_with("counter", sample(target), &options).unwrap());
         host.commit("counter").unwrap();
     }

@@ -67,45 +67,97 @@ fn v1() -> PathBuf {
 
 #[test]
 fn a_path_that_does_not_exist_is_refused() {
-    check(v1(), Candidate::Missing, UpdateOptions::new(), |e| matches!(e, UpdateError::Load(LoadError::NotFound { .. })), "libnothing_here.so` does not exist");
+    check(
+        v1(),
+        Candidate::Missing,
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::Load(LoadError::NotFound { .. })),
+        "libnothing_here.so` does not exist",
+    );
 }
 
 #[test]
 fn a_directory_is_refused() {
-    check(v1(), Candidate::Directory, UpdateOptions::new(), |e| matches!(e, UpdateError::Load(LoadError::IsADirectory { .. })), "is a directory, not a file");
+    check(
+        v1(),
+        Candidate::Directory,
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::Load(LoadError::IsADirectory { .. })),
+        "is a directory, not a file",
+    );
 }
 
 #[test]
 fn an_empty_file_is_refused() {
-    check(v1(), Candidate::EmptyFile, UpdateOptions::new(), |e| matches!(e, UpdateError::Load(LoadError::EmptyFile { .. })), "libempty.so` is an empty file");
+    check(
+        v1(),
+        Candidate::EmptyFile,
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::Load(LoadError::EmptyFile { .. })),
+        "libempty.so` is an empty file",
+    );
 }
 
 #[test]
 fn a_file_that_is_not_a_shared_library_is_refused() {
-    check(v1(), Candidate::TextFile, UpdateOptions::new(), |e| matches!(e, UpdateError::Load(LoadError::NotASharedLibrary { .. })), "is not a shared library: it does not start with an ELF header");
+    check(
+        v1(),
+        Candidate::TextFile,
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::Load(LoadError::NotASharedLibrary { .. })),
+        "is not a shared library: it does not start with an ELF header",
+    );
 }
 
 #[test]
 fn a_shared_library_without_a_descriptor_is_refused() {
-    check(v1(), Candidate::Defective("not_a_plugin"), UpdateOptions::new(), |e| matches!(e, UpdateError::Load(LoadError::NotAPlugin { .. })), "is a shared library but not an ecdysis plugin: it exports no `ECDYSIS_PLUGIN_DESCRIPTOR`");
+    check(
+        v1(),
+        Candidate::Defective("not_a_plugin"),
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::Load(LoadError::NotAPlugin { .. })),
+        "is a shared library but not an ecdysis plugin: it exports no `ECDYSIS_PLUGIN_DESCRIPTOR`",
+    );
 }
 
 #[test]
 fn a_plugin_built_for_another_abi_version_is_refused() {
-    let expected = format!("was built for plugin ABI version {}, but this host speaks version {}", ecdysis_plugin_api::ABI_VERSION + 1, ecdysis_plugin_api::ABI_VERSION);
+    let expected = format!(
+        "was built for plugin ABI version {}, but this host speaks version {}",
+        ecdysis_plugin_api::ABI_VERSION + 1,
+        ecdysis_plugin_api::ABI_VERSION
+    );
     let scratch = tempfile::tempdir().unwrap();
     let _ = scratch;
-    check(v1(), Candidate::Defective("abi_mismatch"), UpdateOptions::new(), |e| matches!(e, UpdateError::Load(LoadError::AbiMismatch { .. })), &expected);
+    check(
+        v1(),
+        Candidate::Defective("abi_mismatch"),
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::Load(LoadError::AbiMismatch { .. })),
+        &expected,
+    );
 }
 
 #[test]
 fn a_plugin_of_another_module_is_refused() {
-    check(v1(), Candidate::Defective("wrong_module"), UpdateOptions::new(), |e| matches!(e, UpdateError::WrongModule { .. }), "is a plugin for module `gauge`, not for `counter`");
+    check(
+        v1(),
+        Candidate::Defective("wrong_module"),
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::WrongModule { .. }),
+        "is a plugin for module `gauge`, not for `counter`",
+    );
 }
 
 #[test]
 fn a_plugin_whose_interface_fingerprint_differs_is_refused() {
-    check(v1(), Candidate::Defective("wrong_interface"), UpdateOptions::new(), |e| matches!(e, UpdateError::InterfaceMismatch { .. }), "implements interface `Counter` (fingerprint");
+    check(
+        v1(),
+        Candidate::Defective("wrong_interface"),
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::InterfaceMismatch { .. }),
+        "implements interface `Counter` (fingerprint",
+    );
 }
 
 #[test]
@@ -125,7 +177,10 @@ fn an_older_version_without_the_downgrade_flag_is_refused() {
     let before = observe(&counter);
     let error = host.update("counter", sample("counter-v1")).unwrap_err();
     assert!(matches!(error, UpdateError::Downgrade { .. }), "{error:?}");
-    assert!(error.to_string().contains("is counter 1.0.0, older than the running 2.0.0; allow a downgrade explicitly to go back"), "{error}");
+    assert!(
+        error.to_string().contains("is counter 1.0.0, older than the running 2.0.0; allow a downgrade explicitly to go back"),
+        "{error}"
+    );
     assert_eq!(observe(&counter), before);
     assert_eq!(host.status()[0].version.to_string(), "2.0.0");
 }

@@ -36,7 +36,10 @@ fn update_v1_to_v2_carries_every_item_of_state_over() {
         assert_eq!(counter.stats("apples").unwrap(), Some(CounterStats { value: 13, increments: Some(1) }));
     });
     let status = &host.status()[0];
-    assert_eq!((status.version.to_string(), status.previous_version.as_ref().map(ToString::to_string), status.updates), ("2.0.0".into(), Some("1.0.0".into()), 1));
+    assert_eq!(
+        (status.version.to_string(), status.previous_version.as_ref().map(ToString::to_string), status.updates),
+        ("2.0.0".into(), Some("1.0.0".into()), 1)
+    );
 }
 
 #[test]

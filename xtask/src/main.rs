@@ -1,0 +1,81 @@
+//! Project automation, run as `cargo xtask <task>` (an alias in `.cargo/config.toml`).
+//!
+//! - `demo`: builds the counter plugins and the demo program, then runs it: a host serving calls
+//!   from several threads is updated from counter v1 to v2 live, and prints the update report.
+//! - `bench [call-path]`: runs the call-path benchmark (module handle against a plain function
+//!   pointer, one and two threads).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let result = match arguments.first().map(String::as_str) {
+        Some("demo") => demo(&arguments[1..]),
+        Some("bench") => bench(&arguments[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  demo [--release] [--seconds N]   build the counter plugins and update a serving host v1 → v2 live
+  bench [call-path]                run the call-path benchmark";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_owned()
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace_root());
+    command
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let status = command.status().map_err(|error| format!("could not run {command:?}: {error}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{command:?} failed with {status}")) }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn demo(arguments: &[String]) -> Result<(), String> {
+    let release = arguments.iter().any(|argument| argument == "--release");
+    let seconds = arguments.iter().position(|argument| argument == "--seconds").and_then(|index| arguments.get(index + 1));
+    let profile = if release { "release" } else { "debug" };
+    eprintln!("building counter-v1, counter-v2 and counter-demo ({profile})…");
+    let mut build = cargo();
+    build.args(["build", "-p", "counter-v1", "-p", "counter-v2", "-p", "counter-demo"]);
+    if release {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let directory = target_dir().join(profile);
+    let mut demo = Command::new(directory.join("counter-demo"));
+    demo.arg(directory.join("libcounter_v1.so")).arg(directory.join("libcounter_v2.so"));
+    if let Some(seconds) = seconds {
+        demo.args(["--seconds", seconds]);
+    }
+    run(&mut demo)
+}
+
+fn bench(arguments: &[String]) -> Result<(), String> {
+    match arguments.first().map(String::as_str) {
+        None | Some("call-path") => run(cargo().args(["bench", "-p", "ecdysis-tests", "--bench", "call_path"])),
+        Some(other) => Err(format!("unknown benchmark `{other}`; the benchmarks are: call-path")),
+    }
+}
