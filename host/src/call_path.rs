@@ -6,8 +6,17 @@
 //! no slot holds the module's bit. Both sides use sequentially consistent accesses, so either the
 //! call sees `updating` and backs off, or the update sees the call's bit and waits. The normal call
 //! path writes no cache line shared with another thread.
+//!
+//! The fence between a call's store to its slot and its load of `updating` is *asymmetric*: calls
+//! pay only a compiler fence, and the rare update pays a `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`
+//! system call, which makes every running thread of the process execute a full memory barrier (the
+//! technique of liburcu and folly's `asymmetricHeavyBarrier`). A sequentially consistent store costs
+//! about 6.5 ns on the machines this was measured on; the compiler fence costs nothing. Where the
+//! kernel does not offer `membarrier` (before Linux 4.14, or filtered by seccomp), both sides fall
+//! back to sequentially consistent accesses.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -54,6 +63,38 @@ thread_local! {
     static THREAD_SLOT: SlotLease = SlotLease::acquire();
 }
 
+/// Whether calls use the asymmetric fence. Decided once, before the first module exists, and never
+/// changed, so every call sees the value the updater uses.
+static ASYMMETRIC_FENCE: AtomicBool = AtomicBool::new(false);
+static FENCE_DECIDED: Once = Once::new();
+
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+/// Registers the process for expedited private membarriers, if the kernel allows it.
+fn decide_fence() {
+    FENCE_DECIDED.call_once(|| {
+        // SAFETY: membarrier takes plain integers and touches no memory of ours.
+        let registered = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) } == 0;
+        if !registered {
+            tracing::debug!("membarrier is not available; calls use sequentially consistent fences");
+        }
+        ASYMMETRIC_FENCE.store(registered, Ordering::Release);
+    });
+}
+
+/// The updater's side of the asymmetric fence: after it, every store a caller made before its
+/// compiler fence is visible, or that caller's following load sees what the updater stored before.
+fn heavy_barrier() {
+    if ASYMMETRIC_FENCE.load(Ordering::Acquire) {
+        // SAFETY: as in `decide_fence`; the process registered for this command.
+        let result = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
+        assert_eq!(result, 0, "membarrier failed after registration succeeded");
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
 /// A module's bit in every slot. Freed when dropped.
 pub(crate) struct ModuleBit(u64);
 
@@ -98,6 +139,7 @@ impl Drop for InFlight {
 
 impl Admission {
     pub(crate) fn new(bit: ModuleBit) -> Admission {
+        decide_fence();
         Admission { bit, updating: AtomicBool::new(false), reopened: parking_lot::Condvar::new(), lock: Mutex::new(()) }
     }
 
@@ -107,11 +149,20 @@ impl Admission {
     pub(crate) fn enter(&self) -> InFlight {
         let slot = THREAD_SLOT.with(|lease| lease.0);
         let outer = slot.modules.load(Ordering::Relaxed);
+        let asymmetric = ASYMMETRIC_FENCE.load(Ordering::Relaxed);
         loop {
-            slot.modules.store(outer | self.bit.0, Ordering::SeqCst);
+            let updating = if asymmetric {
+                slot.modules.store(outer | self.bit.0, Ordering::Relaxed);
+                // The updater's membarrier turns this into a full fence whenever it matters.
+                compiler_fence(Ordering::SeqCst);
+                self.updating.load(Ordering::Acquire)
+            } else {
+                slot.modules.store(outer | self.bit.0, Ordering::SeqCst);
+                self.updating.load(Ordering::SeqCst)
+            };
             // A nested call into a module this thread is already inside cannot be waited for: the
             // outer call keeps any update from passing quiescence anyway.
-            if outer & self.bit.0 != 0 || !self.updating.load(Ordering::SeqCst) {
+            if outer & self.bit.0 != 0 || !updating {
                 return InFlight { slot, outer };
             }
             slot.modules.store(outer, Ordering::Release);
@@ -127,10 +178,12 @@ impl Admission {
         }
     }
 
-    /// Stops admitting calls. New calls wait until [`Admission::reopen`].
+    /// Stops admitting calls. New calls wait until [`Admission::reopen`]; calls that entered before
+    /// are visible to [`Admission::drain`] when this returns.
     pub(crate) fn close(&self) {
         let _guard = self.lock.lock();
         self.updating.store(true, Ordering::SeqCst);
+        heavy_barrier();
     }
 
     /// Admits calls again and wakes the waiting ones.

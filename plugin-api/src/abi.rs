@@ -101,6 +101,7 @@ pub struct ByteSink<'a> {
 impl<'a> ByteSink<'a> {
     /// A sink that appends to `buffer`.
     #[must_use]
+    #[inline]
     pub fn for_vec(buffer: &'a mut Vec<u8>) -> ByteSink<'a> {
         unsafe extern "C" fn append(context: *mut c_void, ptr: *const u8, len: usize) {
             // SAFETY: `context` is the `&mut Vec<u8>` given to `for_vec`, borrowed for the sink's

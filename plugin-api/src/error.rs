@@ -74,7 +74,16 @@ impl CallError {
     ///
     /// # Errors
     /// Every status but [`CallStatus::OK`] becomes the matching [`CallError`].
+    #[inline]
     pub fn check(status: CallStatus, error_bytes: Vec<u8>) -> Result<(), CallError> {
+        if status == CallStatus::OK {
+            return Ok(());
+        }
+        CallError::from_failure(status, error_bytes)
+    }
+
+    #[cold]
+    fn from_failure(status: CallStatus, error_bytes: Vec<u8>) -> Result<(), CallError> {
         let message = || String::from_utf8_lossy(&error_bytes).into_owned();
         match status {
             CallStatus::OK => Ok(()),

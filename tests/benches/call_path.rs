@@ -55,7 +55,7 @@ static HANDLE: LazyLock<(Host, Module<dyn Counter>)> = LazyLock::new(|| {
 });
 
 /// The floor: the plugin's exported function, called through a plain function pointer.
-#[divan::bench(threads = [1, 2])]
+#[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
 fn plain_function_pointer(bencher: divan::Bencher) {
     let direct = &*DIRECT;
     bencher.bench(|| {
@@ -70,8 +70,22 @@ fn plain_function_pointer(bencher: divan::Bencher) {
 }
 
 /// The same function through a `Module` handle: `module.call(|counter| counter.total_increments())`.
-#[divan::bench(threads = [1, 2])]
+#[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
 fn module_handle(bencher: divan::Bencher) {
     let counter = &HANDLE.1;
     bencher.bench(|| counter.call(|counter| counter.total_increments()).expect("the call succeeds"));
+}
+
+/// Entering and leaving the module without calling: the cost of the in-flight mark alone.
+#[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
+fn enter_and_leave(bencher: divan::Bencher) {
+    let counter = &HANDLE.1;
+    bencher.bench(|| drop(divan::black_box(counter.enter())));
+}
+
+/// Calls through a guard held across calls: the cost of the proxy alone.
+#[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
+fn call_inside_a_held_guard(bencher: divan::Bencher) {
+    let counter = HANDLE.1.enter();
+    bencher.bench_local(|| counter.total_increments().expect("the call succeeds"));
 }

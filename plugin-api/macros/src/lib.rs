@@ -267,6 +267,7 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
             ///
             /// # Errors
             /// When the plugin panics, or an argument or the result cannot be encoded or decoded.
+            #[inline]
             pub fn #method_name(&self, #(#proxy_params),*) -> ::core::result::Result<#result_type, #api::CallError> {
                 #(#proxy_prelude)*
                 let mut __ecdysis_error = ::std::vec::Vec::new();

@@ -1,7 +1,6 @@
 //! A counter v3.0.0 whose increment panics for the key `panic`.
 
 use counter_interface::{Counter, CounterStateV1, CounterStateV2};
-use ecdysis_plugin_api::PluginError;
 use ecdysis_test_plugins::{Defect, DefectiveCounter};
 
 /// The defect.
