@@ -189,6 +189,8 @@ impl Host {
     /// the same name is loaded, or the plugin fails to create its instance.
     pub fn load<I: Interface + ?Sized>(&self, path: impl AsRef<Path>) -> Result<Module<I>, LoadError> {
         let path = path.as_ref();
+        let span = tracing::info_span!("ecdysis.load", path = %path.display());
+        let _entered = span.enter();
         let library = Arc::new(LoadedLibrary::open(path, self.inner.library_dir(), Arc::clone(&self.inner.releases))?);
         let info = library.info().clone();
         if info.interface_id != I::ID || info.interface_fingerprint != I::FINGERPRINT {

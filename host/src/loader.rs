@@ -108,8 +108,6 @@ impl LoadedLibrary {
     /// Checks `path`, copies it into `private_dir`, opens the copy and verifies its descriptor.
     /// Runs no plugin function except `install_logger`, after verification.
     pub(crate) fn open(path: &Path, private_dir: &Path, releases: ReleaseLog) -> Result<LoadedLibrary, LoadError> {
-        let span = tracing::debug_span!("ecdysis.load", path = %path.display());
-        let _entered = span.enter();
         check_file(path)?;
         let private_copy = copy_privately(path, private_dir)?;
 

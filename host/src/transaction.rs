@@ -135,9 +135,12 @@ pub(crate) fn with_deadline<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
     let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    // The hook runs inside the caller's span, so what the plugin logs is attributed to the update.
+    let span = tracing::Span::current();
     std::thread::Builder::new()
         .name(format!("ecdysis-{hook}"))
         .spawn(move || {
+            let _entered = span.enter();
             // If nobody waits any more, the result (e.g. an instance) is dropped here, on this thread.
             let _ = sender.send(work());
         })

@@ -45,6 +45,7 @@ pub fn interface(attribute: TokenStream, item: TokenStream) -> TokenStream {
 const PRIMITIVES: &[&str] = &["u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "isize", "f32", "f64", "bool"];
 
 /// How one argument or result crosses the boundary.
+#[allow(clippy::large_enum_variant)] // Compile-time only, a handful per method.
 enum Crossing {
     /// Passed by value, unchanged.
     Primitive,
