@@ -104,6 +104,24 @@ pub enum LoadError {
         /// The required interface fingerprint.
         expected_fingerprint: u64,
     },
+    /// The library lies outside the allowed directories.
+    #[error("`{path}` is outside the directories plugins may be loaded from ({})", list_paths(allowed))]
+    NotAllowed {
+        /// The path given.
+        path: PathBuf,
+        /// The allowed directories.
+        allowed: Vec<PathBuf>,
+    },
+    /// The library's SHA-256 differs from its pin.
+    #[error("`{path}` has SHA-256 {found}, but it is pinned to {expected}")]
+    HashMismatch {
+        /// The path given.
+        path: PathBuf,
+        /// The pinned digest, hexadecimal.
+        expected: String,
+        /// The file's digest, hexadecimal.
+        found: String,
+    },
     /// A module of that name is already loaded; use an update instead.
     #[error("module `{module}` is already loaded; update it instead of loading it again")]
     AlreadyLoaded {
@@ -231,6 +249,12 @@ pub enum UpdateError {
         /// The running schema version.
         to: u32,
     },
+    /// A rollback was asked for, but no previous version is loaded.
+    #[error("module `{module}` has no previous version to roll back to (none was updated since the last commit)")]
+    NothingToRollBack {
+        /// The module's name.
+        module: String,
+    },
     /// In-flight calls did not drain in time.
     #[error("module `{module}` did not quiesce within {waited:?}: {in_flight} call(s) were still in flight")]
     QuiesceTimeout {
@@ -316,5 +340,43 @@ pub enum UpdateError {
         schema: u32,
         /// The first difference found.
         difference: String,
+    },
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|path| format!("`{}`", path.display())).collect::<Vec<_>>().join(", ")
+}
+
+/// Why a host could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The directory for private library copies could not be made.
+    #[error("could not create a directory for private library copies")]
+    LibraryDirectory(#[source] std::io::Error),
+    /// An allowed directory does not exist or cannot be resolved.
+    #[error("allowed plugin directory `{path}` cannot be resolved")]
+    AllowedDirectory {
+        /// The directory given.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A pinned library does not exist, or its digest is not 64 hexadecimal digits.
+    #[error("pin for `{path}` is invalid: {reason}")]
+    Pin {
+        /// The library given.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The control socket could not be set up.
+    #[error("could not set up the control socket at `{path}`: {reason}")]
+    ControlSocket {
+        /// The socket's path.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
     },
 }

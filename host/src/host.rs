@@ -1,20 +1,23 @@
 //! The [`Host`]: its configuration, the registry of loaded modules, and the operations on them
-//! (load, update, commit, status).
+//! (load, update, rollback, commit, status, history).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::Interface;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 
 use crate::call_path::{Admission, MAX_MODULES, ModuleBit};
-use crate::error::{LoadError, UpdateError};
+use crate::control::{ControlServer, ControlSocket};
+use crate::error::{BuildError, LoadError, UpdateError};
 use crate::instance::Instance;
-use crate::loader::{LibraryRelease, LoadedLibrary, ReleaseLog};
+use crate::journal::{HistoryEntry, HistoryEvent, Journal};
+use crate::loader::{LibraryRelease, Loader, parse_sha256};
 use crate::module::{Module, ModuleCell};
-use crate::transaction::{self, UpdateReport, with_deadline};
+use crate::transaction::{self, Candidate, UpdateReport, with_deadline};
 
 /// The host's settings. Build with [`Host::builder`].
 #[derive(Clone, Debug)]
@@ -22,12 +25,25 @@ pub struct HostConfig {
     pub(crate) quiesce_timeout: Duration,
     pub(crate) hook_timeout: Duration,
     pub(crate) validate: bool,
-    pub(crate) library_dir: Option<PathBuf>,
+    pub(crate) probation: Duration,
+    library_dir: Option<PathBuf>,
+    allowed_directories: Vec<PathBuf>,
+    pins: Vec<(PathBuf, String)>,
+    control_socket: Option<ControlSocket>,
 }
 
 impl Default for HostConfig {
     fn default() -> Self {
-        HostConfig { quiesce_timeout: Duration::from_millis(500), hook_timeout: Duration::from_secs(5), validate: true, library_dir: None }
+        HostConfig {
+            quiesce_timeout: Duration::from_millis(500),
+            hook_timeout: Duration::from_secs(5),
+            validate: true,
+            probation: Duration::from_secs(300),
+            library_dir: None,
+            allowed_directories: Vec::new(),
+            pins: Vec::new(),
+            control_socket: None,
+        }
     }
 }
 
@@ -59,6 +75,13 @@ impl HostBuilder {
         self
     }
 
+    /// How long the previous version stays loaded after an update, ready for a rollback, before it
+    /// is released (default 5 minutes). `commit` ends probation early.
+    pub fn probation(mut self, probation: Duration) -> Self {
+        self.config.probation = probation;
+        self
+    }
+
     /// Where private copies of libraries go (default: a new directory under the system's temporary
     /// directory, removed when the host is dropped).
     pub fn library_dir(mut self, directory: impl Into<PathBuf>) -> Self {
@@ -66,31 +89,67 @@ impl HostBuilder {
         self
     }
 
-    /// Builds the host.
+    /// Allows loading libraries from `directory` (after resolving symlinks). Once any directory is
+    /// allowed, libraries anywhere else are refused.
+    pub fn allow_directory(mut self, directory: impl Into<PathBuf>) -> Self {
+        self.config.allowed_directories.push(directory.into());
+        self
+    }
+
+    /// Pins the library at `path` to a SHA-256 digest (64 hexadecimal digits): a file at that path
+    /// with any other content is refused.
+    pub fn pin_library(mut self, path: impl Into<PathBuf>, sha256: impl Into<String>) -> Self {
+        self.config.pins.push((path.into(), sha256.into()));
+        self
+    }
+
+    /// Serves the control socket (see [`ControlSocket`]) for the `ecdysis` command-line tool.
+    pub fn control_socket(mut self, socket: ControlSocket) -> Self {
+        self.config.control_socket = Some(socket);
+        self
+    }
+
+    /// Builds the host, and starts its control socket if one was asked for.
     ///
     /// # Errors
-    /// When the directory for private library copies cannot be created.
-    pub fn build(self) -> std::io::Result<Host> {
-        let builder = {
-            let mut builder = tempfile::Builder::new();
-            builder.prefix("ecdysis-libraries-");
-            builder
-        };
-        let library_dir = match &self.config.library_dir {
-            Some(parent) => {
-                std::fs::create_dir_all(parent)?;
-                builder.tempdir_in(parent)?
-            }
-            None => builder.tempdir()?,
-        };
-        Ok(Host {
-            inner: Arc::new(HostInner {
-                config: self.config,
-                modules: Mutex::new(BTreeMap::new()),
-                library_dir,
-                releases: Arc::new(Mutex::new(Vec::new())),
-            }),
-        })
+    /// When the directory for private copies cannot be made, an allowed directory or a pinned
+    /// library cannot be resolved, a pin is not a SHA-256 digest, or the control socket cannot be
+    /// set up safely.
+    pub fn build(self) -> Result<Host, BuildError> {
+        let config = self.config;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("ecdysis-libraries-");
+        let library_dir = match &config.library_dir {
+            Some(parent) => std::fs::create_dir_all(parent).and_then(|()| builder.tempdir_in(parent)),
+            None => builder.tempdir(),
+        }
+        .map_err(BuildError::LibraryDirectory)?;
+        let allowed_directories = config
+            .allowed_directories
+            .iter()
+            .map(|directory| directory.canonicalize().map_err(|source| BuildError::AllowedDirectory { path: directory.clone(), source }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut pins = HashMap::new();
+        for (path, digest) in &config.pins {
+            let canonical = path.canonicalize().map_err(|error| BuildError::Pin { path: path.clone(), reason: error.to_string() })?;
+            let digest = parse_sha256(digest)
+                .ok_or_else(|| BuildError::Pin { path: path.clone(), reason: format!("`{digest}` is not 64 hexadecimal digits") })?;
+            pins.insert(canonical, digest);
+        }
+        let control_socket = config.control_socket.clone();
+        let inner = Arc::new(HostInner {
+            config,
+            modules: Mutex::new(BTreeMap::new()),
+            loader: Loader { library_dir, releases: Arc::new(Mutex::new(Vec::new())), allowed_directories, pins },
+            journal: Journal::default(),
+            control: Mutex::new(None),
+        });
+        spawn_probation_keeper(Arc::downgrade(&inner));
+        if let Some(socket) = control_socket {
+            let server = ControlServer::start(&socket, Arc::downgrade(&inner))?;
+            *inner.control.lock() = Some(server);
+        }
+        Ok(Host { inner })
     }
 }
 
@@ -115,7 +174,7 @@ impl UpdateOptions {
 }
 
 /// A loaded module as [`Host::status`] reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ModuleStatus {
     /// The module's name.
@@ -126,9 +185,12 @@ pub struct ModuleStatus {
     pub schema_version: u32,
     /// The library it was loaded from.
     pub path: PathBuf,
-    /// The version that ran before the last update, still loaded until commit.
+    /// The version that ran before the last update, still loaded for a rollback until probation
+    /// ends.
     pub previous_version: Option<semver::Version>,
-    /// How many updates the module went through.
+    /// Milliseconds until probation ends and the previous version is released.
+    pub probation_remaining_ms: Option<u64>,
+    /// How many updates and rollbacks the module went through.
     pub updates: u64,
     /// Calls inside the module right now.
     pub in_flight: usize,
@@ -137,20 +199,29 @@ pub struct ModuleStatus {
 pub(crate) struct HostInner {
     pub(crate) config: HostConfig,
     modules: Mutex<BTreeMap<String, Arc<ModuleCell>>>,
-    library_dir: tempfile::TempDir,
-    pub(crate) releases: ReleaseLog,
+    pub(crate) loader: Loader,
+    journal: Journal,
+    control: Mutex<Option<ControlServer>>,
 }
 
-impl HostInner {
-    pub(crate) fn library_dir(&self) -> &Path {
-        self.library_dir.path()
+/// Releases previous versions whose probation ran out, until the host is dropped.
+fn spawn_probation_keeper(host: Weak<HostInner>) {
+    let spawned = std::thread::Builder::new().name("ecdysis-probation".into()).spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let Some(host) = host.upgrade() else { return };
+            Host { inner: host }.release_expired_probations();
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "could not start the probation thread; previous versions are released only by commit");
     }
 }
 
 /// Loads plugins as modules and updates them live. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Host {
-    inner: Arc<HostInner>,
+    pub(crate) inner: Arc<HostInner>,
 }
 
 impl std::fmt::Debug for Host {
@@ -169,11 +240,11 @@ impl Host {
         HostBuilder::default()
     }
 
-    /// A host with the default settings.
+    /// A host with the default settings (no control socket).
     ///
     /// # Errors
     /// When the directory for private library copies cannot be created.
-    pub fn new() -> std::io::Result<Host> {
+    pub fn new() -> Result<Host, BuildError> {
         Host::builder().build()
     }
 
@@ -185,13 +256,14 @@ impl Host {
     /// state, and returns a handle to it.
     ///
     /// # Errors
-    /// When the file is not a plugin of this ABI, implements another interface than `I`, a module of
-    /// the same name is loaded, or the plugin fails to create its instance.
+    /// When the file is not a plugin of this ABI, lies outside the allowed directories or differs
+    /// from its pin, implements another interface than `I`, a module of the same name is loaded, or
+    /// the plugin fails to create its instance.
     pub fn load<I: Interface + ?Sized>(&self, path: impl AsRef<Path>) -> Result<Module<I>, LoadError> {
         let path = path.as_ref();
         let span = tracing::info_span!("ecdysis.load", path = %path.display());
         let _entered = span.enter();
-        let library = Arc::new(LoadedLibrary::open(path, self.inner.library_dir(), Arc::clone(&self.inner.releases))?);
+        let library = Arc::new(self.inner.loader.open(path)?);
         let info = library.info().clone();
         if info.interface_id != I::ID || info.interface_fingerprint != I::FINGERPRINT {
             return Err(LoadError::InterfaceMismatch {
@@ -222,7 +294,9 @@ impl Host {
             return Err(LoadError::AlreadyLoaded { module: info.module });
         }
         modules.insert(info.module.clone(), Arc::clone(&cell));
+        drop(modules);
         tracing::info!(module = %info.module, version = %info.version, path = %path.display(), "module loaded");
+        self.inner.journal.record(&info.module, HistoryEvent::Loaded { version: info.version, path: path.to_owned() });
         Ok(Module::from_cell(cell))
     }
 
@@ -236,16 +310,73 @@ impl Host {
     }
 
     /// Updates `module` to the plugin at `path`: stage, quiesce, export, transform, validate, swap.
-    /// The version that ran before stays loaded until [`Host::commit`] or the next update.
+    /// The version that ran before stays loaded for the probation period, ready for
+    /// [`Host::rollback`], until [`Host::commit`], the end of probation, or the next update.
     ///
     /// # Errors
-    /// When the candidate is refused (not a plugin, other ABI, module, interface or schema, an older
-    /// version without `allow_downgrade`, no migration path) or the transaction aborts (calls did
-    /// not drain, a hook refused, failed, panicked or timed out, validation found a difference). In
-    /// every case the running version keeps serving with its state untouched.
+    /// When the candidate is refused (not a plugin, other ABI, module, interface or schema, outside
+    /// the allowed directories or not matching its pin, an older version without `allow_downgrade`,
+    /// no migration path) or the transaction aborts (calls did not drain, a hook refused, failed,
+    /// panicked or timed out, validation found a difference). In every case the running version
+    /// keeps serving with its state untouched.
     pub fn update_with(&self, module: &str, path: impl AsRef<Path>, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
-        let cell = self.cell(module)?;
-        transaction::update(&self.inner, &cell, path.as_ref(), options)
+        let path = path.as_ref();
+        let result = self.cell(module).and_then(|cell| {
+            let _one_transaction_at_a_time = cell.transaction.lock();
+            transaction::update(&self.inner, &cell, Candidate::Path(path), options)
+        });
+        self.record_outcome(module, Some(path), &result);
+        result
+    }
+
+    /// Updates the module that the plugin at `path` declares (its descriptor names the module).
+    ///
+    /// # Errors
+    /// As [`Host::update_with`]; also when the library cannot be opened, or no module of its name is
+    /// loaded.
+    pub fn update_from_library(&self, path: impl AsRef<Path>, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
+        let path = path.as_ref();
+        let library = match self.inner.loader.open(path) {
+            Ok(library) => Arc::new(library),
+            Err(error) => {
+                let error = UpdateError::Load(error);
+                self.inner.journal.record("?", HistoryEvent::Refused { path: Some(path.to_owned()), message: error.to_string() });
+                return Err(error);
+            }
+        };
+        let module = library.info().module.clone();
+        let result = self.cell(&module).and_then(|cell| {
+            let _one_transaction_at_a_time = cell.transaction.lock();
+            transaction::update(&self.inner, &cell, Candidate::Opened(library), options)
+        });
+        self.record_outcome(&module, Some(path), &result);
+        result
+    }
+
+    /// Takes `module` back to the version that ran before its last update, carrying the state back
+    /// through the current version's downward migration. A full transaction: verified, validated,
+    /// refusable and reported like an update. The version rolled back from is released.
+    ///
+    /// # Errors
+    /// When no previous version is loaded (never updated, or committed since), or the transaction
+    /// aborts; then the current version keeps serving.
+    pub fn rollback(&self, module: &str) -> Result<UpdateReport, UpdateError> {
+        let result = self.cell(module).and_then(|cell| {
+            let _one_transaction_at_a_time = cell.transaction.lock();
+            let previous = cell.versions.lock().previous.as_ref().map(|previous| Arc::clone(previous.library()));
+            let previous = previous.ok_or_else(|| UpdateError::NothingToRollBack { module: module.to_owned() })?;
+            transaction::update(&self.inner, &cell, Candidate::Previous(previous), &UpdateOptions::new().allow_downgrade(true))
+        });
+        self.record_outcome(module, None, &result);
+        result
+    }
+
+    fn record_outcome(&self, module: &str, path: Option<&Path>, result: &Result<UpdateReport, UpdateError>) {
+        let event = match result {
+            Ok(report) => HistoryEvent::Updated { report: report.clone() },
+            Err(error) => HistoryEvent::Refused { path: path.map(Path::to_owned), message: error.to_string() },
+        };
+        self.inner.journal.record(module, event);
     }
 
     /// Ends the probation of `module`'s last update: releases the version that ran before it.
@@ -255,17 +386,37 @@ impl Host {
     /// When no such module is loaded.
     pub fn commit(&self, module: &str) -> Result<Option<semver::Version>, UpdateError> {
         let cell = self.cell(module)?;
-        let _no_update_meanwhile = cell.transaction.lock();
-        let released = cell.versions.lock().previous.take();
+        let _no_transaction_meanwhile = cell.transaction.lock();
+        let released = cell.end_probation();
         let version = released.as_ref().map(|instance| instance.info().version.clone());
         drop(released);
+        self.inner.journal.record(module, HistoryEvent::Committed { released: version.clone(), expired: false });
         Ok(version)
+    }
+
+    fn release_expired_probations(&self) {
+        let cells: Vec<Arc<ModuleCell>> = self.inner.modules.lock().values().cloned().collect();
+        let now = Instant::now();
+        for cell in cells {
+            if !cell.versions.lock().probation_ends.is_some_and(|ends| ends <= now) {
+                continue;
+            }
+            // A transaction in progress decides for itself; look again next time.
+            let Some(_no_transaction_meanwhile) = cell.transaction.try_lock() else { continue };
+            if let Some(released) = cell.end_probation() {
+                let version = released.info().version.clone();
+                drop(released);
+                tracing::info!(module = %cell.name, %version, "probation ended; previous version released");
+                self.inner.journal.record(&cell.name, HistoryEvent::Committed { released: Some(version), expired: true });
+            }
+        }
     }
 
     /// The loaded modules.
     #[must_use]
     pub fn status(&self) -> Vec<ModuleStatus> {
         let cells: Vec<Arc<ModuleCell>> = self.inner.modules.lock().values().cloned().collect();
+        let now = Instant::now();
         cells
             .iter()
             .map(|cell| {
@@ -277,6 +428,7 @@ impl Host {
                     schema_version: info.schema_version,
                     path: info.path.clone(),
                     previous_version: versions.previous.as_ref().map(|previous| previous.info().version.clone()),
+                    probation_remaining_ms: versions.probation_ends.map(|ends| ends.saturating_duration_since(now).as_millis() as u64),
                     updates: versions.updates,
                     in_flight: cell.admission.in_flight(),
                 }
@@ -284,9 +436,21 @@ impl Host {
             .collect()
     }
 
+    /// What happened so far, oldest first (at most [`crate::HISTORY_CAPACITY`] entries).
+    #[must_use]
+    pub fn history(&self) -> Vec<HistoryEntry> {
+        self.inner.journal.entries()
+    }
+
     /// Every library this host unloaded so far, with whether it was still mapped afterwards.
     #[must_use]
     pub fn released_libraries(&self) -> Vec<LibraryRelease> {
-        self.inner.releases.lock().clone()
+        self.inner.loader.releases.lock().clone()
+    }
+
+    /// Where the control socket listens, if it was turned on.
+    #[must_use]
+    pub fn control_socket_path(&self) -> Option<PathBuf> {
+        self.inner.control.lock().as_ref().map(|server| server.path().to_owned())
     }
 }

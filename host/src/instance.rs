@@ -86,6 +86,11 @@ impl Instance {
     pub(crate) fn info(&self) -> &PluginInfo {
         self.library.info()
     }
+
+    /// The library the instance was made from.
+    pub(crate) fn library(&self) -> &Arc<LoadedLibrary> {
+        &self.library
+    }
 }
 
 impl Drop for Instance {

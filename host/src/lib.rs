@@ -52,18 +52,23 @@
 #![allow(clippy::result_large_err)]
 
 mod call_path;
+pub mod control;
 mod error;
 mod host;
 mod instance;
+mod journal;
 mod loader;
 mod module;
+pub mod protocol;
 mod transaction;
 mod validate;
 
 pub use call_path::MAX_MODULES;
 pub use ecdysis_plugin_api::{CallError, Interface};
-pub use error::{LoadError, UpdateError};
+pub use control::ControlSocket;
+pub use error::{BuildError, LoadError, UpdateError};
 pub use host::{Host, HostBuilder, HostConfig, ModuleStatus, UpdateOptions};
+pub use journal::{HISTORY_CAPACITY, HistoryEntry, HistoryEvent};
 pub use loader::{LibraryRelease, PluginInfo};
 pub use module::{CallGuard, Module};
-pub use transaction::{Phase, PhaseTiming, UpdateReport};
+pub use transaction::{Phase, PhaseTiming, UpdateKind, UpdateReport};

@@ -2,6 +2,7 @@
 //! exported descriptor before any plugin code is called; and unloading, with a check that the
 //! library really left the address space.
 
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,11 +14,12 @@ use ecdysis_plugin_api::abi::RawStr;
 use ecdysis_plugin_api::descriptor::{DESCRIPTOR_SYMBOL, DescriptorHeader, EntryPoints, MAGIC, PluginDescriptor};
 use ecdysis_plugin_api::migrate::find_route;
 use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
 
 use crate::error::LoadError;
 
 /// What a plugin's descriptor says about it, copied into host memory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PluginInfo {
     /// The module the plugin implements.
     pub module: String,
@@ -71,7 +73,7 @@ impl PluginInfo {
 }
 
 /// The outcome of unloading one library, kept by the host for status and tests.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LibraryRelease {
     /// The module.
     pub module: String,
@@ -86,6 +88,36 @@ pub struct LibraryRelease {
 
 /// The list of releases a host keeps.
 pub(crate) type ReleaseLog = Arc<Mutex<Vec<LibraryRelease>>>;
+
+/// Where and under which rules a host loads libraries.
+pub(crate) struct Loader {
+    /// Private copies of libraries go here.
+    pub(crate) library_dir: tempfile::TempDir,
+    /// Where unloads are recorded.
+    pub(crate) releases: ReleaseLog,
+    /// If not empty, libraries must lie (after resolving symlinks) under one of these directories.
+    pub(crate) allowed_directories: Vec<PathBuf>,
+    /// SHA-256 pins by canonical library path.
+    pub(crate) pins: HashMap<PathBuf, [u8; 32]>,
+}
+
+impl Loader {
+    /// Opens and verifies the library at `path` under this loader's rules.
+    pub(crate) fn open(&self, path: &Path) -> Result<LoadedLibrary, LoadError> {
+        LoadedLibrary::open(path, self)
+    }
+
+    fn check_policy(&self, path: &Path) -> Result<Option<[u8; 32]>, LoadError> {
+        if self.allowed_directories.is_empty() && self.pins.is_empty() {
+            return Ok(None);
+        }
+        let canonical = path.canonicalize().map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+        if !self.allowed_directories.is_empty() && !self.allowed_directories.iter().any(|directory| canonical.starts_with(directory)) {
+            return Err(LoadError::NotAllowed { path: path.to_owned(), allowed: self.allowed_directories.clone() });
+        }
+        Ok(self.pins.get(&canonical).copied())
+    }
+}
 
 /// A loaded, verified plugin library. Unloaded on drop.
 pub(crate) struct LoadedLibrary {
@@ -105,11 +137,21 @@ unsafe impl Sync for LoadedLibrary {}
 static NEXT_COPY: AtomicU64 = AtomicU64::new(0);
 
 impl LoadedLibrary {
-    /// Checks `path`, copies it into `private_dir`, opens the copy and verifies its descriptor.
-    /// Runs no plugin function except `install_logger`, after verification.
-    pub(crate) fn open(path: &Path, private_dir: &Path, releases: ReleaseLog) -> Result<LoadedLibrary, LoadError> {
+    /// Checks `path` (file, allow-list), copies it into the loader's private directory, checks the
+    /// copy's pin, opens the copy and verifies its descriptor. Runs no plugin function except
+    /// `install_logger`, after verification.
+    fn open(path: &Path, loader: &Loader) -> Result<LoadedLibrary, LoadError> {
         check_file(path)?;
-        let private_copy = copy_privately(path, private_dir)?;
+        let pin = loader.check_policy(path)?;
+        let private_copy = copy_privately(path, loader.library_dir.path())?;
+        if let Some(expected) = pin {
+            // The copy is what will be opened, so the copy is what is hashed.
+            let bytes = std::fs::read(&private_copy).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+            let found: [u8; 32] = Sha256::digest(&bytes).into();
+            if found != expected {
+                return Err(LoadError::HashMismatch { path: path.to_owned(), expected: hex(&expected), found: hex(&found) });
+            }
+        }
 
         // RTLD_NOW resolves every symbol now, so a missing symbol fails the load, not a later call;
         // RTLD_LOCAL keeps the plugin's symbols out of the global namespace, so two versions of the
@@ -153,7 +195,7 @@ impl LoadedLibrary {
         // SAFETY: verified descriptor; the callback is a host function that lives forever.
         unsafe { ((*descriptor).entry_points.install_logger)(forward_plugin_log) };
         tracing::debug!(module = %info.module, version = %info.version, "plugin library verified");
-        Ok(LoadedLibrary { library: Some(library), descriptor, info, private_copy: Some(private_copy), releases })
+        Ok(LoadedLibrary { library: Some(library), descriptor, info, private_copy: Some(private_copy), releases: Arc::clone(&loader.releases) })
     }
 
     /// What the descriptor says.
@@ -242,6 +284,24 @@ fn copy_privately(path: &Path, private_dir: &Path) -> Result<tempfile::TempPath,
     let mut original = std::fs::File::open(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
     std::io::copy(&mut original, copy.as_file_mut()).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
     Ok(copy.into_temp_path())
+}
+
+/// Lowercase hexadecimal.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Parses 64 hexadecimal digits into a SHA-256 digest.
+pub(crate) fn parse_sha256(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (index, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * index..2 * index + 2], 16).ok()?;
+    }
+    Some(digest)
 }
 
 /// Whether `path` still appears in this process's memory map.

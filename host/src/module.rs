@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::Interface;
 use parking_lot::Mutex;
@@ -19,7 +20,9 @@ pub(crate) struct Versions {
     /// The version that ran before the last update: kept loaded (not called) until `commit` or the
     /// next update releases it.
     pub(crate) previous: Option<Arc<Instance>>,
-    /// How many updates this module went through.
+    /// When the previous version's probation ends and it is released, if it is still loaded.
+    pub(crate) probation_ends: Option<Instant>,
+    /// How many updates (and rollbacks) this module went through.
     pub(crate) updates: u64,
 }
 
@@ -40,7 +43,7 @@ impl ModuleCell {
             name,
             admission,
             current: AtomicPtr::new(Arc::as_ptr(&instance).cast_mut()),
-            versions: Mutex::new(Versions { current: instance, previous: None, updates: 0 }),
+            versions: Mutex::new(Versions { current: instance, previous: None, probation_ends: None, updates: 0 }),
             transaction: Mutex::new(()),
         }
     }
@@ -50,16 +53,35 @@ impl ModuleCell {
         Arc::clone(&self.versions.lock().current)
     }
 
-    /// Makes `next` the current version and the current one the previous. Returns the version that
-    /// was previous before, now released from probation.
+    /// Makes `next` the current version. With `probation`, the current version becomes the
+    /// previous one for that long; without, it is released too (a rollback). Returns the versions
+    /// released, to be dropped once admission is open again.
     ///
     /// Call only while admission is closed and drained: then no call holds a pointer to any version.
-    pub(crate) fn publish(&self, next: Arc<Instance>) -> Option<Arc<Instance>> {
+    pub(crate) fn publish(&self, next: Arc<Instance>, probation: Option<Duration>) -> Vec<Arc<Instance>> {
         let mut versions = self.versions.lock();
         self.current.store(Arc::as_ptr(&next).cast_mut(), Ordering::Release);
         let old = std::mem::replace(&mut versions.current, next);
         versions.updates += 1;
-        versions.previous.replace(old)
+        let mut released: Vec<Arc<Instance>> = versions.previous.take().into_iter().collect();
+        match probation {
+            Some(probation) => {
+                versions.previous = Some(old);
+                versions.probation_ends = Some(Instant::now() + probation);
+            }
+            None => {
+                released.push(old);
+                versions.probation_ends = None;
+            }
+        }
+        released
+    }
+
+    /// Ends probation: releases the previous version, if any. The caller holds `transaction`.
+    pub(crate) fn end_probation(&self) -> Option<Arc<Instance>> {
+        let mut versions = self.versions.lock();
+        versions.probation_ends = None;
+        versions.previous.take()
     }
 }
 

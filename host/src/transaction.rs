@@ -11,15 +11,53 @@ use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::StateEnvelope;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::UpdateError;
-use crate::host::{HostInner, UpdateOptions};
+use crate::host::{HostConfig, HostInner, UpdateOptions};
 use crate::instance::Instance;
 use crate::loader::{LoadedLibrary, PluginInfo};
 use crate::module::ModuleCell;
 use crate::validate;
 
+/// Serialises durations as whole microseconds.
+mod micros {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(duration.as_micros() as u64)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_micros)
+    }
+}
+
+/// What a transaction replaces the running version with.
+pub(crate) enum Candidate<'path> {
+    /// A library file, for an update.
+    Path(&'path Path),
+    /// A library already opened (to learn its module's name), for an update.
+    Opened(Arc<LoadedLibrary>),
+    /// The previous version's library, already loaded, for a rollback.
+    Previous(Arc<LoadedLibrary>),
+}
+
+/// Whether a transaction was an update or a rollback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateKind {
+    /// To a new library; the version before stays loaded for probation.
+    Update,
+    /// Back to the previous version; the version rolled back from is released at once.
+    Rollback,
+}
+
 /// A phase of the update transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Phase {
     /// Copy, open and verify the candidate library.
@@ -58,18 +96,21 @@ impl fmt::Display for Phase {
 }
 
 /// How long one phase took.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhaseTiming {
     /// The phase.
     pub phase: Phase,
     /// Its duration.
+    #[serde(rename = "micros", with = "micros")]
     pub duration: Duration,
 }
 
 /// What a successful update did.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct UpdateReport {
+    /// Update or rollback.
+    pub kind: UpdateKind,
     /// The module.
     pub module: String,
     /// The version that ran before.
@@ -88,8 +129,10 @@ pub struct UpdateReport {
     /// The size of the exported state, in bytes.
     pub state_bytes: usize,
     /// How long calls were held: from admission closed to admission reopened.
+    #[serde(rename = "pause_micros", with = "micros")]
     pub pause: Duration,
     /// The whole transaction.
+    #[serde(rename = "total_micros", with = "micros")]
     pub total: Duration,
     /// Whether the round-trip validation ran.
     pub validated: bool,
@@ -107,7 +150,11 @@ impl fmt::Display for UpdateReport {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             formatter,
-            "updated {} {} → {} (state schema v{} → v{}, {} bytes{})",
+            "{} {} {} → {} (state schema v{} → v{}, {} bytes{})",
+            match self.kind {
+                UpdateKind::Update => "updated",
+                UpdateKind::Rollback => "rolled back",
+            },
             self.module,
             self.from_version,
             self.to_version,
@@ -234,10 +281,17 @@ fn verify(running: &PluginInfo, candidate: &PluginInfo, options: &UpdateOptions,
     Ok(transfer_schema)
 }
 
-/// Runs one update of `cell` to the library at `path`.
-pub(crate) fn update(host: &HostInner, cell: &ModuleCell, path: &Path, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
-    let _one_update_at_a_time = cell.transaction.lock();
-    let span = tracing::info_span!("ecdysis.update", module = %cell.name, path = %path.display());
+/// Runs one update (or rollback) of `cell` to `candidate`. The caller holds `cell.transaction`.
+pub(crate) fn update(host: &HostInner, cell: &ModuleCell, candidate: Candidate<'_>, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
+    let kind = match candidate {
+        Candidate::Path(_) | Candidate::Opened(_) => UpdateKind::Update,
+        Candidate::Previous(_) => UpdateKind::Rollback,
+    };
+    let span = match &candidate {
+        Candidate::Path(path) => tracing::info_span!("ecdysis.update", module = %cell.name, path = %path.display()),
+        Candidate::Opened(library) => tracing::info_span!("ecdysis.update", module = %cell.name, path = %library.info().path.display()),
+        Candidate::Previous(library) => tracing::info_span!("ecdysis.rollback", module = %cell.name, to = %library.info().version),
+    };
     let _entered = span.enter();
     let started = Instant::now();
     let config = &host.config;
@@ -248,7 +302,10 @@ pub(crate) fn update(host: &HostInner, cell: &ModuleCell, path: &Path, options: 
 
     // 1. Stage: nothing of the running version is touched.
     let (candidate, transfer_schema) = phases.time(Phase::Stage, || -> Result<_, UpdateError> {
-        let library = Arc::new(LoadedLibrary::open(path, host.library_dir(), Arc::clone(&host.releases))?);
+        let library = match candidate {
+            Candidate::Path(path) => Arc::new(host.loader.open(path)?),
+            Candidate::Opened(library) | Candidate::Previous(library) => library,
+        };
         let transfer_schema = verify(&running_info, library.info(), options, config.validate)?;
         Ok((library, transfer_schema))
     })?;
@@ -293,7 +350,10 @@ pub(crate) fn update(host: &HostInner, cell: &ModuleCell, path: &Path, options: 
 
     // 6. Swap.
     let released = phases.time(Phase::Swap, || {
-        let released = cell.publish(Arc::clone(&next));
+        let released = match kind {
+            UpdateKind::Update => cell.publish(Arc::clone(&next), Some(config.probation)),
+            UpdateKind::Rollback => cell.publish(Arc::clone(&next), None),
+        };
         drop(admission);
         released
     });
@@ -301,10 +361,12 @@ pub(crate) fn update(host: &HostInner, cell: &ModuleCell, path: &Path, options: 
     if let Err(error) = next.resume() {
         tracing::warn!(%error, "the new version's resume hook failed");
     }
-    // The version before the previous one leaves probation: nothing can reach it any more.
+    // After an update, the version before the previous one leaves probation; after a rollback, the
+    // version rolled back from goes too. Nothing can reach them any more.
     drop(released);
 
     let report = UpdateReport {
+        kind,
         module,
         from_version: running_info.version.clone(),
         to_version: candidate_info.version.clone(),
@@ -334,7 +396,7 @@ fn resume_after_failure(running: &Instance) {
 }
 
 fn transfer(
-    config: &crate::host::HostConfig,
+    config: &HostConfig,
     phases: &mut Phases,
     running: &Arc<Instance>,
     candidate: &Arc<LoadedLibrary>,

@@ -32,6 +32,12 @@ impl Plugins {
     pub fn defective(&self, name: &str) -> PathBuf {
         self.directory.join("examples").join(format!("lib{name}.so"))
     }
+
+    /// A binary built alongside the plugins: `ecdysis` (the command-line tool) or `counter-server`.
+    #[must_use]
+    pub fn binary(&self, name: &str) -> PathBuf {
+        self.directory.join(name)
+    }
 }
 
 /// The workspace root.
@@ -60,18 +66,21 @@ fn build(profile: Profile) -> Plugins {
     let target_directory = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
     // A directory of its own: the outer `cargo test` may still hold the lock of the main one.
     let target_directory = target_directory.join("plugins");
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(workspace_root())
-        .args(["build", "--quiet", "--lib", "--examples"])
-        .args(["-p", "counter-v1", "-p", "counter-v2", "-p", "ecdysis-test-plugins"])
-        .arg("--target-dir")
-        .arg(&target_directory);
-    if profile == Profile::Release {
-        command.arg("--release");
+    // The samples with their default targets (libraries and binaries), then the defective plugins,
+    // which are examples.
+    let builds: [&[&str]; 2] = [
+        &["-p", "counter-v1", "-p", "counter-v2", "-p", "counter-server", "-p", "ecdysis-cli"],
+        &["-p", "ecdysis-test-plugins", "--examples"],
+    ];
+    for packages in builds {
+        let mut command = Command::new(&cargo);
+        command.current_dir(workspace_root()).args(["build", "--quiet"]).args(packages).arg("--target-dir").arg(&target_directory);
+        if profile == Profile::Release {
+            command.arg("--release");
+        }
+        let output = command.output().expect("could not run cargo to build the plugins");
+        assert!(output.status.success(), "building the plugins failed:\n{}", String::from_utf8_lossy(&output.stderr));
     }
-    let output = command.output().expect("could not run cargo to build the plugins");
-    assert!(output.status.success(), "building the plugins failed:\n{}", String::from_utf8_lossy(&output.stderr));
     let directory = target_directory.join(match profile {
         Profile::Debug => "debug",
         Profile::Release => "release",

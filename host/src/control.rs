@@ -1,0 +1,357 @@
+//! The control socket: a Unix domain socket through which the `ecdysis` tool (or any client of
+//! [`crate::protocol`]) reloads, rolls back, commits and inspects modules of a running host.
+//!
+//! Only the user who owns the host process may use it: the socket file is mode 0600 inside a
+//! directory that user owns and nobody else can write to, and every connection's peer credentials
+//! (`SO_PEERCRED`) are checked. Requests are size-bounded, connections time out and are limited in
+//! number; a bad request gets an error reply and never disturbs the host.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::error::BuildError;
+use crate::host::{Host, HostInner, UpdateOptions};
+use crate::protocol::{Command, ErrorKind, MAX_REQUEST_BYTES, Reply, Request, Response, parse_request};
+
+/// How many connections are served at once; more get a `busy` error.
+const MAX_CONNECTIONS: usize = 16;
+/// How long a connection may stay silent, or take to accept a reply.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a host's control socket listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlSocket {
+    /// `<runtime dir>/<program>-<pid>.sock`, where the runtime directory is
+    /// `$XDG_RUNTIME_DIR/ecdysis` or else `<temp dir>/ecdysis-<uid>`; see [`default_directory`].
+    Default,
+    /// A path of your choice. Its directory must belong to you and be writable by nobody else.
+    At(PathBuf),
+}
+
+impl ControlSocket {
+    /// The path this socket will listen at.
+    #[must_use]
+    pub fn path(&self) -> PathBuf {
+        match self {
+            ControlSocket::At(path) => path.clone(),
+            ControlSocket::Default => {
+                let program = std::env::current_exe()
+                    .ok()
+                    .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| "host".to_owned());
+                default_directory().join(format!("{program}-{}.sock", std::process::id()))
+            }
+        }
+    }
+}
+
+/// The directory default control sockets live in: `$XDG_RUNTIME_DIR/ecdysis` when
+/// `XDG_RUNTIME_DIR` names a directory, else `<temp dir>/ecdysis-<uid>`.
+#[must_use]
+pub fn default_directory() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        Some(runtime) if runtime.is_dir() => runtime.join("ecdysis"),
+        _ => std::env::temp_dir().join(format!("ecdysis-{}", effective_uid())),
+    }
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The user id of the process at the other end of `stream`.
+fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
+    let mut credentials = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut length = size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED writes a `ucred` of at most `length` bytes into `credentials`, which is
+    // that large, and the descriptor is a live Unix socket owned by `stream`.
+    let result = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut credentials as *mut libc::ucred).cast(),
+            &mut length,
+        )
+    };
+    if result == 0 { Ok(credentials.uid) } else { Err(std::io::Error::last_os_error()) }
+}
+
+/// A running control socket. Stops accepting and removes its file when dropped.
+pub(crate) struct ControlServer {
+    path: PathBuf,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl ControlServer {
+    /// Checks the directory, binds the socket (mode 0600) and starts accepting connections.
+    pub(crate) fn start(socket: &ControlSocket, host: Weak<HostInner>) -> Result<ControlServer, BuildError> {
+        let path = socket.path();
+        let refuse = |reason: String| BuildError::ControlSocket { path: path.clone(), reason };
+        let directory = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
+        if !directory.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&directory)
+                .map_err(|error| refuse(format!("cannot create directory `{}`: {error}", directory.display())))?;
+        }
+        let metadata = std::fs::metadata(&directory).map_err(|error| refuse(format!("cannot inspect `{}`: {error}", directory.display())))?;
+        if metadata.uid() != effective_uid() {
+            return Err(refuse(format!(
+                "directory `{}` belongs to uid {}, not to this process's user (uid {})",
+                directory.display(),
+                metadata.uid(),
+                effective_uid()
+            )));
+        }
+        if metadata.mode() & 0o022 != 0 {
+            return Err(refuse(format!(
+                "directory `{}` is writable by other users (mode {:o}); use a directory only you control",
+                directory.display(),
+                metadata.mode() & 0o777
+            )));
+        }
+        if let Ok(existing) = std::fs::symlink_metadata(&path) {
+            if !existing.file_type().is_socket() {
+                return Err(refuse("a file that is not a socket is in the way".to_owned()));
+            }
+            if UnixStream::connect(&path).is_ok() {
+                return Err(refuse("another process is already listening there".to_owned()));
+            }
+            // A socket nobody listens on is left over from a host that died: replace it.
+            std::fs::remove_file(&path).map_err(|error| refuse(format!("cannot remove a stale socket: {error}")))?;
+        }
+        let listener = UnixListener::bind(&path).map_err(|error| refuse(format!("cannot bind: {error}")))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|error| refuse(format!("cannot restrict the socket to its owner: {error}")))?;
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let accepting = Arc::clone(&shutdown);
+        std::thread::Builder::new()
+            .name("ecdysis-control".into())
+            .spawn(move || accept(&listener, &host, &accepting))
+            .map_err(|error| refuse(format!("cannot start its thread: {error}")))?;
+        tracing::info!(path = %path.display(), "control socket listening");
+        Ok(ControlServer { path, shutdown })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlServer {
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+        // Wake the accepting thread so it sees the flag; it exits without touching the host.
+        let _ = UnixStream::connect(&self.path);
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn accept(listener: &UnixListener, host: &Weak<HostInner>, shutdown: &AtomicBool) {
+    let active = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut stream) = stream else { continue };
+        if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            active.fetch_sub(1, Ordering::SeqCst);
+            let _ = stream.set_write_timeout(Some(CONNECTION_TIMEOUT));
+            let _ = send(&mut stream, &Response::error(ErrorKind::Busy, format!("too many control connections (at most {MAX_CONNECTIONS})")));
+            continue;
+        }
+        let (host, active) = (host.clone(), Arc::clone(&active));
+        let spawned = std::thread::Builder::new().name("ecdysis-control-connection".into()).spawn(move || {
+            serve_connection(stream, &host);
+            active.fetch_sub(1, Ordering::SeqCst);
+        });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "could not start a thread for a control connection");
+        }
+    }
+}
+
+fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(response).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    stream.flush()
+}
+
+fn serve_connection(mut stream: UnixStream, host: &Weak<HostInner>) {
+    let _ = stream.set_read_timeout(Some(CONNECTION_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(CONNECTION_TIMEOUT));
+    let owner = effective_uid();
+    match peer_uid(&stream) {
+        Ok(uid) if uid == owner => {}
+        Ok(uid) => {
+            tracing::warn!(peer_uid = uid, "control connection refused: not the host's owner");
+            let message = format!("permission denied: only the user that owns the host (uid {owner}) may use its control socket; this connection comes from uid {uid}");
+            let _ = send(&mut stream, &Response::error(ErrorKind::NotPermitted, message));
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "control connection refused: peer credentials unavailable");
+            let _ = send(&mut stream, &Response::error(ErrorKind::NotPermitted, format!("permission denied: cannot read peer credentials: {error}")));
+            return;
+        }
+    }
+    let Ok(reading) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(reading);
+    loop {
+        let mut line = Vec::new();
+        match reader.by_ref().take(MAX_REQUEST_BYTES as u64 + 1).read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        if line.len() > MAX_REQUEST_BYTES {
+            let message = format!("request is larger than {MAX_REQUEST_BYTES} bytes; closing the connection");
+            let _ = send(&mut stream, &Response::error(ErrorKind::TooLarge, message));
+            return;
+        }
+        while line.last().is_some_and(|byte| byte.is_ascii_whitespace()) {
+            line.pop();
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let response = match parse_request(&line) {
+            Err(response) => response,
+            Ok(request) => match host.upgrade() {
+                None => Response::error(ErrorKind::ShuttingDown, "the host is shutting down"),
+                Some(inner) => execute(&Host { inner }, request),
+            },
+        };
+        if send(&mut stream, &response).is_err() {
+            return;
+        }
+    }
+}
+
+fn execute(host: &Host, request: Request) -> Response {
+    let span = tracing::info_span!("ecdysis.control", command = ?request.command);
+    let _entered = span.enter();
+    let result = match request.command {
+        Command::Reload { module, library, allow_downgrade } => {
+            let options = UpdateOptions::new().allow_downgrade(allow_downgrade);
+            match module {
+                Some(module) => host.update_with(&module, &library, &options),
+                None => host.update_from_library(&library, &options),
+            }
+            .map(|report| Reply::Report { report })
+        }
+        Command::Rollback { module } => host.rollback(&module).map(|report| Reply::Report { report }),
+        Command::Commit { module } => host.commit(&module).map(|released| Reply::Committed { module, released }),
+        Command::Status => Ok(Reply::Status { modules: host.status() }),
+        Command::History => Ok(Reply::History { entries: host.history() }),
+    };
+    Response::new(result.unwrap_or_else(|error| Reply::Error { kind: ErrorKind::from(&error), message: error.to_string() }))
+}
+
+/// A client of a host's control socket.
+pub struct Client {
+    stream: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+/// Why a control request got no reply.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Nothing listens at the path, or it cannot be reached.
+    #[error("cannot connect to the control socket `{path}`: {source}")]
+    Connect {
+        /// The socket's path.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Sending or receiving failed.
+    #[error("the control connection failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The host closed the connection without replying.
+    #[error("the host closed the control connection without replying")]
+    Closed,
+    /// The reply was not a protocol response.
+    #[error("the host's reply is not a protocol response: {0}")]
+    BadReply(String),
+}
+
+impl Client {
+    /// Connects to the socket at `path`. Replies are awaited up to `timeout` (an update's pause is
+    /// bounded by the host's deadlines, so a few minutes is generous).
+    ///
+    /// # Errors
+    /// When nothing listens at `path` or it cannot be reached.
+    pub fn connect(path: &Path, timeout: Duration) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|source| ClientError::Connect { path: path.to_owned(), source })?;
+        stream.set_read_timeout(Some(timeout))?;
+        let reader = BufReader::new(stream.try_clone()?);
+        Ok(Client { stream, reader })
+    }
+
+    /// Sends `command` and waits for the reply.
+    ///
+    /// # Errors
+    /// When the connection fails or the reply is not a protocol response. A refused request is not
+    /// an error here: it is [`Reply::Error`].
+    pub fn request(&mut self, command: Command) -> Result<Reply, ClientError> {
+        let mut line = serde_json::to_vec(&Request::new(command)).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.send_raw(&line)
+    }
+
+    /// Sends raw bytes as a request (for tests of malformed input) and reads one reply.
+    ///
+    /// # Errors
+    /// As [`Client::request`].
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<Reply, ClientError> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()?;
+        let mut reply = String::new();
+        if self.reader.read_line(&mut reply)? == 0 {
+            return Err(ClientError::Closed);
+        }
+        let response: Response = serde_json::from_str(&reply).map_err(|error| ClientError::BadReply(format!("{error}: {}", reply.trim())))?;
+        Ok(response.reply)
+    }
+}
+
+/// The socket to use when none is given: `$ECDYSIS_SOCKET`, else the only socket in
+/// [`default_directory`].
+///
+/// # Errors
+/// A message saying what was found instead.
+pub fn find_default_socket() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("ECDYSIS_SOCKET") {
+        return Ok(PathBuf::from(path));
+    }
+    let directory = default_directory();
+    let entries = std::fs::read_dir(&directory)
+        .map_err(|error| format!("no --socket given, and the default directory `{}` cannot be read: {error}", directory.display()))?;
+    let mut sockets: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_socket()))
+        .map(|entry| entry.path())
+        .collect();
+    sockets.sort();
+    match sockets.len() {
+        1 => Ok(sockets.remove(0)),
+        0 => Err(format!("no --socket given, and no host is listening in `{}`", directory.display())),
+        _ => Err(format!(
+            "no --socket given, and several hosts are listening in `{}`: {}",
+            directory.display(),
+            sockets.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
