@@ -2,7 +2,10 @@
 //! threads, updated live.
 
 mod calls;
+mod cli;
 mod concurrency;
+mod control;
+mod operate;
 mod refusals;
 mod update;
 
