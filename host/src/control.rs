@@ -103,7 +103,8 @@ impl ControlServer {
                 .create(&directory)
                 .map_err(|error| refuse(format!("cannot create directory `{}`: {error}", directory.display())))?;
         }
-        let metadata = std::fs::metadata(&directory).map_err(|error| refuse(format!("cannot inspect `{}`: {error}", directory.display())))?;
+        let metadata =
+            std::fs::metadata(&directory).map_err(|error| refuse(format!("cannot inspect `{}`: {error}", directory.display())))?;
         if metadata.uid() != effective_uid() {
             return Err(refuse(format!(
                 "directory `{}` belongs to uid {}, not to this process's user (uid {})",
@@ -166,7 +167,8 @@ fn accept(listener: &UnixListener, host: &Weak<HostInner>, shutdown: &AtomicBool
         if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             active.fetch_sub(1, Ordering::SeqCst);
             let _ = stream.set_write_timeout(Some(CONNECTION_TIMEOUT));
-            let _ = send(&mut stream, &Response::error(ErrorKind::Busy, format!("too many control connections (at most {MAX_CONNECTIONS})")));
+            let _ =
+                send(&mut stream, &Response::error(ErrorKind::Busy, format!("too many control connections (at most {MAX_CONNECTIONS})")));
             continue;
         }
         let (host, active) = (host.clone(), Arc::clone(&active));
@@ -195,13 +197,18 @@ fn serve_connection(mut stream: UnixStream, host: &Weak<HostInner>) {
         Ok(uid) if uid == owner => {}
         Ok(uid) => {
             tracing::warn!(peer_uid = uid, "control connection refused: not the host's owner");
-            let message = format!("permission denied: only the user that owns the host (uid {owner}) may use its control socket; this connection comes from uid {uid}");
+            let message = format!(
+                "permission denied: only the user that owns the host (uid {owner}) may use its control socket; this connection comes from uid {uid}"
+            );
             let _ = send(&mut stream, &Response::error(ErrorKind::NotPermitted, message));
             return;
         }
         Err(error) => {
             tracing::warn!(%error, "control connection refused: peer credentials unavailable");
-            let _ = send(&mut stream, &Response::error(ErrorKind::NotPermitted, format!("permission denied: cannot read peer credentials: {error}")));
+            let _ = send(
+                &mut stream,
+                &Response::error(ErrorKind::NotPermitted, format!("permission denied: cannot read peer credentials: {error}")),
+            );
             return;
         }
     }
@@ -322,7 +329,8 @@ impl Client {
         if self.reader.read_line(&mut reply)? == 0 {
             return Err(ClientError::Closed);
         }
-        let response: Response = serde_json::from_str(&reply).map_err(|error| ClientError::BadReply(format!("{error}: {}", reply.trim())))?;
+        let response: Response =
+            serde_json::from_str(&reply).map_err(|error| ClientError::BadReply(format!("{error}: {}", reply.trim())))?;
         Ok(response.reply)
     }
 }

@@ -379,4 +379,12 @@ pub enum BuildError {
         /// What went wrong.
         reason: String,
     },
+    /// The directory given to `HostBuilder::watch_directory` cannot be watched.
+    #[error("could not watch `{path}` for plugin libraries: {reason}")]
+    Watch {
+        /// The directory given.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
 }

@@ -18,6 +18,7 @@ use crate::journal::{HistoryEntry, HistoryEvent, Journal};
 use crate::loader::{LibraryRelease, Loader, parse_sha256};
 use crate::module::{Module, ModuleCell};
 use crate::transaction::{self, Candidate, UpdateReport, with_deadline};
+use crate::watch::DirectoryWatcher;
 
 /// The host's settings. Build with [`Host::builder`].
 #[derive(Clone, Debug)]
@@ -30,6 +31,7 @@ pub struct HostConfig {
     allowed_directories: Vec<PathBuf>,
     pins: Vec<(PathBuf, String)>,
     control_socket: Option<ControlSocket>,
+    watch_directory: Option<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -43,6 +45,7 @@ impl Default for HostConfig {
             allowed_directories: Vec::new(),
             pins: Vec::new(),
             control_socket: None,
+            watch_directory: None,
         }
     }
 }
@@ -109,12 +112,29 @@ impl HostBuilder {
         self
     }
 
-    /// Builds the host, and starts its control socket if one was asked for.
+    /// Watch mode, for development: watches `directory` (not its subdirectories) and, whenever a
+    /// `*.so` file in it is created or changed, updates the module that library declares, as
+    /// [`Host::update_from_library`] does with default options. Point it at `target/debug` and a
+    /// `cargo build` of a plugin updates the running program.
+    ///
+    /// Changes are debounced (300 ms) and a library is loaded only once its size has stopped
+    /// changing, so a half-written file is not read. A library whose content did not change since
+    /// it was last seen (or since the host was built, for files already there) is not loaded again.
+    /// Outcomes are logged with `tracing`: an update at info level, a refusal (the running version
+    /// keeps serving) as a warning, and a library of a module that is not loaded at debug level.
+    /// The watcher never keeps the host alive, and stops when the host is dropped.
+    pub fn watch_directory(mut self, directory: impl Into<PathBuf>) -> Self {
+        self.config.watch_directory = Some(directory.into());
+        self
+    }
+
+    /// Builds the host, and starts its control socket and directory watcher if they were asked
+    /// for.
     ///
     /// # Errors
     /// When the directory for private copies cannot be made, an allowed directory or a pinned
-    /// library cannot be resolved, a pin is not a SHA-256 digest, or the control socket cannot be
-    /// set up safely.
+    /// library cannot be resolved, a pin is not a SHA-256 digest, the control socket cannot be set
+    /// up safely, or the directory to watch does not exist or cannot be watched.
     pub fn build(self) -> Result<Host, BuildError> {
         let config = self.config;
         let mut builder = tempfile::Builder::new();
@@ -137,17 +157,23 @@ impl HostBuilder {
             pins.insert(canonical, digest);
         }
         let control_socket = config.control_socket.clone();
+        let watch_directory = config.watch_directory.clone();
         let inner = Arc::new(HostInner {
             config,
             modules: Mutex::new(BTreeMap::new()),
             loader: Loader { library_dir, releases: Arc::new(Mutex::new(Vec::new())), allowed_directories, pins },
             journal: Journal::default(),
             control: Mutex::new(None),
+            watcher: Mutex::new(None),
         });
         spawn_probation_keeper(Arc::downgrade(&inner));
         if let Some(socket) = control_socket {
             let server = ControlServer::start(&socket, Arc::downgrade(&inner))?;
             *inner.control.lock() = Some(server);
+        }
+        if let Some(directory) = watch_directory {
+            let watcher = DirectoryWatcher::start(&directory, Arc::downgrade(&inner))?;
+            *inner.watcher.lock() = Some(watcher);
         }
         Ok(Host { inner })
     }
@@ -202,6 +228,8 @@ pub(crate) struct HostInner {
     pub(crate) loader: Loader,
     journal: Journal,
     control: Mutex<Option<ControlServer>>,
+    /// The directory watcher of watch mode; dropping it stops it.
+    watcher: Mutex<Option<DirectoryWatcher>>,
 }
 
 /// Releases previous versions whose probation ran out, until the host is dropped.
@@ -398,7 +426,7 @@ impl Host {
         let cells: Vec<Arc<ModuleCell>> = self.inner.modules.lock().values().cloned().collect();
         let now = Instant::now();
         for cell in cells {
-            if !cell.versions.lock().probation_ends.is_some_and(|ends| ends <= now) {
+            if cell.versions.lock().probation_ends.is_none_or(|ends| ends > now) {
                 continue;
             }
             // A transaction in progress decides for itself; look again next time.

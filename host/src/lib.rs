@@ -62,10 +62,11 @@ mod module;
 pub mod protocol;
 mod transaction;
 mod validate;
+mod watch;
 
 pub use call_path::MAX_MODULES;
-pub use ecdysis_plugin_api::{CallError, Interface};
 pub use control::ControlSocket;
+pub use ecdysis_plugin_api::{CallError, Interface};
 pub use error::{BuildError, LoadError, UpdateError};
 pub use host::{Host, HostBuilder, HostConfig, ModuleStatus, UpdateOptions};
 pub use journal::{HISTORY_CAPACITY, HistoryEntry, HistoryEvent};

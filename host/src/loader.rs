@@ -195,7 +195,13 @@ impl LoadedLibrary {
         // SAFETY: verified descriptor; the callback is a host function that lives forever.
         unsafe { ((*descriptor).entry_points.install_logger)(forward_plugin_log) };
         tracing::debug!(module = %info.module, version = %info.version, "plugin library verified");
-        Ok(LoadedLibrary { library: Some(library), descriptor, info, private_copy: Some(private_copy), releases: Arc::clone(&loader.releases) })
+        Ok(LoadedLibrary {
+            library: Some(library),
+            descriptor,
+            info,
+            private_copy: Some(private_copy),
+            releases: Arc::clone(&loader.releases),
+        })
     }
 
     /// What the descriptor says.

@@ -185,8 +185,8 @@ impl Response {
 /// # Errors
 /// The error response to send back.
 pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
-    let value: serde_json::Value =
-        serde_json::from_slice(line).map_err(|error| Response::error(ErrorKind::Malformed, format!("request is not valid JSON: {error}")))?;
+    let value: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|error| Response::error(ErrorKind::Malformed, format!("request is not valid JSON: {error}")))?;
     let Some(object) = value.as_object() else {
         return Err(Response::error(ErrorKind::Malformed, "request must be a JSON object"));
     };
@@ -206,7 +206,10 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
     };
     if !COMMANDS.contains(&command) {
         let shown: String = command.chars().take(64).collect();
-        return Err(Response::error(ErrorKind::UnknownCommand, format!("unknown command `{shown}`; the commands are {}", COMMANDS.join(", "))));
+        return Err(Response::error(
+            ErrorKind::UnknownCommand,
+            format!("unknown command `{shown}`; the commands are {}", COMMANDS.join(", ")),
+        ));
     }
     let fields: &[&str] = match command {
         "reload" => &["module", "library", "allow_downgrade"],
@@ -217,7 +220,8 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
         let shown: String = unknown.chars().take(64).collect();
         return Err(Response::error(ErrorKind::InvalidRequest, format!("invalid `{command}` request: unknown field `{shown}`")));
     }
-    serde_json::from_value(value.clone()).map_err(|error| Response::error(ErrorKind::InvalidRequest, format!("invalid `{command}` request: {error}")))
+    serde_json::from_value(value.clone())
+        .map_err(|error| Response::error(ErrorKind::InvalidRequest, format!("invalid `{command}` request: {error}")))
 }
 
 #[cfg(test)]
@@ -252,7 +256,10 @@ mod tests {
         check(r#"{"protocol":2,"command":"status"}"#, Err((ErrorKind::UnsupportedVersion, "protocol version 2 is not supported")));
         check(r#"{"protocol":1}"#, Err((ErrorKind::InvalidRequest, "has no `command`")));
         check(r#"{"protocol":1,"command":"format-disk"}"#, Err((ErrorKind::UnknownCommand, "unknown command `format-disk`")));
-        check(r#"{"protocol":1,"command":"rollback"}"#, Err((ErrorKind::InvalidRequest, "invalid `rollback` request: missing field `module`")));
+        check(
+            r#"{"protocol":1,"command":"rollback"}"#,
+            Err((ErrorKind::InvalidRequest, "invalid `rollback` request: missing field `module`")),
+        );
         check(r#"{"protocol":1,"command":"status","extra":1}"#, Err((ErrorKind::InvalidRequest, "unknown field `extra`")));
     }
 

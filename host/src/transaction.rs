@@ -282,7 +282,12 @@ fn verify(running: &PluginInfo, candidate: &PluginInfo, options: &UpdateOptions,
 }
 
 /// Runs one update (or rollback) of `cell` to `candidate`. The caller holds `cell.transaction`.
-pub(crate) fn update(host: &HostInner, cell: &ModuleCell, candidate: Candidate<'_>, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
+pub(crate) fn update(
+    host: &HostInner,
+    cell: &ModuleCell,
+    candidate: Candidate<'_>,
+    options: &UpdateOptions,
+) -> Result<UpdateReport, UpdateError> {
     let kind = match candidate {
         Candidate::Path(_) | Candidate::Opened(_) => UpdateKind::Update,
         Candidate::Previous(_) => UpdateKind::Rollback,

@@ -4,6 +4,14 @@
 //!   from several threads is updated from counter v1 to v2 live, and prints the update report.
 //! - `bench [call-path]`: runs the call-path benchmark (module handle against a plain function
 //!   pointer, one and two threads).
+//! - `reload <plugin-crate> [--socket PATH] [--release]`: builds a plugin crate and updates a
+//!   running host to it through its control socket (the default socket if none is given).
+//! - `watch <plugin-crate> [--socket PATH] [--release]`: the same on every change to the crate's
+//!   sources, one line per cycle, until interrupted.
+
+mod plugin;
+mod reload;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -13,6 +21,8 @@ fn main() -> ExitCode {
     let result = match arguments.first().map(String::as_str) {
         Some("demo") => demo(&arguments[1..]),
         Some("bench") => bench(&arguments[1..]),
+        Some("reload") => reload::reload(&arguments[1..]),
+        Some("watch") => watch::watch(&arguments[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -32,7 +42,11 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   demo [--release] [--seconds N]   build the counter plugins and update a serving host v1 → v2 live
-  bench [call-path]                run the call-path benchmark";
+  bench [call-path]                run the call-path benchmark
+  reload <plugin-crate> [--socket PATH] [--release]
+                                   build a plugin crate and update a running host to it
+  watch <plugin-crate> [--socket PATH] [--release]
+                                   rebuild and update a running host on every change to the crate";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_owned()

@@ -11,8 +11,10 @@
 //! ```
 //!
 //! Usage: `counter-server --plugin LIB [--control SOCKET] [--allow-dir DIR]... [--pin LIB=SHA256]...
-//! [--probation-ms N]`. Without `--control`, the socket goes to the default location; its path is
-//! printed at start. Operate it with `ecdysis --socket SOCKET status|reload|rollback|commit|history`.
+//! [--probation-ms N] [--watch DIR]`. Without `--control`, the socket goes to the default location;
+//! its path is printed at start. Operate it with `ecdysis --socket SOCKET
+//! status|reload|rollback|commit|history`. With `--watch DIR` (watch mode), every `*.so` file created
+//! or changed in `DIR` (e.g. `target/debug`) updates the module it declares.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -37,7 +39,8 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: counter-server --plugin LIB [--control SOCKET] [--allow-dir DIR]... [--pin LIB=SHA256]... [--probation-ms N]";
+const USAGE: &str =
+    "usage: counter-server --plugin LIB [--control SOCKET] [--allow-dir DIR]... [--pin LIB=SHA256]... [--probation-ms N] [--watch DIR]";
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut plugin: Option<PathBuf> = None;
@@ -56,6 +59,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 builder = builder.pin_library(library, digest);
             }
             "--probation-ms" => builder = builder.probation(Duration::from_millis(value()?.parse()?)),
+            "--watch" => builder = builder.watch_directory(value()?),
             _ => return Err(format!("unknown argument `{argument}`\n{USAGE}").into()),
         }
     }

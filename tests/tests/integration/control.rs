@@ -53,10 +53,18 @@ fn bad_requests_get_error_replies_and_the_connection_and_host_carry_on() {
     let cases: &[(&[u8], ErrorKind, &str)] = &[
         (b"{this is not json\n", ErrorKind::Malformed, "request is not valid JSON"),
         (b"\"status\"\n", ErrorKind::Malformed, "request must be a JSON object"),
-        (b"{\"protocol\":1,\"command\":\"shutdown\"}\n", ErrorKind::UnknownCommand, "unknown command `shutdown`; the commands are reload, status"),
+        (
+            b"{\"protocol\":1,\"command\":\"shutdown\"}\n",
+            ErrorKind::UnknownCommand,
+            "unknown command `shutdown`; the commands are reload, status",
+        ),
         (b"{\"protocol\":9,\"command\":\"status\"}\n", ErrorKind::UnsupportedVersion, "protocol version 9 is not supported"),
         (b"{\"protocol\":1,\"command\":\"commit\"}\n", ErrorKind::InvalidRequest, "missing field `module`"),
-        (b"{\"protocol\":1,\"command\":\"reload\",\"module\":\"nope\",\"library\":\"/x.so\"}\n", ErrorKind::NoSuchModule, "no module named `nope`"),
+        (
+            b"{\"protocol\":1,\"command\":\"reload\",\"module\":\"nope\",\"library\":\"/x.so\"}\n",
+            ErrorKind::NoSuchModule,
+            "no module named `nope`",
+        ),
     ];
     for (request, kind, message) in cases {
         expect_error(client.send_raw(request).unwrap(), *kind, message);
@@ -94,9 +102,13 @@ fn a_full_update_cycle_over_the_socket() {
     let Reply::Report { report } = client.request(reload).unwrap() else { panic!("expected a report") };
     assert_eq!((report.module.as_str(), report.to_version.to_string().as_str()), ("counter", "2.0.0"));
     still_serving(&host, &counter, "2.0.0");
-    let Reply::Report { report } = client.request(Command::Rollback { module: "counter".into() }).unwrap() else { panic!("expected a report") };
+    let Reply::Report { report } = client.request(Command::Rollback { module: "counter".into() }).unwrap() else {
+        panic!("expected a report")
+    };
     assert_eq!(report.to_version.to_string(), "1.0.0");
-    let Reply::Committed { released, .. } = client.request(Command::Commit { module: "counter".into() }).unwrap() else { panic!("expected commit") };
+    let Reply::Committed { released, .. } = client.request(Command::Commit { module: "counter".into() }).unwrap() else {
+        panic!("expected commit")
+    };
     assert_eq!(released, None, "a rollback releases the version rolled back from at once");
     let Reply::History { entries } = client.request(Command::History).unwrap() else { panic!("expected history") };
     assert_eq!(entries.len(), 4);
@@ -142,7 +154,11 @@ fn a_library_whose_hash_does_not_match_its_pin_is_refused() {
     let wrong_digest = "0".repeat(64);
     let (host, counter, socket) = serving(Host::builder().pin_library(&pinned, &wrong_digest), directory.path());
     let reload = Command::Reload { module: Some("counter".into()), library: pinned.clone(), allow_downgrade: false };
-    expect_error(connect(&socket).request(reload.clone()).unwrap(), ErrorKind::Refused, &format!("has SHA-256 {real_digest}, but it is pinned to {wrong_digest}"));
+    expect_error(
+        connect(&socket).request(reload.clone()).unwrap(),
+        ErrorKind::Refused,
+        &format!("has SHA-256 {real_digest}, but it is pinned to {wrong_digest}"),
+    );
     still_serving(&host, &counter, "1.0.0");
     drop((host, counter));
 
@@ -161,7 +177,10 @@ fn unsafe_configurations_are_refused_when_the_host_is_built() {
     assert!(error.to_string().contains("is writable by other users (mode 777)"), "{error}");
 
     let error = Host::builder().pin_library(sample("counter-v1"), "not-a-digest").build().unwrap_err();
-    assert_eq!(error.to_string(), format!("pin for `{}` is invalid: `not-a-digest` is not 64 hexadecimal digits", sample("counter-v1").display()));
+    assert_eq!(
+        error.to_string(),
+        format!("pin for `{}` is invalid: `not-a-digest` is not 64 hexadecimal digits", sample("counter-v1").display())
+    );
 
     let directory = tempfile::tempdir().unwrap();
     let socket = directory.path().join("control.sock");
@@ -205,7 +224,10 @@ fn another_user_is_refused() {
     let output = as_nobody(&ecdysis, &socket);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.trim(), "ecdysis: permission denied: only the user that owns the host (uid 0) may use its control socket; this connection comes from uid 65534");
+    assert_eq!(
+        stderr.trim(),
+        "ecdysis: permission denied: only the user that owns the host (uid 0) may use its control socket; this connection comes from uid 65534"
+    );
     still_serving(&host, &counter, "1.0.0");
     assert!(host.history().iter().all(|entry| entry.module == "counter"), "nothing was done on nobody's behalf");
 }

@@ -8,6 +8,7 @@ mod control;
 mod operate;
 mod refusals;
 mod update;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

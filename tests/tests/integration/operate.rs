@@ -19,7 +19,10 @@ fn rollback_carries_the_state_back_through_the_down_migration() {
     let report = host.rollback("counter").unwrap();
 
     assert_eq!(report.kind, UpdateKind::Rollback);
-    assert_eq!((report.from_version.to_string(), report.to_version.to_string(), report.transfer_schema), ("2.0.0".into(), "1.0.0".into(), 1));
+    assert_eq!(
+        (report.from_version.to_string(), report.to_version.to_string(), report.transfer_schema),
+        ("2.0.0".into(), "1.0.0".into(), 1)
+    );
     assert!(report.validated);
     assert!(report.to_string().starts_with("rolled back counter 2.0.0 → 1.0.0"), "{report}");
     assert_eq!(observe(&counter), before);
@@ -63,7 +66,9 @@ fn probation_ends_by_itself_and_releases_the_previous_version() {
     }
     assert_eq!(host.status()[0].probation_remaining_ms, None);
     assert!(host.released_libraries().iter().any(|release| release.version.to_string() == "1.0.0" && !release.still_mapped));
-    assert!(host.history().iter().any(|entry| matches!(&entry.event, HistoryEvent::Committed { expired: true, released: Some(version) } if version.to_string() == "1.0.0")));
+    assert!(host.history().iter().any(
+        |entry| matches!(&entry.event, HistoryEvent::Committed { expired: true, released: Some(version) } if version.to_string() == "1.0.0")
+    ));
     assert_eq!(counter.call(|counter| counter.value("a")).unwrap(), Some(1));
 }
 
@@ -80,7 +85,9 @@ fn history_records_every_operation_in_order() {
         .iter()
         .map(|entry| match &entry.event {
             HistoryEvent::Loaded { version, .. } => format!("{} loaded {version}", entry.module),
-            HistoryEvent::Updated { report } => format!("{} {:?} {} → {}", entry.module, report.kind, report.from_version, report.to_version),
+            HistoryEvent::Updated { report } => {
+                format!("{} {:?} {} → {}", entry.module, report.kind, report.from_version, report.to_version)
+            }
             HistoryEvent::Refused { message, .. } => format!("{} refused: {}", entry.module, message.split(';').next().unwrap_or_default()),
             HistoryEvent::Committed { released, expired } => format!("{} committed {released:?} expired={expired}", entry.module),
             other => format!("{other:?}"),
