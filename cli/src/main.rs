@@ -49,6 +49,10 @@ enum Operation {
         /// Accept a version older than the running one.
         #[arg(long)]
         allow_downgrade: bool,
+        /// Let migration steps drop what the new schema cannot hold (e.g. lists when going back
+        /// to a version without lists) instead of refusing.
+        #[arg(long)]
+        force: bool,
     },
     /// Show the loaded modules.
     Status,
@@ -56,6 +60,9 @@ enum Operation {
     Rollback {
         /// The module.
         module: String,
+        /// Let migration steps drop what the previous schema cannot hold instead of refusing.
+        #[arg(long)]
+        force: bool,
     },
     /// End a module's probation, releasing the version that ran before its last update.
     Commit {
@@ -123,7 +130,7 @@ fn run(arguments: Arguments) -> Result<String, Failure> {
     let mut client = Client::connect(&socket, REPLY_TIMEOUT).map_err(|error| Failure::Unreachable(error.to_string()))?;
     let spinner = match &arguments.operation {
         Operation::Reload { module, .. } => start_spinner(format!("updating {module}…")),
-        Operation::Rollback { module } => start_spinner(format!("rolling back {module}…")),
+        Operation::Rollback { module, .. } => start_spinner(format!("rolling back {module}…")),
         Operation::Status | Operation::Commit { .. } | Operation::History => None,
     };
     let reply = client.request(command);
@@ -138,13 +145,13 @@ fn run(arguments: Arguments) -> Result<String, Failure> {
 /// the host resolves paths against its own working directory, not ours.
 fn protocol_command(operation: &Operation) -> Result<Command, Failure> {
     Ok(match operation {
-        Operation::Reload { module, library, allow_downgrade } => {
+        Operation::Reload { module, library, allow_downgrade, force } => {
             let library = std::path::absolute(library)
                 .map_err(|error| Failure::Unreachable(format!("cannot make the library path `{}` absolute: {error}", library.display())))?;
-            Command::Reload { module: Some(module.clone()), library, allow_downgrade: *allow_downgrade }
+            Command::Reload { module: Some(module.clone()), library, allow_downgrade: *allow_downgrade, force: *force }
         }
         Operation::Status => Command::Status,
-        Operation::Rollback { module } => Command::Rollback { module: module.clone() },
+        Operation::Rollback { module, force } => Command::Rollback { module: module.clone(), force: *force },
         Operation::Commit { module } => Command::Commit { module: module.clone() },
         Operation::History => Command::History,
     })

@@ -248,15 +248,17 @@ fn execute(host: &Host, request: Request) -> Response {
     let span = tracing::info_span!("ecdysis.control", command = ?request.command);
     let _entered = span.enter();
     let result = match request.command {
-        Command::Reload { module, library, allow_downgrade } => {
-            let options = UpdateOptions::new().allow_downgrade(allow_downgrade);
+        Command::Reload { module, library, allow_downgrade, force } => {
+            let options = UpdateOptions::new().allow_downgrade(allow_downgrade).force(force);
             match module {
                 Some(module) => host.update_with(&module, &library, &options),
                 None => host.update_from_library(&library, &options),
             }
             .map(|report| Reply::Report { report })
         }
-        Command::Rollback { module } => host.rollback(&module).map(|report| Reply::Report { report }),
+        Command::Rollback { module, force } => {
+            host.rollback_with(&module, &UpdateOptions::new().force(force)).map(|report| Reply::Report { report })
+        }
         Command::Commit { module } => host.commit(&module).map(|released| Reply::Committed { module, released }),
         Command::Status => Ok(Reply::Status { modules: host.status() }),
         Command::History => Ok(Reply::History { entries: host.history() }),

@@ -184,6 +184,7 @@ impl HostBuilder {
 #[must_use]
 pub struct UpdateOptions {
     pub(crate) allow_downgrade: bool,
+    pub(crate) force: bool,
 }
 
 impl UpdateOptions {
@@ -196,6 +197,17 @@ impl UpdateOptions {
     pub fn allow_downgrade(mut self, allow: bool) -> Self {
         self.allow_downgrade = allow;
         self
+    }
+
+    /// Whether migration steps that would lose data (a downgrade to a schema that cannot hold
+    /// everything) go ahead and drop it instead of refusing. Off by default.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    pub(crate) fn migration_options(&self) -> ecdysis_plugin_api::MigrationOptions {
+        ecdysis_plugin_api::MigrationOptions::forced(self.force)
     }
 }
 
@@ -389,11 +401,21 @@ impl Host {
     /// When no previous version is loaded (never updated, or committed since), or the transaction
     /// aborts; then the current version keeps serving.
     pub fn rollback(&self, module: &str) -> Result<UpdateReport, UpdateError> {
+        self.rollback_with(module, &UpdateOptions::new())
+    }
+
+    /// [`Host::rollback`], with `options.force` passed to the migration steps (downgrades are
+    /// always allowed: going back is the point).
+    ///
+    /// # Errors
+    /// As [`Host::rollback`].
+    pub fn rollback_with(&self, module: &str, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
+        let options = options.clone().allow_downgrade(true);
         let result = self.cell(module).and_then(|cell| {
             let _one_transaction_at_a_time = cell.transaction.lock();
             let previous = cell.versions.lock().previous.as_ref().map(|previous| Arc::clone(previous.library()));
             let previous = previous.ok_or_else(|| UpdateError::NothingToRollBack { module: module.to_owned() })?;
-            transaction::update(&self.inner, &cell, Candidate::Previous(previous), &UpdateOptions::new().allow_downgrade(true))
+            transaction::update(&self.inner, &cell, Candidate::Previous(previous), &options)
         });
         self.record_outcome(module, None, &result);
         result

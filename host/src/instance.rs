@@ -8,8 +8,8 @@ use std::ffi::c_void;
 use std::ptr;
 use std::sync::Arc;
 
-use ecdysis_plugin_api::CallError;
 use ecdysis_plugin_api::abi::{ByteSink, RawSlice};
+use ecdysis_plugin_api::{CallError, MigrationOptions};
 
 use crate::loader::{LoadedLibrary, PluginInfo};
 
@@ -42,20 +42,29 @@ impl Instance {
         Ok(Instance { pointer, table: library.interface_table(), library: Arc::clone(library) })
     }
 
-    /// Creates an instance from state bytes of schema version `schema_version`.
-    pub(crate) fn import(library: &Arc<LoadedLibrary>, schema_version: u32, state: &[u8]) -> Result<Instance, CallError> {
+    /// Creates an instance from state bytes of schema version `schema_version`, migrating with
+    /// `options`.
+    pub(crate) fn import(
+        library: &Arc<LoadedLibrary>,
+        schema_version: u32,
+        state: &[u8],
+        options: MigrationOptions,
+    ) -> Result<Instance, CallError> {
         let mut pointer = ptr::null_mut();
+        let flags = options.to_flags();
         // SAFETY: verified entry point; `state` lives for the call; `pointer` is writable.
-        call(|error| unsafe { (library.entry_points().import_state)(schema_version, RawSlice::new(state), &mut pointer, error) })?;
+        call(|error| unsafe { (library.entry_points().import_state)(schema_version, flags, RawSlice::new(state), &mut pointer, error) })?;
         Ok(Instance { pointer, table: library.interface_table(), library: Arc::clone(library) })
     }
 
-    /// Exports the state in schema version `schema_version`, copied into host memory.
-    pub(crate) fn export(&self, schema_version: u32) -> Result<Vec<u8>, CallError> {
+    /// Exports the state in schema version `schema_version` (migrating down with `options`), copied
+    /// into host memory.
+    pub(crate) fn export(&self, schema_version: u32, options: MigrationOptions) -> Result<Vec<u8>, CallError> {
         let mut state = Vec::new();
+        let flags = options.to_flags();
         // SAFETY: verified entry point; the instance is alive; the sink writes into `state`.
         call(|error| unsafe {
-            (self.library.entry_points().export_state)(self.pointer, schema_version, ByteSink::for_vec(&mut state), error)
+            (self.library.entry_points().export_state)(self.pointer, schema_version, flags, ByteSink::for_vec(&mut state), error)
         })?;
         Ok(state)
     }

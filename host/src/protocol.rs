@@ -39,6 +39,9 @@ pub enum Command {
         /// Accept a version older than the running one.
         #[serde(default)]
         allow_downgrade: bool,
+        /// Let migration steps drop what the target schema cannot hold instead of refusing.
+        #[serde(default)]
+        force: bool,
     },
     /// The loaded modules.
     Status,
@@ -46,6 +49,9 @@ pub enum Command {
     Rollback {
         /// The module.
         module: String,
+        /// Let migration steps drop what the previous schema cannot hold instead of refusing.
+        #[serde(default)]
+        force: bool,
     },
     /// End a module's probation, releasing its previous version.
     Commit {
@@ -212,8 +218,9 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
         ));
     }
     let fields: &[&str] = match command {
-        "reload" => &["module", "library", "allow_downgrade"],
-        "rollback" | "commit" => &["module"],
+        "reload" => &["module", "library", "allow_downgrade", "force"],
+        "rollback" => &["module", "force"],
+        "commit" => &["module"],
         _ => &[],
     };
     if let Some(unknown) = object.keys().find(|key| !matches!(key.as_str(), "protocol" | "command") && !fields.contains(&key.as_str())) {
@@ -247,9 +254,9 @@ mod tests {
         check(r#"{"protocol":1,"command":"status"}"#, Ok(Command::Status));
         check(
             r#"{"protocol":1,"command":"reload","library":"/x.so"}"#,
-            Ok(Command::Reload { module: None, library: "/x.so".into(), allow_downgrade: false }),
+            Ok(Command::Reload { module: None, library: "/x.so".into(), allow_downgrade: false, force: false }),
         );
-        check(r#"{"protocol":1,"command":"rollback","module":"kv"}"#, Ok(Command::Rollback { module: "kv".into() }));
+        check(r#"{"protocol":1,"command":"rollback","module":"kv"}"#, Ok(Command::Rollback { module: "kv".into(), force: false }));
         check("{not json", Err((ErrorKind::Malformed, "request is not valid JSON")));
         check("[1,2]", Err((ErrorKind::Malformed, "must be a JSON object")));
         check(r#"{"command":"status"}"#, Err((ErrorKind::InvalidRequest, "no numeric `protocol`")));

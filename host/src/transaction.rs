@@ -342,7 +342,8 @@ pub(crate) fn update(
     })?;
 
     // 3–5. Export, transform, validate. On failure the running version resumes, untouched.
-    let transferred = transfer(config, &mut phases, &running, &candidate, transfer_schema, &running_info, &candidate_info);
+    let migration = options.migration_options();
+    let transferred = transfer(config, &mut phases, &running, &candidate, transfer_schema, migration, &running_info, &candidate_info);
     let (next, state_bytes) = match transferred {
         Ok(transferred) => transferred,
         Err(error) => {
@@ -406,6 +407,7 @@ fn transfer(
     running: &Arc<Instance>,
     candidate: &Arc<LoadedLibrary>,
     transfer_schema: u32,
+    migration: ecdysis_plugin_api::MigrationOptions,
     running_info: &PluginInfo,
     candidate_info: &PluginInfo,
 ) -> Result<(Arc<Instance>, usize), UpdateError> {
@@ -414,7 +416,7 @@ fn transfer(
 
     let envelope = phases.time(Phase::Export, || {
         let old = Arc::clone(running);
-        match with_deadline("export", deadline, move || old.export(transfer_schema)) {
+        match with_deadline("export", deadline, move || old.export(transfer_schema, migration)) {
             None => {
                 Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "export", deadline })
             }
@@ -428,7 +430,7 @@ fn transfer(
         let state = Arc::clone(&envelope);
         match with_deadline("transform", deadline, move || {
             debug_assert!(state.is_intact());
-            Instance::import(&library, state.schema_version, &state.payload).map(Arc::new)
+            Instance::import(&library, state.schema_version, &state.payload, migration).map(Arc::new)
         }) {
             None => Err(UpdateError::HookTimeout {
                 module: module.clone(),
@@ -449,7 +451,7 @@ fn transfer(
     if config.validate {
         phases.time(Phase::Validate, || {
             let new = Arc::clone(&next);
-            let round_trip = match with_deadline("validate", deadline, move || new.export(transfer_schema)) {
+            let round_trip = match with_deadline("validate", deadline, move || new.export(transfer_schema, migration)) {
                 None => {
                     return Err(UpdateError::HookTimeout {
                         module: module.clone(),

@@ -83,14 +83,24 @@ pub struct EntryPoints {
     pub install_logger: unsafe extern "C" fn(logger: LogCallback),
     /// Builds a fresh instance with empty state and writes its pointer to `out`.
     pub create: unsafe extern "C" fn(out: *mut *mut c_void, error: ByteSink<'_>) -> CallStatus,
-    /// Writes the instance's state, encoded in `schema_version`, to `out`. Does not modify the
-    /// instance.
-    pub export_state:
-        unsafe extern "C" fn(instance: *const c_void, schema_version: u32, out: ByteSink<'_>, error: ByteSink<'_>) -> CallStatus,
-    /// Builds an instance from state encoded in `schema_version` (migrating it when older) and
-    /// writes its pointer to `out`.
-    pub import_state:
-        unsafe extern "C" fn(schema_version: u32, state: RawSlice<u8>, out: *mut *mut c_void, error: ByteSink<'_>) -> CallStatus,
+    /// Writes the instance's state, encoded in `schema_version` (migrating down with the
+    /// `MigrationOptions` flags `flags`), to `out`. Does not modify the instance.
+    pub export_state: unsafe extern "C" fn(
+        instance: *const c_void,
+        schema_version: u32,
+        flags: u32,
+        out: ByteSink<'_>,
+        error: ByteSink<'_>,
+    ) -> CallStatus,
+    /// Builds an instance from state encoded in `schema_version` (migrating it up with the
+    /// `MigrationOptions` flags `flags`) and writes its pointer to `out`.
+    pub import_state: unsafe extern "C" fn(
+        schema_version: u32,
+        flags: u32,
+        state: RawSlice<u8>,
+        out: *mut *mut c_void,
+        error: ByteSink<'_>,
+    ) -> CallStatus,
     /// Asks the instance to reach an update point (park its own threads). An error refuses.
     pub prepare: unsafe extern "C" fn(instance: *const c_void, error: ByteSink<'_>) -> CallStatus,
     /// Tells the instance it is live: after a refused or failed update for the old instance, after

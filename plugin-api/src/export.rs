@@ -5,7 +5,7 @@ use std::ffi::c_void;
 
 use crate::abi::{ByteSink, CallStatus, RawSlice};
 use crate::error::{PluginError, guard};
-use crate::migrate::{MigrationStep, Schema, decode_from_version, encode_to_version};
+use crate::migrate::{MigrationOptions, MigrationStep, Schema, decode_from_version, encode_to_version};
 
 /// A plugin: one version of a module, with its state.
 ///
@@ -71,6 +71,7 @@ pub mod shims {
         steps: &[MigrationStep],
         instance: *const c_void,
         schema_version: u32,
+        flags: u32,
         mut out: ByteSink<'_>,
         error: ByteSink<'_>,
     ) -> CallStatus {
@@ -78,7 +79,7 @@ pub mod shims {
             // SAFETY: the caller passes a live instance of `P`.
             let plugin = unsafe { &*(instance as *const P) };
             let state = plugin.export_state()?;
-            out.write(&encode_to_version(steps, state, schema_version)?);
+            out.write(&encode_to_version(steps, state, schema_version, &MigrationOptions::from_flags(flags))?);
             Ok(())
         })
     }
@@ -88,6 +89,7 @@ pub mod shims {
     pub unsafe fn import_state<P: Plugin>(
         steps: &[MigrationStep],
         schema_version: u32,
+        flags: u32,
         state: RawSlice<u8>,
         out: *mut *mut c_void,
         error: ByteSink<'_>,
@@ -95,7 +97,7 @@ pub mod shims {
         guard(error, || {
             // SAFETY: the caller passes bytes that live for the call.
             let bytes = unsafe { state.as_slice() };
-            let state: P::State = decode_from_version(steps, schema_version, bytes)?;
+            let state: P::State = decode_from_version(steps, schema_version, bytes, &MigrationOptions::from_flags(flags))?;
             let instance = Box::into_raw(Box::new(P::from_state(state)?));
             // SAFETY: the caller passes a writable slot for the instance pointer.
             unsafe { out.write(instance.cast()) };
@@ -174,21 +176,23 @@ macro_rules! export_plugin {
             pub(super) unsafe extern "C" fn export_state(
                 instance: *const ::core::ffi::c_void,
                 schema_version: u32,
+                flags: u32,
                 out: private::ByteSink<'_>,
                 error: private::ByteSink<'_>,
             ) -> private::CallStatus {
                 // SAFETY: the host's contract for this entry point is the shim's contract.
-                unsafe { private::shims::export_state::<$plugin>(STEPS, instance, schema_version, out, error) }
+                unsafe { private::shims::export_state::<$plugin>(STEPS, instance, schema_version, flags, out, error) }
             }
 
             pub(super) unsafe extern "C" fn import_state(
                 schema_version: u32,
+                flags: u32,
                 state: private::RawSlice<u8>,
                 out: *mut *mut ::core::ffi::c_void,
                 error: private::ByteSink<'_>,
             ) -> private::CallStatus {
                 // SAFETY: the host's contract for this entry point is the shim's contract.
-                unsafe { private::shims::import_state::<$plugin>(STEPS, schema_version, state, out, error) }
+                unsafe { private::shims::import_state::<$plugin>(STEPS, schema_version, flags, state, out, error) }
             }
         }
 

@@ -90,7 +90,7 @@ pub use envelope::StateEnvelope;
 pub use error::{CallError, PluginError};
 pub use export::Plugin;
 pub use interface::{Implementation, Interface};
-pub use migrate::{Migrate, MigrationStep, Schema};
+pub use migrate::{Migrate, MigrationOptions, MigrationStep, Schema};
 
 /// What the generated code refers to. Not a public API.
 #[doc(hidden)]

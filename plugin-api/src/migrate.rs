@@ -22,13 +22,45 @@ pub trait Schema: Serialize + DeserializeOwned + 'static {
     const VERSION: u32;
 }
 
+/// Options of one migration, chosen by the operator for the update that runs it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MigrationOptions {
+    /// Go ahead even where the target schema cannot hold everything (a downgrade that must drop
+    /// data). Steps that would lose data refuse unless this is set.
+    pub force: bool,
+}
+
+impl MigrationOptions {
+    const FORCE: u32 = 1;
+
+    /// Options with `force` set as given.
+    #[must_use]
+    pub const fn forced(force: bool) -> MigrationOptions {
+        MigrationOptions { force }
+    }
+
+    /// The options as the flag word that crosses the boundary.
+    #[must_use]
+    pub const fn to_flags(self) -> u32 {
+        if self.force { Self::FORCE } else { 0 }
+    }
+
+    /// Reads a flag word; unknown bits are ignored.
+    #[must_use]
+    pub const fn from_flags(flags: u32) -> MigrationOptions {
+        MigrationOptions { force: flags & Self::FORCE != 0 }
+    }
+}
+
 /// One migration step from `Self` to `To`, upwards or downwards.
 pub trait Migrate<To: Schema>: Schema {
     /// Converts a value of this schema into `To`.
     ///
     /// # Errors
-    /// When the value cannot be represented in `To` (e.g. a downgrade that would lose data).
-    fn migrate(self) -> Result<To, PluginError>;
+    /// When the value cannot be represented in `To` (e.g. a downgrade that would lose data), unless
+    /// `options.force` says to drop what does not fit.
+    fn migrate(self, options: &MigrationOptions) -> Result<To, PluginError>;
 }
 
 type ErasedValue = Box<dyn Any>;
@@ -41,7 +73,7 @@ pub struct MigrationStep {
     /// The version the step produces.
     pub to: u32,
     decode_from: fn(&[u8]) -> Result<ErasedValue, String>,
-    run: fn(ErasedValue) -> Result<ErasedValue, PluginError>,
+    run: fn(ErasedValue, &MigrationOptions) -> Result<ErasedValue, PluginError>,
     encode_to: fn(&dyn Any) -> Result<Vec<u8>, String>,
 }
 
@@ -63,9 +95,9 @@ fn decode_erased<S: Schema>(bytes: &[u8]) -> Result<ErasedValue, String> {
     decode::<S>(bytes).map(|value| Box::new(value) as ErasedValue)
 }
 
-fn run_erased<From: Migrate<To>, To: Schema>(value: ErasedValue) -> Result<ErasedValue, PluginError> {
+fn run_erased<From: Migrate<To>, To: Schema>(value: ErasedValue, options: &MigrationOptions) -> Result<ErasedValue, PluginError> {
     let value = value.downcast::<From>().map_err(|_| PluginError::new("migration chain is broken: a step got the wrong type"))?;
-    Ok(Box::new(value.migrate()?))
+    Ok(Box::new(value.migrate(options)?))
 }
 
 fn encode_erased<S: Schema>(value: &dyn Any) -> Result<Vec<u8>, String> {
@@ -135,7 +167,12 @@ pub fn find_path(steps: &[MigrationStep], from: u32, to: u32) -> Option<Vec<Migr
 /// # Errors
 /// When no chain leads from `version` to `S::VERSION`, when the bytes do not decode, or when a step
 /// fails.
-pub fn decode_from_version<S: Schema>(steps: &[MigrationStep], version: u32, bytes: &[u8]) -> Result<S, MigrateFailure> {
+pub fn decode_from_version<S: Schema>(
+    steps: &[MigrationStep],
+    version: u32,
+    bytes: &[u8],
+    options: &MigrationOptions,
+) -> Result<S, MigrateFailure> {
     if version == S::VERSION {
         return decode::<S>(bytes).map_err(MigrateFailure::Codec);
     }
@@ -149,7 +186,7 @@ pub fn decode_from_version<S: Schema>(steps: &[MigrationStep], version: u32, byt
     })?;
     let mut value = (path[0].decode_from)(bytes).map_err(MigrateFailure::Codec)?;
     for step in &path {
-        value = (step.run)(value).map_err(|error| {
+        value = (step.run)(value, options).map_err(|error| {
             MigrateFailure::Failed(PluginError::new(format!("migration v{} → v{} failed: {}", step.from, step.to, error.message())))
         })?;
     }
@@ -164,7 +201,12 @@ pub fn decode_from_version<S: Schema>(steps: &[MigrationStep], version: u32, byt
 ///
 /// # Errors
 /// When no chain leads down to `version`, or a step fails.
-pub fn encode_to_version<S: Schema>(steps: &[MigrationStep], state: S, version: u32) -> Result<Vec<u8>, MigrateFailure> {
+pub fn encode_to_version<S: Schema>(
+    steps: &[MigrationStep],
+    state: S,
+    version: u32,
+    options: &MigrationOptions,
+) -> Result<Vec<u8>, MigrateFailure> {
     if version == S::VERSION {
         return encode(&state).map_err(MigrateFailure::Codec);
     }
@@ -178,7 +220,7 @@ pub fn encode_to_version<S: Schema>(steps: &[MigrationStep], state: S, version: 
     })?;
     let mut value: ErasedValue = Box::new(state);
     for step in &path {
-        value = (step.run)(value).map_err(|error| {
+        value = (step.run)(value, options).map_err(|error| {
             MigrateFailure::Failed(PluginError::new(format!("migration v{} → v{} failed: {}", step.from, step.to, error.message())))
         })?;
     }
@@ -236,22 +278,25 @@ mod tests {
         const VERSION: u32 = 3;
     }
     impl Migrate<V2> for V1 {
-        fn migrate(self) -> Result<V2, PluginError> {
+        fn migrate(self, _: &MigrationOptions) -> Result<V2, PluginError> {
             Ok(V2 { count: self.n })
         }
     }
     impl Migrate<V3> for V2 {
-        fn migrate(self) -> Result<V3, PluginError> {
+        fn migrate(self, _: &MigrationOptions) -> Result<V3, PluginError> {
             Ok(V3 { count: u64::from(self.count), label: "migrated".into() })
         }
     }
     impl Migrate<V2> for V3 {
-        fn migrate(self) -> Result<V2, PluginError> {
+        fn migrate(self, options: &MigrationOptions) -> Result<V2, PluginError> {
+            if options.force {
+                return Ok(V2 { count: u32::try_from(self.count).unwrap_or(u32::MAX) });
+            }
             u32::try_from(self.count).map(|count| V2 { count }).map_err(|_| PluginError::new("count does not fit in v2"))
         }
     }
     impl Migrate<V1> for V2 {
-        fn migrate(self) -> Result<V1, PluginError> {
+        fn migrate(self, _: &MigrationOptions) -> Result<V1, PluginError> {
             Ok(V1 { n: self.count })
         }
     }
@@ -262,23 +307,25 @@ mod tests {
     #[test]
     fn chains_run_in_both_directions() {
         let v1 = encode(&V1 { n: 7 }).unwrap();
-        let v3: V3 = decode_from_version(STEPS, 1, &v1).unwrap();
+        let v3: V3 = decode_from_version(STEPS, 1, &v1, &MigrationOptions::default()).unwrap();
         assert_eq!(v3, V3 { count: 7, label: "migrated".into() });
-        let back = encode_to_version(STEPS, v3, 1).unwrap();
+        let back = encode_to_version(STEPS, v3, 1, &MigrationOptions::default()).unwrap();
         assert_eq!(decode::<V1>(&back).unwrap(), V1 { n: 7 });
     }
 
     #[test]
     fn a_failing_step_names_itself() {
-        let error = encode_to_version(STEPS, V3 { count: u64::MAX, label: String::new() }, 1).unwrap_err();
+        let error = encode_to_version(STEPS, V3 { count: u64::MAX, label: String::new() }, 1, &MigrationOptions::default()).unwrap_err();
         let MigrateFailure::Failed(error) = error else { panic!("expected a step failure") };
         assert_eq!(error.message(), "migration v3 → v2 failed: count does not fit in v2");
+        let forced = encode_to_version(STEPS, V3 { count: u64::MAX, label: String::new() }, 1, &MigrationOptions::forced(true)).unwrap();
+        assert_eq!(decode::<V1>(&forced).unwrap(), V1 { n: u32::MAX });
     }
 
     #[test]
     fn missing_paths_are_reported() {
         assert!(find_path(&STEPS[..1], 1, 3).is_none());
-        let error = decode_from_version::<V3>(&STEPS[..1], 1, &[]).unwrap_err();
+        let error = decode_from_version::<V3>(&STEPS[..1], 1, &[], &MigrationOptions::default()).unwrap_err();
         assert!(matches!(error, MigrateFailure::Failed(e) if e.message().contains("no migration steps")));
     }
 }

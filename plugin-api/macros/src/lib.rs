@@ -9,8 +9,8 @@
 //!
 //! Arguments cross as they are when they are primitives (`u8`..`u64`, `i8`..`i64`, `usize`,
 //! `isize`, `f32`, `f64`, `bool`), as pointer and length when they are `&str` or `&[u8]`, and as
-//! MessagePack otherwise. Results cross as they are when primitive and as MessagePack otherwise,
-//! always copied into memory of the caller.
+//! MessagePack otherwise. Results cross as they are when primitive, as raw bytes when `Vec<u8>`, and
+//! as MessagePack otherwise, always copied into memory of the caller.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -57,10 +57,22 @@ enum Crossing {
     MessagePack { by_reference: bool, owned: Type },
     /// `()` or no return type.
     Unit,
+    /// A `Vec<u8>` result, copied out as it is (MessagePack would make it an array of integers).
+    RawBytes,
 }
 
 fn is_primitive(ty: &Type) -> bool {
     matches!(ty, Type::Path(path) if path.qself.is_none() && path.path.get_ident().is_some_and(|ident| PRIMITIVES.contains(&ident.to_string().as_str())))
+}
+
+fn is_byte_vector(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let Some(last) = path.path.segments.last() else { return false };
+    if path.qself.is_some() || last.ident != "Vec" {
+        return false;
+    }
+    let syn::PathArguments::AngleBracketed(arguments) = &last.arguments else { return false };
+    matches!(arguments.args.first(), Some(syn::GenericArgument::Type(Type::Path(element))) if arguments.args.len() == 1 && element.path.is_ident("u8"))
 }
 
 fn classify_argument(ty: &Type) -> syn::Result<Crossing> {
@@ -93,6 +105,7 @@ fn classify_result(output: &ReturnType) -> syn::Result<Crossing> {
                 "interface methods cannot return references; return an owned value, which is copied to the caller",
             )),
             ty if is_primitive(ty) => Ok(Crossing::Primitive),
+            ty if is_byte_vector(ty) => Ok(Crossing::RawBytes),
             ty => Ok(Crossing::MessagePack { by_reference: false, owned: ty.clone() }),
         },
     }
@@ -110,7 +123,7 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
     let table_name = format_ident!("{}Table", trait_name);
     let proxy_name = format_ident!("{}Proxy", trait_name);
 
-    let mut canonical = String::from("ecdysis-interface/1;");
+    let mut canonical = String::from("ecdysis-interface/2;");
     let mut table_fields = Vec::new();
     let mut table_entries = Vec::new();
     let mut shims = Vec::new();
@@ -194,7 +207,7 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
                         pass,
                     )
                 }
-                Crossing::Unit => unreachable!("arguments are never unit"),
+                Crossing::Unit | Crossing::RawBytes => unreachable!("arguments are never unit or raw byte results"),
             };
             abi_params.push(quote!(#name: #abi_type));
             abi_types.push(abi_type);
@@ -230,7 +243,15 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
                 quote!(#private::decode::<#owned>(&__ecdysis_out).map_err(|message| #api::CallError::Codec { message })),
                 quote!(__ecdysis_out.write(&#private::encode(&__ecdysis_result).map_err(#private::ShimFailure::Codec)?);),
             ),
-            Crossing::Str | Crossing::Bytes => unreachable!("results are classified as unit, primitive or MessagePack"),
+            Crossing::RawBytes => (
+                quote!(mut __ecdysis_out: #api::abi::ByteSink<'_>,),
+                quote!(#api::abi::ByteSink<'_>,),
+                quote!(let mut __ecdysis_out = ::std::vec::Vec::new();),
+                quote!(#api::abi::ByteSink::for_vec(&mut __ecdysis_out),),
+                quote!(Ok(__ecdysis_out)),
+                quote!(__ecdysis_out.write(&__ecdysis_result);),
+            ),
+            Crossing::Str | Crossing::Bytes => unreachable!("results are classified as unit, primitive, raw bytes or MessagePack"),
         };
 
         table_fields.push(quote! {

@@ -4,7 +4,7 @@
 //! The schemas of all versions live here, frozen, together with the migration steps between
 //! neighbouring versions, so each step is written once and every later version reuses it.
 
-use ecdysis_plugin_api::{Migrate, PluginError, Schema};
+use ecdysis_plugin_api::{Migrate, MigrationOptions, PluginError, Schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -70,7 +70,7 @@ impl Schema for CounterStateV2 {
 impl Migrate<CounterStateV2> for CounterStateV1 {
     /// Renames `counters` to `values` and starts every per-counter increment count at zero: v1 did
     /// not record them.
-    fn migrate(self) -> Result<CounterStateV2, PluginError> {
+    fn migrate(self, _options: &MigrationOptions) -> Result<CounterStateV2, PluginError> {
         let increments = self.counters.keys().map(|key| (key.clone(), 0)).collect();
         Ok(CounterStateV2 { values: self.counters, total_increments: self.total_increments, increments })
     }
@@ -79,7 +79,7 @@ impl Migrate<CounterStateV2> for CounterStateV1 {
 impl Migrate<CounterStateV1> for CounterStateV2 {
     /// Renames `values` back to `counters` and drops the per-counter increment counts, which v1
     /// cannot hold.
-    fn migrate(self) -> Result<CounterStateV1, PluginError> {
+    fn migrate(self, _options: &MigrationOptions) -> Result<CounterStateV1, PluginError> {
         Ok(CounterStateV1 { counters: self.values, total_increments: self.total_increments })
     }
 }

@@ -1,0 +1,83 @@
+//! Writing RESP2 replies.
+
+/// `+text\r\n`.
+pub fn simple(out: &mut Vec<u8>, text: &str) {
+    out.push(b'+');
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `+OK\r\n`.
+pub fn ok(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"+OK\r\n");
+}
+
+/// `-message\r\n`; `message` starts with the error code, e.g. `ERR syntax error` or
+/// `WRONGTYPE Operation against a key holding the wrong kind of value`.
+pub fn error(out: &mut Vec<u8>, message: &str) {
+    out.push(b'-');
+    // A reply line cannot contain line breaks.
+    out.extend(message.bytes().map(|byte| if byte == b'\r' || byte == b'\n' { b' ' } else { byte }));
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `:n\r\n`.
+pub fn integer(out: &mut Vec<u8>, value: i64) {
+    out.push(b':');
+    out.extend_from_slice(value.to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `$len\r\nbytes\r\n`.
+pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'$');
+    out.extend_from_slice(bytes.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `$-1\r\n`, the null bulk string.
+pub fn null(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"$-1\r\n");
+}
+
+/// `*n\r\n`, followed by `n` replies written by the caller.
+pub fn array_header(out: &mut Vec<u8>, length: usize) {
+    out.push(b'*');
+    out.extend_from_slice(length.to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `ERR wrong number of arguments for 'name' command`.
+pub fn wrong_arity(out: &mut Vec<u8>, command: &[u8]) {
+    error(out, &format!("ERR wrong number of arguments for '{}' command", String::from_utf8_lossy(command).to_lowercase()));
+}
+
+/// `ERR unknown command 'name', with args beginning with: 'a' 'b' `, as Redis words it.
+pub fn unknown_command(out: &mut Vec<u8>, arguments: &[&[u8]]) {
+    let Some((name, rest)) = arguments.split_first() else {
+        error(out, "ERR empty command");
+        return;
+    };
+    let mut message = format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(name));
+    for argument in rest.iter().take(16) {
+        message.push_str(&format!("'{}' ", String::from_utf8_lossy(argument)));
+    }
+    error(out, &message);
+}
+
+/// `WRONGTYPE Operation against a key holding the wrong kind of value`.
+pub fn wrong_type(out: &mut Vec<u8>) {
+    error(out, "WRONGTYPE Operation against a key holding the wrong kind of value");
+}
+
+/// `ERR value is not an integer or out of range`.
+pub fn not_an_integer(out: &mut Vec<u8>) {
+    error(out, "ERR value is not an integer or out of range");
+}
+
+/// `ERR syntax error`.
+pub fn syntax_error(out: &mut Vec<u8>) {
+    error(out, "ERR syntax error");
+}

@@ -1,0 +1,186 @@
+//! The kv state schemas of every version, frozen, and the migration steps between neighbours, each
+//! written once:
+//!
+//! | step | what it does |
+//! |---|---|
+//! | v1 → v2 | every string gets "no expiry" |
+//! | v2 → v1 | refuses while any key has a time to live (v1 cannot expire keys), unless forced: then keys already expired are dropped and the rest lose their time to live |
+//! | v2 → v3 | every string becomes a tagged string value |
+//! | v3 → v2 | refuses while any list or hash exists (v2 cannot hold them), unless forced: then lists and hashes are dropped |
+//!
+//! Expiry is an absolute time (milliseconds since the Unix epoch), so a time to live means the same
+//! before and after an update. Steps other than forced downgrades never look at the clock, so the
+//! round-trip validation of an update cannot be upset by a key expiring meanwhile.
+
+use std::collections::HashMap;
+
+use ecdysis_plugin_api::{Migrate, MigrationOptions, PluginError, Schema};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+/// The name of every kv schema version.
+pub const SCHEMA_NAME: &str = "kv";
+
+/// v1: strings only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvStateV1 {
+    /// Values by key.
+    pub strings: HashMap<ByteBuf, ByteBuf>,
+}
+
+impl Schema for KvStateV1 {
+    const NAME: &'static str = SCHEMA_NAME;
+    const VERSION: u32 = 1;
+}
+
+/// A string with an optional expiry (v2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StringEntryV2 {
+    /// The value.
+    pub value: ByteBuf,
+    /// When the key expires, in milliseconds since the Unix epoch.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// v2: strings with expiry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvStateV2 {
+    /// Entries by key.
+    pub entries: HashMap<ByteBuf, StringEntryV2>,
+}
+
+impl Schema for KvStateV2 {
+    const NAME: &'static str = SCHEMA_NAME;
+    const VERSION: u32 = 2;
+}
+
+/// A value of v3: strings, lists and hashes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum ValueV3 {
+    /// A string.
+    String(ByteBuf),
+    /// A list, head first.
+    List(Vec<ByteBuf>),
+    /// A hash: fields and their values.
+    Hash(HashMap<ByteBuf, ByteBuf>),
+}
+
+/// A key's value with an optional expiry (v3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryV3 {
+    /// The value.
+    pub value: ValueV3,
+    /// When the key expires, in milliseconds since the Unix epoch.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// v3: tagged values (strings, lists, hashes) with expiry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KvStateV3 {
+    /// Entries by key.
+    pub entries: HashMap<ByteBuf, EntryV3>,
+}
+
+impl Schema for KvStateV3 {
+    const NAME: &'static str = SCHEMA_NAME;
+    const VERSION: u32 = 3;
+}
+
+impl Migrate<KvStateV2> for KvStateV1 {
+    fn migrate(self, _options: &MigrationOptions) -> Result<KvStateV2, PluginError> {
+        let entries = self.strings.into_iter().map(|(key, value)| (key, StringEntryV2 { value, expires_at_ms: None })).collect();
+        Ok(KvStateV2 { entries })
+    }
+}
+
+impl Migrate<KvStateV1> for KvStateV2 {
+    fn migrate(self, options: &MigrationOptions) -> Result<KvStateV1, PluginError> {
+        let with_expiry = self.entries.values().filter(|entry| entry.expires_at_ms.is_some()).count();
+        if with_expiry > 0 && !options.force {
+            return Err(PluginError::new(format!(
+                "{with_expiry} key(s) have a time to live, which kv v1 cannot hold; remove it (PERSIST) or force the downgrade to make them persistent"
+            )));
+        }
+        let now = crate::now_unix_ms();
+        let strings = self
+            .entries
+            .into_iter()
+            .filter(|(_, entry)| entry.expires_at_ms.is_none_or(|expires_at| expires_at > now))
+            .map(|(key, entry)| (key, entry.value))
+            .collect();
+        Ok(KvStateV1 { strings })
+    }
+}
+
+impl Migrate<KvStateV3> for KvStateV2 {
+    fn migrate(self, _options: &MigrationOptions) -> Result<KvStateV3, PluginError> {
+        let entries = self
+            .entries
+            .into_iter()
+            .map(|(key, entry)| (key, EntryV3 { value: ValueV3::String(entry.value), expires_at_ms: entry.expires_at_ms }))
+            .collect();
+        Ok(KvStateV3 { entries })
+    }
+}
+
+impl Migrate<KvStateV2> for KvStateV3 {
+    fn migrate(self, options: &MigrationOptions) -> Result<KvStateV2, PluginError> {
+        let (lists, hashes) = self.entries.values().fold((0, 0), |(lists, hashes), entry| match entry.value {
+            ValueV3::String(_) => (lists, hashes),
+            ValueV3::List(_) => (lists + 1, hashes),
+            ValueV3::Hash(_) => (lists, hashes + 1),
+        });
+        if lists + hashes > 0 && !options.force {
+            return Err(PluginError::new(format!(
+                "{lists} list(s) and {hashes} hash(es) exist, which kv v2 cannot hold; delete them or force the downgrade to drop them"
+            )));
+        }
+        let entries = self
+            .entries
+            .into_iter()
+            .filter_map(|(key, entry)| match entry.value {
+                ValueV3::String(value) => Some((key, StringEntryV2 { value, expires_at_ms: entry.expires_at_ms })),
+                ValueV3::List(_) | ValueV3::Hash(_) => None,
+            })
+            .collect();
+        Ok(KvStateV2 { entries })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(text: &str) -> ByteBuf {
+        ByteBuf::from(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn up_and_down_keep_what_fits_and_refuse_what_does_not() {
+        let v1 = KvStateV1 { strings: HashMap::from([(bytes("a"), bytes("1"))]) };
+        let v2: KvStateV2 = v1.clone().migrate(&MigrationOptions::default()).unwrap();
+        let v3: KvStateV3 = v2.clone().migrate(&MigrationOptions::default()).unwrap();
+        assert_eq!(v3.entries[&bytes("a")], EntryV3 { value: ValueV3::String(bytes("1")), expires_at_ms: None });
+        let back: KvStateV2 = v3.clone().migrate(&MigrationOptions::default()).unwrap();
+        assert_eq!(back, v2);
+        assert_eq!(Migrate::<KvStateV1>::migrate(back, &MigrationOptions::default()).unwrap(), v1);
+
+        let mut with_list = v3;
+        with_list.entries.insert(bytes("l"), EntryV3 { value: ValueV3::List(vec![bytes("x")]), expires_at_ms: None });
+        let error = Migrate::<KvStateV2>::migrate(with_list.clone(), &MigrationOptions::default()).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "1 list(s) and 0 hash(es) exist, which kv v2 cannot hold; delete them or force the downgrade to drop them"
+        );
+        let forced: KvStateV2 = with_list.migrate(&MigrationOptions::forced(true)).unwrap();
+        assert_eq!(forced.entries.len(), 1);
+
+        let mut with_ttl = v2;
+        with_ttl.entries.get_mut(&bytes("a")).unwrap().expires_at_ms = Some(u64::MAX);
+        assert!(
+            Migrate::<KvStateV1>::migrate(with_ttl.clone(), &MigrationOptions::default()).unwrap_err().message().contains("time to live")
+        );
+        assert_eq!(Migrate::<KvStateV1>::migrate(with_ttl, &MigrationOptions::forced(true)).unwrap(), v1);
+    }
+}
