@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ecdysis_plugin_api::StateEnvelope;
+use ecdysis_plugin_api::{CallError, MigrationOptions, StateEnvelope};
 
 use serde::{Deserialize, Serialize};
 
@@ -316,6 +316,11 @@ pub(crate) fn update(
     })?;
     let candidate_info = candidate.info().clone();
 
+    // The hooks of this transaction run back to back on one worker, started now so that its start
+    // is not part of the pause; it waits for the go-ahead once calls have drained.
+    let migration = options.migration_options();
+    let hooks = HookWorker::start(Arc::clone(&running), Arc::clone(&candidate), transfer_schema, migration, config.validate);
+
     // 2. Quiesce: from here calls wait, until `admission` drops.
     let pause_started = Instant::now();
     let admission = ClosedAdmission::close(cell);
@@ -325,25 +330,25 @@ pub(crate) fn update(
             waited: config.quiesce_timeout,
             in_flight,
         })?;
-        let old = Arc::clone(&running);
-        match with_deadline("prepare", config.hook_timeout, move || old.prepare()) {
+        hooks.go();
+        match hooks.next(config.hook_timeout) {
             None => Err(UpdateError::HookTimeout {
                 module: module.clone(),
                 version: running_info.version.clone(),
                 hook: "prepare",
                 deadline: config.hook_timeout,
             }),
-            Some(Err(source)) => {
+            Some(HookStep::Prepared(Err(source))) => {
                 resume_after_failure(&running);
                 Err(UpdateError::PrepareRefused { module: module.clone(), version: running_info.version.clone(), source })
             }
-            Some(Ok(())) => Ok(()),
+            Some(HookStep::Prepared(Ok(()))) => Ok(()),
+            Some(_) => unreachable!("the hook worker reports prepare first"),
         }
     })?;
 
     // 3–5. Export, transform, validate. On failure the running version resumes, untouched.
-    let migration = options.migration_options();
-    let transferred = transfer(config, &mut phases, &running, &candidate, transfer_schema, migration, &running_info, &candidate_info);
+    let transferred = transfer(config, &mut phases, &hooks, transfer_schema, &running_info, &candidate_info);
     let (next, state_bytes) = match transferred {
         Ok(transferred) => transferred,
         Err(error) => {
@@ -401,66 +406,141 @@ fn resume_after_failure(running: &Instance) {
     }
 }
 
+/// What the hook worker reports, in this order, stopping after the first failure.
+enum HookStep {
+    /// The running version's `prepare` returned.
+    Prepared(Result<(), CallError>),
+    /// The running version exported its state.
+    Exported(Result<Arc<StateEnvelope>, CallError>),
+    /// The candidate built its instance from that state.
+    Transformed(Result<Arc<Instance>, CallError>),
+    /// The candidate exported its state back, for validation.
+    Validated(Result<Vec<u8>, CallError>),
+}
+
+/// The plugin hooks of one transaction, run back to back on one thread.
+///
+/// Each hook has its own deadline, enforced by the transaction thread as it waits for the next
+/// report; a hook that misses it is abandoned with its thread, which keeps the libraries it uses
+/// alive. Running the hooks on one thread that never waits for the transaction thread keeps
+/// thread hand-offs out of the pause: on a loaded machine each costs a scheduler time slice.
+struct HookWorker {
+    go: std::sync::mpsc::SyncSender<()>,
+    steps: std::sync::mpsc::Receiver<HookStep>,
+}
+
+impl HookWorker {
+    /// Starts the worker; it runs nothing until [`HookWorker::go`].
+    ///
+    /// # Panics
+    /// When the operating system refuses to start a thread.
+    fn start(
+        running: Arc<Instance>,
+        candidate: Arc<LoadedLibrary>,
+        transfer_schema: u32,
+        migration: MigrationOptions,
+        validate: bool,
+    ) -> HookWorker {
+        let (go, go_ahead) = std::sync::mpsc::sync_channel::<()>(1);
+        let (report, steps) = std::sync::mpsc::sync_channel::<HookStep>(4);
+        let span = tracing::Span::current();
+        std::thread::Builder::new()
+            .name("ecdysis-hooks".into())
+            .spawn(move || {
+                let _entered = span.enter();
+                // The transaction gives up before the hooks when calls do not drain.
+                if go_ahead.recv().is_err() {
+                    return;
+                }
+                // Every reference the hooks hold is dropped before the last report, so that when the
+                // transaction goes on, nothing here keeps a version or library alive.
+                if let Some(last) = run_hooks(running, candidate, transfer_schema, migration, validate, &report) {
+                    let _ = report.send(last);
+                }
+            })
+            .expect("the operating system refused to start a thread for plugin hooks");
+        HookWorker { go, steps }
+    }
+
+    /// Lets the worker run the hooks.
+    fn go(&self) {
+        let _ = self.go.send(());
+    }
+
+    /// The next report, or `None` when `deadline` passes first.
+    fn next(&self, deadline: Duration) -> Option<HookStep> {
+        self.steps.recv_timeout(deadline).ok()
+    }
+}
+
+/// Runs the hooks in order, reporting each but the last through `report`, and returns the last
+/// report (`None` when the transaction stopped listening). Owns the instances and libraries it
+/// uses, so they are released when it returns.
+fn run_hooks(
+    running: Arc<Instance>,
+    candidate: Arc<LoadedLibrary>,
+    transfer_schema: u32,
+    migration: MigrationOptions,
+    validate: bool,
+    report: &std::sync::mpsc::SyncSender<HookStep>,
+) -> Option<HookStep> {
+    let prepared = running.prepare();
+    if prepared.is_err() {
+        return Some(HookStep::Prepared(prepared));
+    }
+    report.send(HookStep::Prepared(prepared)).ok()?;
+    let envelope = match running.export(transfer_schema, migration) {
+        Ok(payload) => Arc::new(StateEnvelope::new(running.info().schema_name.clone(), transfer_schema, payload)),
+        Err(error) => return Some(HookStep::Exported(Err(error))),
+    };
+    drop(running);
+    report.send(HookStep::Exported(Ok(Arc::clone(&envelope)))).ok()?;
+    debug_assert!(envelope.is_intact());
+    let instance = match Instance::import(&candidate, envelope.schema_version, &envelope.payload, migration) {
+        Ok(instance) => Arc::new(instance),
+        Err(error) => return Some(HookStep::Transformed(Err(error))),
+    };
+    drop((candidate, envelope));
+    if !validate {
+        return Some(HookStep::Transformed(Ok(instance)));
+    }
+    report.send(HookStep::Transformed(Ok(Arc::clone(&instance)))).ok()?;
+    Some(HookStep::Validated(instance.export(transfer_schema, migration)))
+}
+
 fn transfer(
     config: &HostConfig,
     phases: &mut Phases,
-    running: &Arc<Instance>,
-    candidate: &Arc<LoadedLibrary>,
+    hooks: &HookWorker,
     transfer_schema: u32,
-    migration: ecdysis_plugin_api::MigrationOptions,
     running_info: &PluginInfo,
     candidate_info: &PluginInfo,
 ) -> Result<(Arc<Instance>, usize), UpdateError> {
     let module = running_info.module.clone();
     let deadline = config.hook_timeout;
+    let timeout = |version: &semver::Version, hook: &'static str| UpdateError::HookTimeout { module: module.clone(), version: version.clone(), hook, deadline };
 
-    let envelope = phases.time(Phase::Export, || {
-        let old = Arc::clone(running);
-        match with_deadline("export", deadline, move || old.export(transfer_schema, migration)) {
-            None => {
-                Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "export", deadline })
-            }
-            Some(Err(source)) => Err(UpdateError::Export { module: module.clone(), version: running_info.version.clone(), source }),
-            Some(Ok(payload)) => Ok(Arc::new(StateEnvelope::new(running_info.schema_name.clone(), transfer_schema, payload))),
-        }
+    let envelope = phases.time(Phase::Export, || match hooks.next(deadline) {
+        None => Err(timeout(&running_info.version, "export")),
+        Some(HookStep::Exported(Err(source))) => Err(UpdateError::Export { module: module.clone(), version: running_info.version.clone(), source }),
+        Some(HookStep::Exported(Ok(envelope))) => Ok(envelope),
+        Some(_) => unreachable!("the hook worker reports export second"),
     })?;
 
-    let next = phases.time(Phase::Transform, || {
-        let library = Arc::clone(candidate);
-        let state = Arc::clone(&envelope);
-        match with_deadline("transform", deadline, move || {
-            debug_assert!(state.is_intact());
-            Instance::import(&library, state.schema_version, &state.payload, migration).map(Arc::new)
-        }) {
-            None => Err(UpdateError::HookTimeout {
-                module: module.clone(),
-                version: candidate_info.version.clone(),
-                hook: "transform",
-                deadline,
-            }),
-            Some(Err(source)) => Err(UpdateError::Transform {
-                module: module.clone(),
-                candidate: candidate_info.version.clone(),
-                from: transfer_schema,
-                source,
-            }),
-            Some(Ok(instance)) => Ok(instance),
+    let next = phases.time(Phase::Transform, || match hooks.next(deadline) {
+        None => Err(timeout(&candidate_info.version, "transform")),
+        Some(HookStep::Transformed(Err(source))) => {
+            Err(UpdateError::Transform { module: module.clone(), candidate: candidate_info.version.clone(), from: transfer_schema, source })
         }
+        Some(HookStep::Transformed(Ok(instance))) => Ok(instance),
+        Some(_) => unreachable!("the hook worker reports the transform third"),
     })?;
 
     if config.validate {
         phases.time(Phase::Validate, || {
-            let new = Arc::clone(&next);
-            let round_trip = match with_deadline("validate", deadline, move || new.export(transfer_schema, migration)) {
-                None => {
-                    return Err(UpdateError::HookTimeout {
-                        module: module.clone(),
-                        version: candidate_info.version.clone(),
-                        hook: "validate",
-                        deadline,
-                    });
-                }
-                Some(Err(source)) => {
+            let round_trip = match hooks.next(deadline) {
+                None => return Err(timeout(&candidate_info.version, "validate")),
+                Some(HookStep::Validated(Err(source))) => {
                     return Err(UpdateError::ValidationExport {
                         module: module.clone(),
                         candidate: candidate_info.version.clone(),
@@ -468,7 +548,8 @@ fn transfer(
                         source,
                     });
                 }
-                Some(Ok(bytes)) => bytes,
+                Some(HookStep::Validated(Ok(bytes))) => bytes,
+                Some(_) => unreachable!("the hook worker reports validation last"),
             };
             validate::compare(&envelope.payload, &round_trip).map_err(|difference| UpdateError::ValidationMismatch {
                 module: module.clone(),
