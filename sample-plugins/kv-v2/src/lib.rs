@@ -1,0 +1,148 @@
+//! Version 2 of the `kv` module: a Redis-compatible key-value store of strings with expiry, state
+//! schema v2. Takes over state from v1 and can export it back down to v1.
+//!
+//! The server hands over whole pipelines as command batches; [`KvV2::execute`](Kv::execute) runs
+//! them under one lock, so every command is atomic, as in single-threaded Redis. The modules split
+//! the commands by family: [`strings`] (GET, SET with its expiry options, INCR, ...), [`expiry`]
+//! (EXPIRE, TTL, PERSIST, ...), [`keyspace`] (DEL, EXISTS, KEYS, ...) and [`server`] (PING, INFO,
+//! CONFIG, COMMAND, CLIENT, ...). [`database`] holds the entries and decides what has expired.
+
+mod arguments;
+mod database;
+mod expiry;
+mod keyspace;
+mod server;
+mod strings;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Mutex, MutexGuard};
+
+use ecdysis_plugin_api::{Plugin, PluginError};
+use kv_interface::schema::{KvStateV1, KvStateV2, StringEntryV2};
+use kv_interface::{Kv, decode_batch, resp};
+use serde_bytes::ByteBuf;
+
+use crate::database::{Database, Entry};
+
+/// The plugin instance: the database behind a `std::sync::Mutex`, locked once per batch.
+pub struct KvV2 {
+    database: Mutex<Database>,
+}
+
+impl KvV2 {
+    /// Locks the database. A poisoned lock is taken over: every command leaves the database
+    /// consistent before it could panic, and a panic is impossible by construction anyway.
+    fn database(&self) -> MutexGuard<'_, Database> {
+        self.database.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Kv for KvV2 {
+    fn execute(&self, batch: &[u8]) -> Vec<u8> {
+        let mut replies = Vec::new();
+        let mut database = self.database();
+        for command in decode_batch(batch) {
+            match command {
+                Ok(arguments) => {
+                    database.start_command();
+                    execute_command(&mut database, &arguments, &mut replies);
+                }
+                Err(_) => {
+                    resp::error(&mut replies, "ERR malformed command batch");
+                    break;
+                }
+            }
+        }
+        replies
+    }
+
+    fn key_count(&self) -> u64 {
+        let mut database = self.database();
+        database.read_clock();
+        database.live_count() as u64
+    }
+}
+
+/// Runs one command (its name first, then its arguments) and appends its reply to `out`.
+pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let Some(name) = arguments.first() else {
+        return arguments::unknown_command(out, arguments);
+    };
+    let lowercase_name = arguments::LowercaseName::new(name);
+    match lowercase_name.as_bytes() {
+        b"ping" => server::ping(arguments, out),
+        b"echo" => server::echo(arguments, out),
+        b"select" => server::select(arguments, out),
+        b"info" => server::info(database, arguments, out),
+        b"config" => server::config(arguments, out),
+        b"command" => server::command(arguments, out),
+        b"client" => server::client(arguments, out),
+        b"get" => strings::get(database, arguments, out),
+        b"set" => strings::set(database, arguments, out),
+        b"incr" => strings::incr(database, arguments, out),
+        b"incrby" => strings::incrby(database, arguments, out),
+        b"decr" => strings::decr(database, arguments, out),
+        b"decrby" => strings::decrby(database, arguments, out),
+        b"mget" => strings::mget(database, arguments, out),
+        b"mset" => strings::mset(database, arguments, out),
+        b"append" => strings::append(database, arguments, out),
+        b"strlen" => strings::strlen(database, arguments, out),
+        b"expire" => expiry::expire(database, arguments, out),
+        b"pexpire" => expiry::pexpire(database, arguments, out),
+        b"expireat" => expiry::expireat(database, arguments, out),
+        b"pexpireat" => expiry::pexpireat(database, arguments, out),
+        b"ttl" => expiry::ttl(database, arguments, out),
+        b"pttl" => expiry::pttl(database, arguments, out),
+        b"expiretime" => expiry::expiretime(database, arguments, out),
+        b"pexpiretime" => expiry::pexpiretime(database, arguments, out),
+        b"persist" => expiry::persist(database, arguments, out),
+        b"del" => keyspace::del(database, arguments, out, b"del"),
+        b"unlink" => keyspace::del(database, arguments, out, b"unlink"),
+        b"exists" => keyspace::exists(database, arguments, out),
+        b"keys" => keyspace::keys(database, arguments, out),
+        b"dbsize" => keyspace::dbsize(database, arguments, out),
+        b"flushall" | b"flushdb" => keyspace::flush(database, arguments, out),
+        _ => arguments::unknown_command(out, arguments),
+    }
+}
+
+impl Plugin for KvV2 {
+    type State = KvStateV2;
+
+    fn create() -> Result<Self, PluginError> {
+        Ok(KvV2 { database: Mutex::new(Database::with_entries(Default::default())) })
+    }
+
+    fn export_state(&self) -> Result<KvStateV2, PluginError> {
+        // Expired entries are exported too: expiry is data, and the importer decides.
+        let database = self.database();
+        let entries = database
+            .entries
+            .iter()
+            .map(|(key, entry)| {
+                let exported = StringEntryV2 { value: ByteBuf::from(entry.value.clone()), expires_at_ms: entry.expires_at_ms };
+                (ByteBuf::from(key.clone()), exported)
+            })
+            .collect();
+        Ok(KvStateV2 { entries })
+    }
+
+    fn from_state(state: KvStateV2) -> Result<Self, PluginError> {
+        let with_expiry = state.entries.values().filter(|entry| entry.expires_at_ms.is_some()).count();
+        ecdysis_plugin_api::info!("kv v2 took over {} keys, {with_expiry} of them with a time to live", state.entries.len());
+        let entries = state
+            .entries
+            .into_iter()
+            .map(|(key, entry)| (key.into_vec(), Entry { value: entry.value.into_vec(), expires_at_ms: entry.expires_at_ms }))
+            .collect();
+        Ok(KvV2 { database: Mutex::new(Database::with_entries(entries)) })
+    }
+}
+
+ecdysis_plugin_api::export_plugin! {
+    module: "kv",
+    plugin: KvV2,
+    interface: dyn Kv,
+    migrations: [KvStateV1 => KvStateV2, KvStateV2 => KvStateV1],
+}
