@@ -188,11 +188,18 @@ pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     pattern[p..].iter().all(|&byte| byte == b'*')
 }
 
-/// Parses a Redis integer argument (an `i64` in decimal, no spaces, no `+`).
+/// Parses a Redis integer argument as Redis does: an `i64` in canonical decimal (no spaces, no `+`,
+/// no leading zeros, no `-0`).
 #[must_use]
 pub fn parse_integer(argument: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(argument).ok()?;
-    if text.is_empty() || text.starts_with('+') || text.len() > 20 {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let canonical = match digits.as_bytes() {
+        [] => false,
+        [b'0'] => !text.starts_with('-'),
+        [first, ..] => (b'1'..=b'9').contains(first),
+    };
+    if !canonical || text.len() > 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
     text.parse().ok()
@@ -244,5 +251,9 @@ mod tests {
         assert_eq!(parse_integer(b"+1"), None);
         assert_eq!(parse_integer(b" 1"), None);
         assert_eq!(parse_integer(b"9223372036854775808"), None);
+        assert_eq!(parse_integer(b"0"), Some(0));
+        assert_eq!(parse_integer(b"007"), None);
+        assert_eq!(parse_integer(b"-0"), None);
+        assert_eq!(parse_integer(b"-9223372036854775808"), Some(i64::MIN));
     }
 }

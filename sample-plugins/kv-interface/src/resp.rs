@@ -42,6 +42,11 @@ pub fn null(out: &mut Vec<u8>) {
     out.extend_from_slice(b"$-1\r\n");
 }
 
+/// `*-1\r\n`, the null array (e.g. `LPOP key count` on a missing key).
+pub fn null_array(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"*-1\r\n");
+}
+
 /// `*n\r\n`, followed by `n` replies written by the caller.
 pub fn array_header(out: &mut Vec<u8>, length: usize) {
     out.push(b'*');
