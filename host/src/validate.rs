@@ -4,6 +4,8 @@
 //! Equality is structural, on decoded MessagePack: maps compare as sets of entries, so two
 //! versions that iterate a hash map in different orders still agree.
 
+use std::collections::{HashMap, HashSet};
+
 use rmpv::Value;
 
 /// Compares two MessagePack documents. Returns the first difference, described with its path.
@@ -27,23 +29,32 @@ fn decode(mut bytes: &[u8]) -> Result<Value, rmpv::decode::Error> {
 fn first_difference(running: &Value, candidate: &Value, path: &str) -> Option<String> {
     match (running, candidate) {
         (Value::Map(running), Value::Map(candidate)) => {
+            // Entries are matched by their encoded keys, in linear time: exported states are maps
+            // of tens of thousands of keys, which a pairwise search would compare quadratically.
+            let candidate_by_key: HashMap<Vec<u8>, &Value> = candidate.iter().map(|(key, value)| (encode_key(key), value)).collect();
+            let mut running_keys = HashSet::with_capacity(running.len());
             for (key, running_value) in running {
-                let entry_path = format!("{path}.{}", describe_key(key));
-                match candidate.iter().find(|(candidate_key, _)| candidate_key == key) {
+                let encoded = encode_key(key);
+                let entry_path = || format!("{path}.{}", describe_key(key));
+                match candidate_by_key.get(&encoded) {
                     None => {
                         return Some(format!(
-                            "at `{entry_path}`: the running version has {}, the candidate has nothing",
+                            "at `{}`: the running version has {}, the candidate has nothing",
+                            entry_path(),
                             describe(running_value)
                         ));
                     }
-                    Some((_, candidate_value)) => {
-                        if let Some(difference) = first_difference(running_value, candidate_value, &entry_path) {
-                            return Some(difference);
+                    Some(candidate_value) => {
+                        if running_value != *candidate_value {
+                            if let Some(difference) = first_difference(running_value, candidate_value, &entry_path()) {
+                                return Some(difference);
+                            }
                         }
                     }
                 }
+                running_keys.insert(encoded);
             }
-            candidate.iter().find(|(key, _)| !running.iter().any(|(running_key, _)| running_key == key)).map(|(key, value)| {
+            candidate.iter().find(|(key, _)| !running_keys.contains(&encode_key(key))).map(|(key, value)| {
                 format!("at `{path}.{}`: the running version has nothing, the candidate has {}", describe_key(key), describe(value))
             })
         }
@@ -62,6 +73,14 @@ fn first_difference(running: &Value, candidate: &Value, path: &str) -> Option<St
             Some(format!("at `{path}`: the running version has {}, the candidate has {}", describe(running), describe(candidate)))
         }
     }
+}
+
+/// A map key's MessagePack encoding, by which equal keys are found.
+fn encode_key(key: &Value) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    // Writing to a vector cannot fail.
+    let _ = rmpv::encode::write_value(&mut bytes, key);
+    bytes
 }
 
 fn describe_key(key: &Value) -> String {
