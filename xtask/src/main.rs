@@ -1,14 +1,23 @@
 //! Project automation, run as `cargo xtask <task>` (an alias in `.cargo/config.toml`).
 //!
-//! - `demo`: builds the counter plugins and the demo program, then runs it: a host serving calls
-//!   from several threads is updated from counter v1 to v2 live, and prints the update report.
+//! - `demo [--release] [--keys N]`: the kv demo ([`kv_demo`]): builds kv v1, v2, v3 and
+//!   `kv-server`, loads data through a Redis client, updates the server v1 → v2 → v3, rolls back
+//!   and goes forward again while clients keep writing, checks that nothing was lost, and prints a
+//!   report.
+//! - `demo counter [--release] [--seconds N]`: the counter demo: a host serving calls from several
+//!   threads is updated from counter v1 to v2 live, and prints the update report.
 //! - `bench [call-path]`: runs the call-path benchmark (module handle against a plain function
 //!   pointer, one and two threads).
+//! - `bench kv [--requests N] [--rounds N]`: `redis-benchmark` against `kv-server`, against
+//!   `kv-server` updated every second, and against `redis-server` ([`kv_bench`]).
 //! - `reload <plugin-crate> [--socket PATH] [--release]`: builds a plugin crate and updates a
 //!   running host to it through its control socket (the default socket if none is given).
 //! - `watch <plugin-crate> [--socket PATH] [--release]`: the same on every change to the crate's
 //!   sources, one line per cycle, until interrupted.
 
+mod kv_bench;
+mod kv_demo;
+mod kv_server;
 mod plugin;
 mod reload;
 mod watch;
@@ -19,7 +28,11 @@ use std::process::{Command, ExitCode};
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let result = match arguments.first().map(String::as_str) {
-        Some("demo") => demo(&arguments[1..]),
+        Some("demo") => match arguments.get(1).map(String::as_str) {
+            Some("counter") => counter_demo(&arguments[2..]),
+            Some("kv") => kv_demo::demo(&arguments[2..]),
+            _ => kv_demo::demo(&arguments[1..]),
+        },
         Some("bench") => bench(&arguments[1..]),
         Some("reload") => reload::reload(&arguments[1..]),
         Some("watch") => watch::watch(&arguments[1..]),
@@ -41,8 +54,15 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
-  demo [--release] [--seconds N]   build the counter plugins and update a serving host v1 → v2 live
+  demo [--release] [--keys N]      build kv v1-v3 and kv-server; load N keys (20000); update it
+                                   v1 → v2 → v3, roll back and forward again while Redis clients keep
+                                   writing; check that nothing was lost and report
+  demo counter [--release] [--seconds N]
+                                   build the counter plugins and update a serving host v1 → v2 live
   bench [call-path]                run the call-path benchmark
+  bench kv [--requests N] [--rounds N]
+                                   redis-benchmark against kv-server, kv-server updated every second,
+                                   and redis-server (needs redis-tools and redis-server)
   reload <plugin-crate> [--socket PATH] [--release]
                                    build a plugin crate and update a running host to it
   watch <plugin-crate> [--socket PATH] [--release]
@@ -67,7 +87,7 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
 }
 
-fn demo(arguments: &[String]) -> Result<(), String> {
+fn counter_demo(arguments: &[String]) -> Result<(), String> {
     let release = arguments.iter().any(|argument| argument == "--release");
     let seconds = arguments.iter().position(|argument| argument == "--seconds").and_then(|index| arguments.get(index + 1));
     let profile = if release { "release" } else { "debug" };
@@ -90,6 +110,7 @@ fn demo(arguments: &[String]) -> Result<(), String> {
 fn bench(arguments: &[String]) -> Result<(), String> {
     match arguments.first().map(String::as_str) {
         None | Some("call-path") => run(cargo().args(["bench", "-p", "ecdysis-tests", "--bench", "call_path"])),
-        Some(other) => Err(format!("unknown benchmark `{other}`; the benchmarks are: call-path")),
+        Some("kv") => kv_bench::bench(&arguments[1..]),
+        Some(other) => Err(format!("unknown benchmark `{other}`; the benchmarks are: call-path, kv")),
     }
 }

@@ -1,0 +1,397 @@
+//! `cargo xtask bench kv`: measures, in one run on one machine, the throughput `redis-benchmark`
+//! gets from (a) `kv-server` with kv v3 (release builds), (b) the same while it is updated v3 → v3
+//! through its control socket every second, and (c) a real `redis-server`, and prints them side by
+//! side with the ratios to `redis-server` and the pauses of the updates in (b).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::kv_server::{self, KvServer};
+use crate::{cargo, plugin, run};
+
+/// The tests `redis-benchmark` runs, in its order.
+const TESTS: &str = "set,get,incr,lpush,lpop,mset";
+
+/// The `redis-benchmark` arguments besides host, port, request count and output format.
+const BENCHMARK_ARGUMENTS: [&str; 6] = ["-t", TESTS, "-P", "16", "-c", "50"];
+
+/// How many requests each test makes in one round, unless `--requests N` says otherwise.
+const DEFAULT_REQUESTS_PER_TEST: u64 = 100_000;
+
+/// How many times the benchmark runs against each server, unless `--rounds N` says otherwise; the
+/// table shows the median round of each test. One round of the default size takes a second or
+/// two, so several rounds let (b) see several updates, and the median tames a noisy machine.
+const DEFAULT_ROUNDS: usize = 5;
+
+/// The most rounds allowed.
+const MAXIMUM_ROUNDS: usize = 100;
+
+/// The longest one `redis-benchmark` run may take.
+const BENCHMARK_DEADLINE: Duration = Duration::from_secs(600);
+
+/// How often (b) updates the server.
+const UPDATE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The most updates (b) makes, whatever happens.
+const MAXIMUM_UPDATES: usize = 1_000;
+
+/// How long `redis-server` may take to answer PING.
+const REDIS_SERVER_STARTUP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How often a waiting loop looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+const INSTALL_HINT: &str = "apt-get install redis-tools redis-server";
+
+pub fn bench(arguments: &[String]) -> Result<(), String> {
+    let usage = "usage: cargo xtask bench kv [--requests N] [--rounds N]";
+    let mut requests_per_test = DEFAULT_REQUESTS_PER_TEST;
+    let mut rounds = DEFAULT_ROUNDS;
+    let mut arguments = arguments.iter();
+    while let Some(argument) = arguments.next() {
+        let mut number = || arguments.next().and_then(|value| value.parse::<u64>().ok()).filter(|&value| value > 0);
+        match argument.as_str() {
+            "--requests" => requests_per_test = number().ok_or_else(|| format!("--requests needs a positive number; {usage}"))?,
+            "--rounds" => {
+                rounds = number()
+                    .filter(|&value| value <= MAXIMUM_ROUNDS as u64)
+                    .ok_or_else(|| format!("--rounds needs a number from 1 to {MAXIMUM_ROUNDS}; {usage}"))?
+                    as usize;
+            }
+            other => return Err(format!("unexpected argument `{other}`; {usage}")),
+        }
+    }
+    let tool = find_program("redis-benchmark")
+        .ok_or_else(|| format!("`redis-benchmark` is not installed; run `{INSTALL_HINT}` to compare kv-server with Redis"))?;
+    let redis_server = find_program("redis-server")
+        .ok_or_else(|| format!("`redis-server` is not installed; run `{INSTALL_HINT}` to compare kv-server with Redis"))?;
+
+    eprintln!("building kv-v3 and kv-server (release)…");
+    run(cargo().args(["build", "--release", "-p", "kv-v3", "-p", "kv-server"]))?;
+    let library = plugin::find("kv-v3", "release")?.library;
+    let server_binary = library.parent().ok_or("the kv-v3 library has no directory")?.join("kv-server");
+    for path in [&library, &server_binary] {
+        if !path.is_file() {
+            return Err(format!("cargo built, but `{}` is not there", path.display()));
+        }
+    }
+    let benchmark = Benchmark { tool, requests_per_test, rounds };
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!(
+        "redis-benchmark {} -n {requests_per_test} against 127.0.0.1, {rounds} round(s) per server, one server at a time, on this machine ({cores} cores available)",
+        BENCHMARK_ARGUMENTS.join(" ")
+    );
+
+    println!("(a) kv-server with kv v3, no updates…");
+    let server = KvServer::start(&server_binary, &library, None)?;
+    let without_updates = benchmark.run(server.port);
+    let stopped = server.stop();
+    let without_updates = without_updates?;
+    stopped?;
+
+    println!("(b) kv-server with kv v3, updated v3 → v3 every second while the benchmark runs…");
+    let server = KvServer::start(&server_binary, &library, None)?;
+    let updater = Updater::start(server.control_socket.clone(), library.clone());
+    let with_updates = benchmark.run(server.port);
+    let updates = updater.finish();
+    let stopped = server.stop();
+    let with_updates = with_updates?;
+    stopped?;
+
+    println!("(c) redis-server…");
+    let redis = RedisServer::start(&redis_server)?;
+    let redis_results = benchmark.run(redis.port);
+    let stopped = redis.stop();
+    let redis_results = redis_results?;
+    stopped?;
+
+    print_table(&without_updates, &with_updates, &redis_results);
+    print_updates(&updates);
+    if updates.failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} update(s) during (b) failed, the first: {}", updates.failures.len(), updates.failures[0]))
+    }
+}
+
+/// The path of `name` in `PATH`, if it is there and executable.
+fn find_program(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|directory| directory.join(name))
+        .find(|candidate| candidate.metadata().is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0))
+}
+
+/// Requests per second by test name, in the order `redis-benchmark` ran them.
+type Results = Vec<(String, f64)>;
+
+/// How `redis-benchmark` is run.
+struct Benchmark {
+    tool: PathBuf,
+    requests_per_test: u64,
+    rounds: usize,
+}
+
+impl Benchmark {
+    /// Runs every round against 127.0.0.1:`port`; for each test, the median requests per second.
+    fn run(&self, port: u16) -> Result<Results, String> {
+        let mut rounds = Vec::with_capacity(self.rounds);
+        for _ in 0..self.rounds {
+            rounds.push(run_benchmark(&self.tool, port, self.requests_per_test)?);
+        }
+        let mut medians = Results::new();
+        for (test, _) in &rounds[0] {
+            let mut values: Vec<f64> =
+                rounds.iter().filter_map(|round| round.iter().find(|(name, _)| name == test).map(|(_, value)| *value)).collect();
+            values.sort_by(f64::total_cmp);
+            medians.push((test.clone(), values[values.len() / 2]));
+        }
+        Ok(medians)
+    }
+}
+
+/// Runs `redis-benchmark` once against 127.0.0.1:`port` and reads its CSV output.
+fn run_benchmark(tool: &Path, port: u16, requests_per_test: u64) -> Result<Results, String> {
+    let mut child = Command::new(tool)
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(BENCHMARK_ARGUMENTS)
+        .args(["-n", &requests_per_test.to_string()])
+        .arg("--csv")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("could not start redis-benchmark: {error}"))?;
+    let standard_output = read_in_background(child.stdout.take());
+    let standard_error = read_in_background(child.stderr.take());
+    let status = wait_with_deadline(&mut child, BENCHMARK_DEADLINE, "redis-benchmark")?;
+    let standard_output = standard_output.join().unwrap_or_default();
+    let standard_error = standard_error.join().unwrap_or_default();
+    if !status.success() {
+        return Err(format!("redis-benchmark failed ({status}): {}", standard_error.trim()));
+    }
+    let results = parse_csv(&standard_output);
+    if results.is_empty() {
+        return Err(format!("redis-benchmark printed no results: {} {}", standard_output.trim(), standard_error.trim()));
+    }
+    Ok(results)
+}
+
+/// Reads a pipe to its end on its own thread.
+fn read_in_background<R: Read + Send + 'static>(pipe: Option<R>) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text
+    })
+}
+
+/// Waits for `child` up to `deadline`; kills it if it takes longer.
+fn wait_with_deadline(child: &mut Child, deadline: Duration, name: &str) -> Result<std::process::ExitStatus, String> {
+    let give_up_at = Instant::now() + deadline;
+    while Instant::now() < give_up_at {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) => std::thread::sleep(POLL_INTERVAL),
+            Err(error) => return Err(format!("could not wait for {name}: {error}")),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(format!("{name} did not finish within {deadline:?} and was killed"))
+}
+
+/// The `"TEST","RPS",…` lines of `redis-benchmark --csv` (the header line is skipped, since its
+/// second field is not a number).
+fn parse_csv(output: &str) -> Results {
+    output
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split("\",\"").map(|field| field.trim().trim_matches('"'));
+            let test = fields.next()?.to_owned();
+            let requests_per_second = fields.next()?.parse::<f64>().ok()?;
+            Some((test, requests_per_second))
+        })
+        .collect()
+}
+
+/// What the updates during (b) did.
+struct Updates {
+    pauses: Vec<Duration>,
+    totals: Vec<Duration>,
+    failures: Vec<String>,
+}
+
+/// A thread that updates the kv module to `library` every [`UPDATE_INTERVAL`] until told to stop.
+struct Updater {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Updates>>,
+}
+
+impl Updater {
+    fn start(control_socket: PathBuf, library: PathBuf) -> Updater {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || update_every_second(&control_socket, &library, &stop))
+        };
+        Updater { stop, thread: Some(thread) }
+    }
+
+    fn finish(mut self) -> Updates {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(updates)) => updates,
+            _ => Updates { pauses: Vec::new(), totals: Vec::new(), failures: vec!["the updating thread panicked".to_owned()] },
+        }
+    }
+}
+
+impl Drop for Updater {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn update_every_second(control_socket: &Path, library: &Path, stop: &AtomicBool) -> Updates {
+    let mut updates = Updates { pauses: Vec::new(), totals: Vec::new(), failures: Vec::new() };
+    // The server itself is not needed here: only its control socket, through a fresh connection
+    // per update, as an operator's tool would use it.
+    let mut next_update = Instant::now() + UPDATE_INTERVAL;
+    for _ in 0..MAXIMUM_UPDATES {
+        while Instant::now() < next_update {
+            if stop.load(Ordering::Relaxed) {
+                return updates;
+            }
+            std::thread::sleep(POLL_INTERVAL.min(next_update.saturating_duration_since(Instant::now())));
+        }
+        if stop.load(Ordering::Relaxed) {
+            return updates;
+        }
+        match kv_server::reload_through(control_socket, library) {
+            Ok(report) => {
+                updates.pauses.push(report.pause);
+                updates.totals.push(report.total);
+            }
+            Err(reason) => updates.failures.push(reason),
+        }
+        next_update += UPDATE_INTERVAL;
+    }
+    updates
+}
+
+/// A `redis-server` on a free port of 127.0.0.1, with no persistence, in a temporary directory;
+/// stopped when dropped.
+struct RedisServer {
+    child: Child,
+    port: u16,
+    stopped: bool,
+    _directory: tempfile::TempDir,
+}
+
+impl RedisServer {
+    fn start(binary: &Path) -> Result<RedisServer, String> {
+        let directory = tempfile::Builder::new()
+            .prefix("ecdysis-redis-")
+            .tempdir()
+            .map_err(|error| format!("could not create a temporary directory for redis-server: {error}"))?;
+        // A port the system just handed out and took back; nothing else on this machine asks for
+        // one in between in practice.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map_err(|error| format!("could not find a free port: {error}"))?
+            .port();
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(directory.path())
+            .current_dir(directory.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|error| format!("could not start redis-server: {error}"))?;
+        let mut server = RedisServer { child, port, stopped: false, _directory: directory };
+        let deadline = Instant::now() + REDIS_SERVER_STARTUP_DEADLINE;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                server.stopped = true;
+                return Err(format!("redis-server exited at once ({status}); is port {port} taken?"));
+            }
+            let answered = kv_server::connect(port)
+                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection).map_err(|error| error.to_string()));
+            if answered.is_ok() {
+                return Ok(server);
+            }
+            std::thread::sleep(POLL_INTERVAL);
+        }
+        Err(format!("redis-server did not answer PING on 127.0.0.1:{port} within {REDIS_SERVER_STARTUP_DEADLINE:?}"))
+    }
+
+    fn stop(mut self) -> Result<(), String> {
+        self.stopped = true;
+        kv_server::stop_process("redis-server", &mut self.child).map(drop)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = kv_server::stop_process("redis-server", &mut self.child);
+        }
+    }
+}
+
+fn print_table(without_updates: &Results, with_updates: &Results, redis: &Results) {
+    let by_test = |results: &Results| results.iter().cloned().collect::<BTreeMap<String, f64>>();
+    let (with_updates, redis) = (by_test(with_updates), by_test(redis));
+    let cell = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |value| format!("{value:.0}"));
+    let ratio = |numerator: Option<f64>, denominator: Option<f64>| match (numerator, denominator) {
+        (Some(numerator), Some(denominator)) if denominator > 0.0 => format!("{:.2}", numerator / denominator),
+        _ => "-".to_owned(),
+    };
+    println!();
+    println!("requests per second (median of the rounds)");
+    println!(
+        "  {:<16} {:>14} {:>18} {:>16} {:>9} {:>9}",
+        "test", "(a) kv-server", "(b) kv + updates", "(c) redis-server", "(a)/(c)", "(b)/(c)"
+    );
+    // The tests in the order (a) ran them, then any that only another run has.
+    let mut tests: Vec<String> = without_updates.iter().map(|(test, _)| test.clone()).collect();
+    for test in with_updates.keys().chain(redis.keys()) {
+        if !tests.contains(test) {
+            tests.push(test.clone());
+        }
+    }
+    let without_updates = by_test(without_updates);
+    for test in &tests {
+        let (a, b, c) = (without_updates.get(test).copied(), with_updates.get(test).copied(), redis.get(test).copied());
+        println!("  {:<16} {:>14} {:>18} {:>16} {:>9} {:>9}", test, cell(a), cell(b), cell(c), ratio(a, c), ratio(b, c));
+    }
+}
+
+fn print_updates(updates: &Updates) {
+    let milliseconds = |duration: Duration| duration.as_secs_f64() * 1e3;
+    let mut pauses = updates.pauses.clone();
+    pauses.sort();
+    let median = pauses.get(pauses.len() / 2).copied().map_or(0.0, milliseconds);
+    let maximum = pauses.last().copied().map_or(0.0, milliseconds);
+    let longest_total = updates.totals.iter().max().copied().map_or(0.0, milliseconds);
+    println!(
+        "updates during (b): {} (kv v3 → v3, one a second, through the control socket), failed: {}; pause median {median:.3} ms, max {maximum:.3} ms; longest update {longest_total:.1} ms",
+        updates.pauses.len(),
+        updates.failures.len()
+    );
+}
