@@ -69,7 +69,24 @@ fn build(profile: Profile) -> Plugins {
     // The samples with their default targets (libraries and binaries), then the defective plugins,
     // which are examples.
     let builds: [&[&str]; 2] = [
-        &["-p", "counter-v1", "-p", "counter-v2", "-p", "counter-server", "-p", "ecdysis-cli"],
+        &[
+            "-p",
+            "counter-v1",
+            "-p",
+            "counter-v2",
+            "-p",
+            "counter-server",
+            "-p",
+            "ecdysis-cli",
+            "-p",
+            "kv-v1",
+            "-p",
+            "kv-v2",
+            "-p",
+            "kv-v3",
+            "-p",
+            "kv-server",
+        ],
         &["-p", "ecdysis-test-plugins", "--examples"],
     ];
     for packages in builds {

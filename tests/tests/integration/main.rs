@@ -5,6 +5,7 @@ mod calls;
 mod cli;
 mod concurrency;
 mod control;
+mod kv;
 mod operate;
 mod refusals;
 mod update;
