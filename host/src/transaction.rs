@@ -518,11 +518,18 @@ fn transfer(
 ) -> Result<(Arc<Instance>, usize), UpdateError> {
     let module = running_info.module.clone();
     let deadline = config.hook_timeout;
-    let timeout = |version: &semver::Version, hook: &'static str| UpdateError::HookTimeout { module: module.clone(), version: version.clone(), hook, deadline };
+    let timeout = |version: &semver::Version, hook: &'static str| UpdateError::HookTimeout {
+        module: module.clone(),
+        version: version.clone(),
+        hook,
+        deadline,
+    };
 
     let envelope = phases.time(Phase::Export, || match hooks.next(deadline) {
         None => Err(timeout(&running_info.version, "export")),
-        Some(HookStep::Exported(Err(source))) => Err(UpdateError::Export { module: module.clone(), version: running_info.version.clone(), source }),
+        Some(HookStep::Exported(Err(source))) => {
+            Err(UpdateError::Export { module: module.clone(), version: running_info.version.clone(), source })
+        }
         Some(HookStep::Exported(Ok(envelope))) => Ok(envelope),
         Some(_) => unreachable!("the hook worker reports export second"),
     })?;

@@ -45,10 +45,10 @@ fn first_difference(running: &Value, candidate: &Value, path: &str) -> Option<St
                         ));
                     }
                     Some(candidate_value) => {
-                        if running_value != *candidate_value {
-                            if let Some(difference) = first_difference(running_value, candidate_value, &entry_path()) {
-                                return Some(difference);
-                            }
+                        if running_value != *candidate_value
+                            && let Some(difference) = first_difference(running_value, candidate_value, &entry_path())
+                        {
+                            return Some(difference);
                         }
                     }
                 }
