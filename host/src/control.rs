@@ -163,12 +163,13 @@ fn accept(listener: &UnixListener, host: &Weak<HostInner>, shutdown: &AtomicBool
         if shutdown.load(Ordering::SeqCst) {
             return;
         }
-        let Ok(mut stream) = stream else { continue };
+        let Ok(stream) = stream else { continue };
         if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             active.fetch_sub(1, Ordering::SeqCst);
             let _ = stream.set_write_timeout(Some(CONNECTION_TIMEOUT));
-            let _ =
-                send(&mut stream, &Response::error(ErrorKind::Busy, format!("too many control connections (at most {MAX_CONNECTIONS})")));
+            let busy = Response::error(ErrorKind::Busy, format!("too many control connections (at most {MAX_CONNECTIONS})"));
+            // Not on this thread: draining a slow client must not stop the accept loop.
+            let _ = std::thread::Builder::new().name("ecdysis-control-busy".into()).spawn(move || refuse_and_close(stream, &busy));
             continue;
         }
         let (host, active) = (host.clone(), Arc::clone(&active));
@@ -182,6 +183,24 @@ fn accept(listener: &UnixListener, host: &Weak<HostInner>, shutdown: &AtomicBool
     }
 }
 
+/// Sends a last reply and closes the connection without losing it: closing a socket that still has
+/// unread input from the peer makes the kernel reset the connection, which can destroy the reply
+/// before the client reads it. So the write side is shut down first and the client's remaining
+/// input is drained (bounded in size and time) before the socket is dropped.
+fn refuse_and_close(mut stream: UnixStream, response: &Response) {
+    let _ = send(&mut stream, response);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut drained = 0usize;
+    let mut buffer = [0u8; 8192];
+    while drained < 16 * MAX_REQUEST_BYTES {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => drained += read,
+        }
+    }
+}
+
 fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(response).map_err(std::io::Error::other)?;
     line.push(b'\n');
@@ -189,7 +208,7 @@ fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<()> {
     stream.flush()
 }
 
-fn serve_connection(mut stream: UnixStream, host: &Weak<HostInner>) {
+fn serve_connection(stream: UnixStream, host: &Weak<HostInner>) {
     let _ = stream.set_read_timeout(Some(CONNECTION_TIMEOUT));
     let _ = stream.set_write_timeout(Some(CONNECTION_TIMEOUT));
     let owner = effective_uid();
@@ -200,18 +219,17 @@ fn serve_connection(mut stream: UnixStream, host: &Weak<HostInner>) {
             let message = format!(
                 "permission denied: only the user that owns the host (uid {owner}) may use its control socket; this connection comes from uid {uid}"
             );
-            let _ = send(&mut stream, &Response::error(ErrorKind::NotPermitted, message));
+            refuse_and_close(stream, &Response::error(ErrorKind::NotPermitted, message));
             return;
         }
         Err(error) => {
             tracing::warn!(%error, "control connection refused: peer credentials unavailable");
-            let _ = send(
-                &mut stream,
-                &Response::error(ErrorKind::NotPermitted, format!("permission denied: cannot read peer credentials: {error}")),
-            );
+            let message = format!("permission denied: cannot read peer credentials: {error}");
+            refuse_and_close(stream, &Response::error(ErrorKind::NotPermitted, message));
             return;
         }
     }
+    let mut stream = stream;
     let Ok(reading) = stream.try_clone() else { return };
     let mut reader = BufReader::new(reading);
     loop {
@@ -222,7 +240,8 @@ fn serve_connection(mut stream: UnixStream, host: &Weak<HostInner>) {
         }
         if line.len() > MAX_REQUEST_BYTES {
             let message = format!("request is larger than {MAX_REQUEST_BYTES} bytes; closing the connection");
-            let _ = send(&mut stream, &Response::error(ErrorKind::TooLarge, message));
+            drop(reader);
+            refuse_and_close(stream, &Response::error(ErrorKind::TooLarge, message));
             return;
         }
         while line.last().is_some_and(|byte| byte.is_ascii_whitespace()) {
@@ -325,11 +344,14 @@ impl Client {
     /// # Errors
     /// As [`Client::request`].
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<Reply, ClientError> {
-        self.stream.write_all(bytes)?;
-        self.stream.flush()?;
+        // The host may refuse before reading everything (another user, an oversized request) and
+        // close its side; its reply is then still waiting to be read even though the write failed.
+        let written = self.stream.write_all(bytes).and_then(|()| self.stream.flush());
         let mut reply = String::new();
-        if self.reader.read_line(&mut reply)? == 0 {
-            return Err(ClientError::Closed);
+        match self.reader.read_line(&mut reply) {
+            Ok(0) => return Err(written.err().map_or(ClientError::Closed, ClientError::Io)),
+            Ok(_) => {}
+            Err(error) => return Err(ClientError::Io(written.err().unwrap_or(error))),
         }
         let response: Response =
             serde_json::from_str(&reply).map_err(|error| ClientError::BadReply(format!("{error}: {}", reply.trim())))?;
