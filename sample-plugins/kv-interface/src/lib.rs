@@ -5,9 +5,18 @@
 //!   vectors in, RESP2 replies out, so one boundary crossing serves many commands.
 //! - [`resp`]: writing RESP2 replies.
 //! - [`schema`]: the state schemas of every version, frozen, with the migration steps between them.
+//! - [`compat`]: the protocol-compatibility commands every version answers alike (PING, ECHO,
+//!   SELECT, INFO, CONFIG, COMMAND, CLIENT).
+//! - [`expiry`] and [`strings`]: the parts of the expiry and string commands that do not depend on
+//!   how a version represents its values.
+//! - [`conformance`]: the test cases every version runs, commands and the replies expected.
 
+pub mod compat;
+pub mod conformance;
+pub mod expiry;
 pub mod resp;
 pub mod schema;
+pub mod strings;
 
 /// The Redis-like key-value module.
 #[ecdysis_plugin_api::interface]

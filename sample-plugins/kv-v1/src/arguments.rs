@@ -5,9 +5,6 @@ use kv_interface::resp;
 /// The longest command name this version knows, in bytes; longer names are unknown commands.
 const LONGEST_COMMAND_NAME: usize = 16;
 
-/// The largest string Redis accepts by default (`proto-max-bulk-len`, 512 MiB).
-pub(crate) const MAXIMUM_STRING_LENGTH: usize = 512 * 1024 * 1024;
-
 /// A command name in ASCII lowercase, held on the stack so that dispatch allocates nothing.
 pub(crate) struct LowercaseName {
     buffer: [u8; LONGEST_COMMAND_NAME],
@@ -47,11 +44,6 @@ pub(crate) fn count(out: &mut Vec<u8>, count: usize) {
     resp::integer(out, i64::try_from(count).unwrap_or(i64::MAX));
 }
 
-/// Writes an empty array, `*0\r\n`.
-pub(crate) fn empty_array(out: &mut Vec<u8>) {
-    resp::array_header(out, 0);
-}
-
 /// How many bytes of arguments Redis quotes in its unknown-command error.
 const QUOTED_ARGUMENTS_LIMIT: usize = 128;
 
@@ -83,13 +75,6 @@ pub(crate) fn unknown_command(out: &mut Vec<u8>, arguments: &[&[u8]]) {
     // A reply line cannot contain line breaks.
     out.extend(message.iter().map(|&byte| if byte == b'\r' || byte == b'\n' { b' ' } else { byte }));
     out.extend_from_slice(b"\r\n");
-}
-
-/// Writes Redis's reply to a subcommand that the command does not have.
-pub(crate) fn unknown_subcommand(out: &mut Vec<u8>, command: &[u8], subcommand: &[u8]) {
-    let subcommand: String = String::from_utf8_lossy(subcommand).chars().take(128).collect();
-    let command = String::from_utf8_lossy(command).to_uppercase();
-    resp::error(out, &format!("ERR unknown subcommand '{subcommand}'. Try {command} HELP."));
 }
 
 #[cfg(test)]

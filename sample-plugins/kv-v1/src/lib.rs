@@ -3,7 +3,8 @@
 //! The server hands over whole pipelines as command batches; [`KvV1::execute`](Kv::execute) runs
 //! them under one lock, so every command is atomic, as in single-threaded Redis. The modules split
 //! the commands by family: [`strings`] (GET, SET, INCR, ...), [`keyspace`] (DEL, EXISTS, KEYS, ...)
-//! and [`server`] (PING, INFO, CONFIG, COMMAND, CLIENT, ...).
+//! and [`server`] (INFO). The protocol-compatibility commands every version answers alike (PING,
+//! ECHO, SELECT, CONFIG, COMMAND, CLIENT) are in `kv_interface::compat`.
 
 mod arguments;
 mod keyspace;
@@ -17,7 +18,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use ecdysis_plugin_api::{Plugin, PluginError};
 use kv_interface::schema::KvStateV1;
-use kv_interface::{Kv, decode_batch, resp};
+use kv_interface::{Kv, compat, decode_batch, resp};
 use serde_bytes::ByteBuf;
 
 /// All data of the store: values by key.
@@ -68,19 +69,19 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
     };
     let lowercase_name = arguments::LowercaseName::new(name);
     match lowercase_name.as_bytes() {
-        b"ping" => server::ping(arguments, out),
-        b"echo" => server::echo(arguments, out),
-        b"select" => server::select(arguments, out),
+        b"ping" => compat::ping(arguments, out),
+        b"echo" => compat::echo(arguments, out),
+        b"select" => compat::select(arguments, out),
         b"info" => server::info(database, arguments, out),
-        b"config" => server::config(arguments, out),
-        b"command" => server::command(arguments, out),
-        b"client" => server::client(arguments, out),
+        b"config" => compat::config(arguments, out),
+        b"command" => compat::command(arguments, out),
+        b"client" => compat::client(arguments, out),
         b"get" => strings::get(database, arguments, out),
         b"set" => strings::set(database, arguments, out),
-        b"incr" => strings::incr(database, arguments, out),
-        b"incrby" => strings::incrby(database, arguments, out),
-        b"decr" => strings::decr(database, arguments, out),
-        b"decrby" => strings::decrby(database, arguments, out),
+        b"incr" => strings::increment(database, arguments, out, b"incr"),
+        b"incrby" => strings::increment(database, arguments, out, b"incrby"),
+        b"decr" => strings::increment(database, arguments, out, b"decr"),
+        b"decrby" => strings::increment(database, arguments, out, b"decrby"),
         b"mget" => strings::mget(database, arguments, out),
         b"mset" => strings::mset(database, arguments, out),
         b"append" => strings::append(database, arguments, out),

@@ -1,9 +1,10 @@
 //! The string commands: GET, SET, INCR, INCRBY, DECR, DECRBY, MGET, MSET, APPEND and STRLEN.
 
 use kv_interface::resp;
+use kv_interface::strings::{self, MAXIMUM_STRING_LENGTH};
 
 use crate::Database;
-use crate::arguments::{MAXIMUM_STRING_LENGTH, count, parse_redis_integer};
+use crate::arguments::{count, parse_redis_integer};
 
 /// `GET key`: the value, or null when the key is missing.
 pub(crate) fn get(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
@@ -50,46 +51,12 @@ pub(crate) fn set(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8
     }
 }
 
-/// `INCR key`.
-pub(crate) fn incr(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key] = arguments else {
-        return resp::wrong_arity(out, b"incr");
-    };
-    increment_by(database, key, 1, out);
-}
-
-/// `DECR key`.
-pub(crate) fn decr(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key] = arguments else {
-        return resp::wrong_arity(out, b"decr");
-    };
-    increment_by(database, key, -1, out);
-}
-
-/// `INCRBY key increment`.
-pub(crate) fn incrby(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key, increment] = arguments else {
-        return resp::wrong_arity(out, b"incrby");
-    };
-    let Some(increment) = parse_redis_integer(increment) else {
-        return resp::not_an_integer(out);
-    };
-    increment_by(database, key, increment, out);
-}
-
-/// `DECRBY key decrement`. Decrementing by the smallest `i64` cannot be negated, which Redis 7
-/// reports before looking at the key.
-pub(crate) fn decrby(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key, decrement] = arguments else {
-        return resp::wrong_arity(out, b"decrby");
-    };
-    let Some(decrement) = parse_redis_integer(decrement) else {
-        return resp::not_an_integer(out);
-    };
-    let Some(increment) = decrement.checked_neg() else {
-        return resp::error(out, "ERR decrement would overflow");
-    };
-    increment_by(database, key, increment, out);
+/// `INCR key`, `DECR key`, `INCRBY key increment` and `DECRBY key decrement`; `command` is the
+/// name in lowercase.
+pub(crate) fn increment(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8]) {
+    if let Some((key, increment)) = strings::parse_increment(command, arguments, out) {
+        increment_by(database, key, increment, out);
+    }
 }
 
 /// Adds `increment` to the integer stored at `key` (a missing key counts as 0) and replies with

@@ -5,9 +5,6 @@ use kv_interface::resp;
 /// The longest command name this version knows, in bytes; longer names are unknown commands.
 const LONGEST_COMMAND_NAME: usize = 16;
 
-/// The largest string Redis accepts by default (`proto-max-bulk-len`, 512 MiB).
-pub(crate) const MAXIMUM_STRING_LENGTH: usize = 512 * 1024 * 1024;
-
 /// A command name in ASCII lowercase, held on the stack so that dispatch allocates nothing.
 pub(crate) struct LowercaseName {
     buffer: [u8; LONGEST_COMMAND_NAME],
@@ -33,23 +30,9 @@ impl LowercaseName {
     }
 }
 
-/// Parses an integer argument as Redis does (`string2ll`): decimal digits with an optional minus
-/// sign, no spaces, no plus sign and no leading zeros, within the range of an `i64`.
-///
-/// `kv_interface::parse_integer` alone accepts leading zeros (`007`) and `-0`, which Redis
-/// rejects; requiring the canonical spelling closes that gap.
-pub(crate) fn parse_redis_integer(argument: &[u8]) -> Option<i64> {
-    kv_interface::parse_integer(argument).filter(|value| value.to_string().as_bytes() == argument)
-}
-
 /// Writes a length or a count as an integer reply.
 pub(crate) fn count(out: &mut Vec<u8>, count: usize) {
     resp::integer(out, i64::try_from(count).unwrap_or(i64::MAX));
-}
-
-/// Writes an empty array, `*0\r\n`.
-pub(crate) fn empty_array(out: &mut Vec<u8>) {
-    resp::array_header(out, 0);
 }
 
 /// How many bytes of arguments Redis quotes in its unknown-command error.
@@ -85,27 +68,9 @@ pub(crate) fn unknown_command(out: &mut Vec<u8>, arguments: &[&[u8]]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Writes Redis's reply to a subcommand that the command does not have.
-pub(crate) fn unknown_subcommand(out: &mut Vec<u8>, command: &[u8], subcommand: &[u8]) {
-    let subcommand: String = String::from_utf8_lossy(subcommand).chars().take(128).collect();
-    let command = String::from_utf8_lossy(command).to_uppercase();
-    resp::error(out, &format!("ERR unknown subcommand '{subcommand}'. Try {command} HELP."));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn integers_parse_as_redis_parses_them() {
-        assert_eq!(parse_redis_integer(b"0"), Some(0));
-        assert_eq!(parse_redis_integer(b"-12"), Some(-12));
-        assert_eq!(parse_redis_integer(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_redis_integer(b"-9223372036854775808"), Some(i64::MIN));
-        for rejected in [&b""[..], b"-", b"-0", b"007", b"+1", b" 1", b"1 ", b"1.5", b"9223372036854775808", b"\xff"] {
-            assert_eq!(parse_redis_integer(rejected), None, "{}", String::from_utf8_lossy(rejected));
-        }
-    }
 
     #[test]
     fn names_are_lowercased_and_overlong_names_become_empty() {

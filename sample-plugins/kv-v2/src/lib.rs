@@ -4,8 +4,10 @@
 //! The server hands over whole pipelines as command batches; [`KvV2::execute`](Kv::execute) runs
 //! them under one lock, so every command is atomic, as in single-threaded Redis. The modules split
 //! the commands by family: [`strings`] (GET, SET with its expiry options, INCR, ...), [`expiry`]
-//! (EXPIRE, TTL, PERSIST, ...), [`keyspace`] (DEL, EXISTS, KEYS, ...) and [`server`] (PING, INFO,
-//! CONFIG, COMMAND, CLIENT, ...). [`database`] holds the entries and decides what has expired.
+//! (EXPIRE, TTL, PERSIST, ...), [`keyspace`] (DEL, EXISTS, KEYS, ...) and [`server`] (INFO). The
+//! protocol-compatibility commands every version answers alike (PING, ECHO, SELECT, CONFIG,
+//! COMMAND, CLIENT) are in `kv_interface::compat`. [`database`] holds the entries and decides what
+//! has expired.
 
 mod arguments;
 mod database;
@@ -19,8 +21,9 @@ mod tests;
 use std::sync::{Mutex, MutexGuard};
 
 use ecdysis_plugin_api::{Plugin, PluginError};
+use kv_interface::expiry as kv_expiry;
 use kv_interface::schema::{KvStateV1, KvStateV2, StringEntryV2};
-use kv_interface::{Kv, decode_batch, resp};
+use kv_interface::{Kv, compat, decode_batch, resp};
 use serde_bytes::ByteBuf;
 
 use crate::database::{Database, Entry};
@@ -71,31 +74,31 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
     };
     let lowercase_name = arguments::LowercaseName::new(name);
     match lowercase_name.as_bytes() {
-        b"ping" => server::ping(arguments, out),
-        b"echo" => server::echo(arguments, out),
-        b"select" => server::select(arguments, out),
+        b"ping" => compat::ping(arguments, out),
+        b"echo" => compat::echo(arguments, out),
+        b"select" => compat::select(arguments, out),
         b"info" => server::info(database, arguments, out),
-        b"config" => server::config(arguments, out),
-        b"command" => server::command(arguments, out),
-        b"client" => server::client(arguments, out),
+        b"config" => compat::config(arguments, out),
+        b"command" => compat::command(arguments, out),
+        b"client" => compat::client(arguments, out),
         b"get" => strings::get(database, arguments, out),
         b"set" => strings::set(database, arguments, out),
-        b"incr" => strings::incr(database, arguments, out),
-        b"incrby" => strings::incrby(database, arguments, out),
-        b"decr" => strings::decr(database, arguments, out),
-        b"decrby" => strings::decrby(database, arguments, out),
+        b"incr" => strings::increment(database, arguments, out, b"incr"),
+        b"incrby" => strings::increment(database, arguments, out, b"incrby"),
+        b"decr" => strings::increment(database, arguments, out, b"decr"),
+        b"decrby" => strings::increment(database, arguments, out, b"decrby"),
         b"mget" => strings::mget(database, arguments, out),
         b"mset" => strings::mset(database, arguments, out),
         b"append" => strings::append(database, arguments, out),
         b"strlen" => strings::strlen(database, arguments, out),
-        b"expire" => expiry::expire(database, arguments, out),
-        b"pexpire" => expiry::pexpire(database, arguments, out),
-        b"expireat" => expiry::expireat(database, arguments, out),
-        b"pexpireat" => expiry::pexpireat(database, arguments, out),
-        b"ttl" => expiry::ttl(database, arguments, out),
-        b"pttl" => expiry::pttl(database, arguments, out),
-        b"expiretime" => expiry::expiretime(database, arguments, out),
-        b"pexpiretime" => expiry::pexpiretime(database, arguments, out),
+        b"expire" => expiry::set_expiry(database, arguments, out, &kv_expiry::EXPIRE),
+        b"pexpire" => expiry::set_expiry(database, arguments, out, &kv_expiry::PEXPIRE),
+        b"expireat" => expiry::set_expiry(database, arguments, out, &kv_expiry::EXPIREAT),
+        b"pexpireat" => expiry::set_expiry(database, arguments, out, &kv_expiry::PEXPIREAT),
+        b"ttl" => expiry::report_expiry(database, arguments, out, &kv_expiry::TTL),
+        b"pttl" => expiry::report_expiry(database, arguments, out, &kv_expiry::PTTL),
+        b"expiretime" => expiry::report_expiry(database, arguments, out, &kv_expiry::EXPIRETIME),
+        b"pexpiretime" => expiry::report_expiry(database, arguments, out, &kv_expiry::PEXPIRETIME),
         b"persist" => expiry::persist(database, arguments, out),
         b"del" => keyspace::del(database, arguments, out, b"del"),
         b"unlink" => keyspace::del(database, arguments, out, b"unlink"),

@@ -2,8 +2,9 @@
 //! DECRBY, MGET, MSET, APPEND and STRLEN.
 
 use kv_interface::resp;
+use kv_interface::strings::{self, ExpiryChoice, absolute_expiry, parse_set_options};
 
-use crate::arguments::{MAXIMUM_STRING_LENGTH, count, parse_redis_integer};
+use crate::arguments::count;
 use crate::database::{Database, Entry};
 
 /// `GET key`: the value, or null when the key is missing or has expired.
@@ -15,115 +16,6 @@ pub(crate) fn get(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8
         Some(entry) => resp::bulk(out, &entry.value),
         None => resp::null(out),
     }
-}
-
-/// The condition of a SET: NX (only when the key is missing) or XX (only when it exists).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum SetCondition {
-    IfMissing,
-    IfExists,
-}
-
-/// How a SET option gives the expiry.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ExpiryOption {
-    /// `EX seconds`, from now.
-    Seconds,
-    /// `PX milliseconds`, from now.
-    Milliseconds,
-    /// `EXAT unix-time-seconds`.
-    UnixSeconds,
-    /// `PXAT unix-time-milliseconds`.
-    UnixMilliseconds,
-}
-
-/// What a SET does with the key's time to live.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ExpiryChoice<'a> {
-    /// Remove it (the default).
-    Clear,
-    /// Keep it (`KEEPTTL`).
-    Keep,
-    /// Set it from an option and its argument.
-    Set(ExpiryOption, &'a [u8]),
-}
-
-/// The options of a SET.
-struct SetOptions<'a> {
-    condition: Option<SetCondition>,
-    reply_with_old_value: bool,
-    expiry: ExpiryChoice<'a>,
-}
-
-/// Parses the options of a SET as Redis 7 does: NX and XX exclude each other, KEEPTTL and the four
-/// expiry options exclude each other (the same expiry option may repeat; the last one counts), and
-/// an expiry option without its argument is a syntax error.
-fn parse_set_options<'a>(options: &[&'a [u8]]) -> Option<SetOptions<'a>> {
-    let mut parsed = SetOptions { condition: None, reply_with_old_value: false, expiry: ExpiryChoice::Clear };
-    let mut index = 0;
-    while let Some(&option) = options.get(index) {
-        let next = options.get(index + 1).copied();
-        let expiry_option = if option.eq_ignore_ascii_case(b"ex") {
-            Some(ExpiryOption::Seconds)
-        } else if option.eq_ignore_ascii_case(b"px") {
-            Some(ExpiryOption::Milliseconds)
-        } else if option.eq_ignore_ascii_case(b"exat") {
-            Some(ExpiryOption::UnixSeconds)
-        } else if option.eq_ignore_ascii_case(b"pxat") {
-            Some(ExpiryOption::UnixMilliseconds)
-        } else {
-            None
-        };
-        if option.eq_ignore_ascii_case(b"nx") && parsed.condition != Some(SetCondition::IfExists) {
-            parsed.condition = Some(SetCondition::IfMissing);
-        } else if option.eq_ignore_ascii_case(b"xx") && parsed.condition != Some(SetCondition::IfMissing) {
-            parsed.condition = Some(SetCondition::IfExists);
-        } else if option.eq_ignore_ascii_case(b"get") {
-            parsed.reply_with_old_value = true;
-        } else if option.eq_ignore_ascii_case(b"keepttl") && matches!(parsed.expiry, ExpiryChoice::Clear | ExpiryChoice::Keep) {
-            parsed.expiry = ExpiryChoice::Keep;
-        } else if let (Some(expiry_option), Some(argument)) = (expiry_option, next) {
-            match parsed.expiry {
-                ExpiryChoice::Clear => {}
-                ExpiryChoice::Set(previous, _) if previous == expiry_option => {}
-                ExpiryChoice::Set(..) | ExpiryChoice::Keep => return None,
-            }
-            parsed.expiry = ExpiryChoice::Set(expiry_option, argument);
-            index += 1;
-        } else {
-            return None;
-        }
-        index += 1;
-    }
-    Some(parsed)
-}
-
-/// Turns the argument of an expiry option into an absolute expiry in milliseconds since the Unix
-/// epoch, with Redis's errors: not an integer, or not positive, or overflowing.
-fn absolute_expiry(option: ExpiryOption, argument: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Option<u64> {
-    let Some(amount) = parse_redis_integer(argument) else {
-        resp::not_an_integer(out);
-        return None;
-    };
-    let compute_absolute = || -> Option<u64> {
-        if amount <= 0 {
-            return None;
-        }
-        let milliseconds = match option {
-            ExpiryOption::Seconds | ExpiryOption::UnixSeconds => amount.checked_mul(1000)?,
-            ExpiryOption::Milliseconds | ExpiryOption::UnixMilliseconds => amount,
-        };
-        let absolute = match option {
-            ExpiryOption::Seconds | ExpiryOption::Milliseconds => milliseconds.checked_add(i64::try_from(now_ms).ok()?)?,
-            ExpiryOption::UnixSeconds | ExpiryOption::UnixMilliseconds => milliseconds,
-        };
-        u64::try_from(absolute).ok()
-    };
-    let absolute = compute_absolute();
-    if absolute.is_none() {
-        resp::error(out, "ERR invalid expire time in 'set' command");
-    }
-    absolute
 }
 
 /// `SET key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT
@@ -151,12 +43,7 @@ pub(crate) fn set(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8
             None => resp::null(out),
         }
     }
-    let blocked = match options.condition {
-        Some(SetCondition::IfMissing) => existing.is_some(),
-        Some(SetCondition::IfExists) => existing.is_none(),
-        None => false,
-    };
-    if blocked {
+    if options.blocks(existing.is_some()) {
         if !options.reply_with_old_value {
             resp::null(out);
         }
@@ -172,46 +59,12 @@ pub(crate) fn set(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8
     }
 }
 
-/// `INCR key`.
-pub(crate) fn incr(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key] = arguments else {
-        return resp::wrong_arity(out, b"incr");
-    };
-    increment_by(database, key, 1, out);
-}
-
-/// `DECR key`.
-pub(crate) fn decr(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key] = arguments else {
-        return resp::wrong_arity(out, b"decr");
-    };
-    increment_by(database, key, -1, out);
-}
-
-/// `INCRBY key increment`.
-pub(crate) fn incrby(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key, increment] = arguments else {
-        return resp::wrong_arity(out, b"incrby");
-    };
-    let Some(increment) = parse_redis_integer(increment) else {
-        return resp::not_an_integer(out);
-    };
-    increment_by(database, key, increment, out);
-}
-
-/// `DECRBY key decrement`. Decrementing by the smallest `i64` cannot be negated, which Redis 7
-/// reports before looking at the key.
-pub(crate) fn decrby(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key, decrement] = arguments else {
-        return resp::wrong_arity(out, b"decrby");
-    };
-    let Some(decrement) = parse_redis_integer(decrement) else {
-        return resp::not_an_integer(out);
-    };
-    let Some(increment) = decrement.checked_neg() else {
-        return resp::error(out, "ERR decrement would overflow");
-    };
-    increment_by(database, key, increment, out);
+/// `INCR key`, `DECR key`, `INCRBY key increment` and `DECRBY key decrement`; `command` is the
+/// name in lowercase.
+pub(crate) fn increment(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8]) {
+    if let Some((key, increment)) = strings::parse_increment(command, arguments, out) {
+        increment_by(database, key, increment, out);
+    }
 }
 
 /// Adds `increment` to the integer stored at `key` (a missing key counts as 0, and is created
@@ -221,14 +74,7 @@ fn increment_by(database: &mut Database, key: &[u8], increment: i64, out: &mut V
         database.insert(key, Entry::persistent(increment.to_string().into_bytes()));
         return resp::integer(out, increment);
     };
-    let Some(current) = parse_redis_integer(&entry.value) else {
-        return resp::not_an_integer(out);
-    };
-    let Some(updated) = current.checked_add(increment) else {
-        return resp::error(out, "ERR increment or decrement would overflow");
-    };
-    entry.value = updated.to_string().into_bytes();
-    resp::integer(out, updated);
+    strings::add_to_integer(&mut entry.value, increment, out);
 }
 
 /// `MGET key [key ...]`: an array with each value, null for missing and expired keys.
@@ -271,11 +117,7 @@ pub(crate) fn append(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
         database.insert(key, Entry::persistent(suffix.to_vec()));
         return count(out, suffix.len());
     };
-    if entry.value.len().saturating_add(suffix.len()) > MAXIMUM_STRING_LENGTH {
-        return resp::error(out, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
-    }
-    entry.value.extend_from_slice(suffix);
-    count(out, entry.value.len());
+    strings::append_to(&mut entry.value, suffix, out);
 }
 
 /// `STRLEN key`: the length of the value, 0 when the key is missing.
