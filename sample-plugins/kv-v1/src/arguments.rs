@@ -30,15 +30,6 @@ impl LowercaseName {
     }
 }
 
-/// Parses an integer argument as Redis does (`string2ll`): decimal digits with an optional minus
-/// sign, no spaces, no plus sign and no leading zeros, within the range of an `i64`.
-///
-/// `kv_interface::parse_integer` alone accepts leading zeros (`007`) and `-0`, which Redis
-/// rejects; requiring the canonical spelling closes that gap.
-pub(crate) fn parse_redis_integer(argument: &[u8]) -> Option<i64> {
-    kv_interface::parse_integer(argument).filter(|value| value.to_string().as_bytes() == argument)
-}
-
 /// Writes a length or a count as an integer reply.
 pub(crate) fn count(out: &mut Vec<u8>, count: usize) {
     resp::integer(out, i64::try_from(count).unwrap_or(i64::MAX));
@@ -83,12 +74,12 @@ mod tests {
 
     #[test]
     fn integers_parse_as_redis_parses_them() {
-        assert_eq!(parse_redis_integer(b"0"), Some(0));
-        assert_eq!(parse_redis_integer(b"-12"), Some(-12));
-        assert_eq!(parse_redis_integer(b"9223372036854775807"), Some(i64::MAX));
-        assert_eq!(parse_redis_integer(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(kv_interface::parse_integer(b"0"), Some(0));
+        assert_eq!(kv_interface::parse_integer(b"-12"), Some(-12));
+        assert_eq!(kv_interface::parse_integer(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(kv_interface::parse_integer(b"-9223372036854775808"), Some(i64::MIN));
         for rejected in [&b""[..], b"-", b"-0", b"007", b"+1", b" 1", b"1 ", b"1.5", b"9223372036854775808", b"\xff"] {
-            assert_eq!(parse_redis_integer(rejected), None, "{}", String::from_utf8_lossy(rejected));
+            assert_eq!(kv_interface::parse_integer(rejected), None, "{}", String::from_utf8_lossy(rejected));
         }
     }
 

@@ -4,7 +4,7 @@ use kv_interface::resp;
 use kv_interface::strings::{self, MAXIMUM_STRING_LENGTH};
 
 use crate::Database;
-use crate::arguments::{count, parse_redis_integer};
+use crate::arguments::count;
 
 /// `GET key`: the value, or null when the key is missing.
 pub(crate) fn get(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
@@ -64,7 +64,7 @@ pub(crate) fn increment(database: &mut Database, arguments: &[&[u8]], out: &mut 
 fn increment_by(database: &mut Database, key: &[u8], increment: i64, out: &mut Vec<u8>) {
     let current = match database.strings.get(key) {
         None => 0,
-        Some(value) => match parse_redis_integer(value) {
+        Some(value) => match kv_interface::parse_integer(value) {
             Some(current) => current,
             None => return resp::not_an_integer(out),
         },
