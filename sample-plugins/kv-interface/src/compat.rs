@@ -145,7 +145,7 @@ pub fn config(arguments: &[&[u8]], out: &mut Vec<u8>) {
 /// `COMMAND COUNT` (`:0`).
 pub fn command(arguments: &[&[u8]], out: &mut Vec<u8>) {
     let Some(&subcommand) = arguments.get(1) else {
-        return empty_array(out);
+        return resp::empty_array(out);
     };
     if subcommand.eq_ignore_ascii_case(b"count") {
         if arguments.len() != 2 {
@@ -156,7 +156,7 @@ pub fn command(arguments: &[&[u8]], out: &mut Vec<u8>) {
         || subcommand.eq_ignore_ascii_case(b"info")
         || subcommand.eq_ignore_ascii_case(b"list")
     {
-        empty_array(out);
+        resp::empty_array(out);
     } else {
         unknown_subcommand(out, arguments.first().copied().unwrap_or(b"command"), subcommand);
     }
@@ -198,11 +198,6 @@ pub fn client(arguments: &[&[u8]], out: &mut Vec<u8>) {
     } else {
         resp::ok(out);
     }
-}
-
-/// Writes an empty array, `*0\r\n`.
-fn empty_array(out: &mut Vec<u8>) {
-    resp::array_header(out, 0);
 }
 
 /// Writes Redis's reply to a subcommand that the command does not have.

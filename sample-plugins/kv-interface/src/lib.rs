@@ -11,6 +11,7 @@
 //!   how a version represents its values.
 //! - [`conformance`]: the test cases every version runs, commands and the replies expected.
 
+pub mod command;
 pub mod compat;
 pub mod conformance;
 pub mod expiry;
@@ -264,5 +265,8 @@ mod tests {
         assert_eq!(parse_integer(b"007"), None);
         assert_eq!(parse_integer(b"-0"), None);
         assert_eq!(parse_integer(b"-9223372036854775808"), Some(i64::MIN));
+        for rejected in [&b""[..], b"-", b"-0", b"007", b"+1", b" 1", b"1 ", b"1.5", b"9223372036854775808", b"\xff"] {
+            assert_eq!(parse_integer(rejected), None, "{}", String::from_utf8_lossy(rejected));
+        }
     }
 }

@@ -59,17 +59,44 @@ pub fn wrong_arity(out: &mut Vec<u8>, command: &[u8]) {
     error(out, &format!("ERR wrong number of arguments for '{}' command", String::from_utf8_lossy(command).to_lowercase()));
 }
 
-/// `ERR unknown command 'name', with args beginning with: 'a' 'b' `, as Redis words it.
+/// How many bytes of arguments Redis quotes in its unknown-command error.
+const QUOTED_ARGUMENTS_LIMIT: usize = 128;
+
+/// Writes Redis 7's unknown-command error: `ERR unknown command 'name', with args beginning with: `
+/// followed by the arguments, each quoted and followed by a space, until the quoted text reaches
+/// 128 bytes (the argument that crosses the limit is cut). The bytes are written as they came, line
+/// breaks aside.
 pub fn unknown_command(out: &mut Vec<u8>, arguments: &[&[u8]]) {
     let Some((name, rest)) = arguments.split_first() else {
-        error(out, "ERR empty command");
-        return;
+        return error(out, "ERR empty command");
     };
-    let mut message = format!("ERR unknown command '{}', with args beginning with: ", String::from_utf8_lossy(name));
-    for argument in rest.iter().take(16) {
-        message.push_str(&format!("'{}' ", String::from_utf8_lossy(argument)));
+    let mut quoted = Vec::new();
+    for argument in rest {
+        if quoted.len() >= QUOTED_ARGUMENTS_LIMIT {
+            break;
+        }
+        let room = QUOTED_ARGUMENTS_LIMIT - quoted.len();
+        quoted.push(b'\'');
+        quoted.extend_from_slice(argument.get(..room).unwrap_or(argument));
+        quoted.extend_from_slice(b"' ");
     }
-    error(out, &message);
+    let mut message = b"-ERR unknown command '".to_vec();
+    message.extend_from_slice(name.get(..QUOTED_ARGUMENTS_LIMIT).unwrap_or(name));
+    message.extend_from_slice(b"', with args beginning with: ");
+    message.extend_from_slice(&quoted);
+    // A reply line cannot contain line breaks.
+    out.extend(message.iter().map(|&byte| if byte == b'\r' || byte == b'\n' { b' ' } else { byte }));
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `:n\r\n` for a length or a count.
+pub fn count(out: &mut Vec<u8>, count: usize) {
+    integer(out, i64::try_from(count).unwrap_or(i64::MAX));
+}
+
+/// `*0\r\n`, the empty array.
+pub fn empty_array(out: &mut Vec<u8>) {
+    array_header(out, 0);
 }
 
 /// `WRONGTYPE Operation against a key holding the wrong kind of value`.

@@ -4,7 +4,6 @@
 use kv_interface::{glob_match, resp};
 
 use crate::Database;
-use crate::arguments::count;
 
 /// `DEL key [key ...]` (and `UNLINK`): removes the keys and replies with how many existed. A key
 /// named twice is removed once.
@@ -14,7 +13,7 @@ pub(crate) fn del(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8
         return resp::wrong_arity(out, command);
     }
     let removed = keys.iter().filter(|key| database.strings.remove(**key).is_some()).count();
-    count(out, removed);
+    resp::count(out, removed);
 }
 
 /// `EXISTS key [key ...]`: how many of the keys exist; a key named twice counts twice.
@@ -23,7 +22,7 @@ pub(crate) fn exists(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     if keys.is_empty() {
         return resp::wrong_arity(out, b"exists");
     }
-    count(out, keys.iter().filter(|key| database.strings.contains_key(**key)).count());
+    resp::count(out, keys.iter().filter(|key| database.strings.contains_key(**key)).count());
 }
 
 /// `KEYS pattern`: the keys matching the glob pattern. Redis gives no order; these come sorted, so
@@ -45,7 +44,7 @@ pub(crate) fn dbsize(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     let &[_] = arguments else {
         return resp::wrong_arity(out, b"dbsize");
     };
-    count(out, database.strings.len());
+    resp::count(out, database.strings.len());
 }
 
 /// `FLUSHALL [ASYNC|SYNC]` (and `FLUSHDB`): removes every key. Both modes flush at once.

@@ -4,7 +4,6 @@ use kv_interface::resp;
 use kv_interface::strings::{self, MAXIMUM_STRING_LENGTH};
 
 use crate::Database;
-use crate::arguments::count;
 
 /// `GET key`: the value, or null when the key is missing.
 pub(crate) fn get(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
@@ -116,10 +115,10 @@ pub(crate) fn append(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     }
     if let Some(value) = database.strings.get_mut(key) {
         value.extend_from_slice(suffix);
-        return count(out, value.len());
+        return resp::count(out, value.len());
     }
     database.strings.insert(key.to_vec(), suffix.to_vec());
-    count(out, suffix.len());
+    resp::count(out, suffix.len());
 }
 
 /// `STRLEN key`: the length of the value, 0 when the key is missing.
@@ -127,5 +126,5 @@ pub(crate) fn strlen(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     let &[_, key] = arguments else {
         return resp::wrong_arity(out, b"strlen");
     };
-    count(out, database.strings.get(key).map_or(0, Vec::len));
+    resp::count(out, database.strings.get(key).map_or(0, Vec::len));
 }

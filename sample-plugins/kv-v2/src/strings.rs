@@ -4,7 +4,6 @@
 use kv_interface::resp;
 use kv_interface::strings::{self, ExpiryChoice, absolute_expiry, parse_set_options};
 
-use crate::arguments::count;
 use crate::database::{Database, Entry};
 
 /// `GET key`: the value, or null when the key is missing or has expired.
@@ -115,7 +114,7 @@ pub(crate) fn append(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     };
     let Some(entry) = database.live(key) else {
         database.insert(key, Entry::persistent(suffix.to_vec()));
-        return count(out, suffix.len());
+        return resp::count(out, suffix.len());
     };
     strings::append_to(&mut entry.value, suffix, out);
 }
@@ -125,5 +124,5 @@ pub(crate) fn strlen(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     let &[_, key] = arguments else {
         return resp::wrong_arity(out, b"strlen");
     };
-    count(out, database.live(key).map_or(0, |entry| entry.value.len()));
+    resp::count(out, database.live(key).map_or(0, |entry| entry.value.len()));
 }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use kv_interface::resp;
 
-use crate::arguments::{count, empty_array};
 use crate::database::{Database, Entry, Value};
 
 /// `HSET key field value [field value ...]`: sets the fields, creating the hash when missing;
@@ -24,11 +23,11 @@ pub(crate) fn hset(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
             let mut hash = HashMap::with_capacity(pairs.len() / 2);
             let added = set_fields(&mut hash, pairs);
             database.insert(key, Entry::persistent(Value::Hash(hash)));
-            return count(out, added);
+            return resp::count(out, added);
         }
     };
     let added = set_fields(hash, pairs);
-    count(out, added);
+    resp::count(out, added);
 }
 
 /// Sets each field of `pairs` (field, value, field, value, ...); returns how many were new.
@@ -75,13 +74,13 @@ pub(crate) fn hdel(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
     let hash = match database.live(key).map(|entry| &mut entry.value) {
         Some(Value::Hash(hash)) => hash,
         Some(Value::String(_) | Value::List(_)) => return resp::wrong_type(out),
-        None => return count(out, 0),
+        None => return resp::count(out, 0),
     };
     let removed = fields.iter().filter(|field| hash.remove(**field).is_some()).count();
     if hash.is_empty() {
         database.remove(key);
     }
-    count(out, removed);
+    resp::count(out, removed);
 }
 
 /// `HGETALL key`: every field followed by its value, in one flat array (empty when the key is
@@ -93,7 +92,7 @@ pub(crate) fn hgetall(database: &mut Database, arguments: &[&[u8]], out: &mut Ve
     let hash = match database.live(key).map(|entry| &entry.value) {
         Some(Value::Hash(hash)) => hash,
         Some(Value::String(_) | Value::List(_)) => return resp::wrong_type(out),
-        None => return empty_array(out),
+        None => return resp::empty_array(out),
     };
     let mut pairs: Vec<(&Vec<u8>, &Vec<u8>)> = hash.iter().collect();
     pairs.sort_unstable();
@@ -110,8 +109,8 @@ pub(crate) fn hlen(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
         return resp::wrong_arity(out, b"hlen");
     };
     match database.live(key).map(|entry| &entry.value) {
-        Some(Value::Hash(hash)) => count(out, hash.len()),
+        Some(Value::Hash(hash)) => resp::count(out, hash.len()),
         Some(Value::String(_) | Value::List(_)) => resp::wrong_type(out),
-        None => count(out, 0),
+        None => resp::count(out, 0),
     }
 }

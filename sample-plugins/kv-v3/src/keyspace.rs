@@ -3,7 +3,6 @@
 
 use kv_interface::{glob_match, resp};
 
-use crate::arguments::count;
 use crate::database::Database;
 
 /// `DEL key [key ...]` (and `UNLINK`): removes the keys and replies with how many existed (expired
@@ -14,7 +13,7 @@ pub(crate) fn del(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8
         return resp::wrong_arity(out, command);
     }
     let removed = keys.iter().filter(|key| database.remove(key).is_some()).count();
-    count(out, removed);
+    resp::count(out, removed);
 }
 
 /// `EXISTS key [key ...]`: how many of the keys exist and have not expired; a key named twice
@@ -24,7 +23,7 @@ pub(crate) fn exists(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     if keys.is_empty() {
         return resp::wrong_arity(out, b"exists");
     }
-    count(out, keys.iter().filter(|key| database.live(key).is_some()).count());
+    resp::count(out, keys.iter().filter(|key| database.live(key).is_some()).count());
 }
 
 /// `TYPE key`: `+string`, `+list`, `+hash`, or `+none` when the key is missing.
@@ -54,7 +53,7 @@ pub(crate) fn dbsize(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     let &[_] = arguments else {
         return resp::wrong_arity(out, b"dbsize");
     };
-    count(out, database.live_count());
+    resp::count(out, database.live_count());
 }
 
 /// `FLUSHALL [ASYNC|SYNC]` (and `FLUSHDB`): removes every key. Both modes flush at once.

@@ -11,7 +11,6 @@
 //! COMMAND, CLIENT) are in `kv_interface::compat`. [`database`] holds the entries and decides what
 //! has expired.
 
-mod arguments;
 mod database;
 mod expiry;
 mod hashes;
@@ -74,9 +73,9 @@ impl Kv for KvV3 {
 /// Runs one command (its name first, then its arguments) and appends its reply to `out`.
 pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
     let Some(name) = arguments.first() else {
-        return arguments::unknown_command(out, arguments);
+        return resp::unknown_command(out, arguments);
     };
-    let lowercase_name = arguments::LowercaseName::new(name);
+    let lowercase_name = kv_interface::command::LowercaseName::new(name);
     match lowercase_name.as_bytes() {
         b"ping" => compat::ping(arguments, out),
         b"echo" => compat::echo(arguments, out),
@@ -122,7 +121,7 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
         b"keys" => keyspace::keys(database, arguments, out),
         b"dbsize" => keyspace::dbsize(database, arguments, out),
         b"flushall" | b"flushdb" => keyspace::flush(database, arguments, out),
-        _ => arguments::unknown_command(out, arguments),
+        _ => resp::unknown_command(out, arguments),
     }
 }
 

@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 
 use kv_interface::resp;
 
-use crate::arguments::{count, empty_array, null_array};
 use crate::database::{Database, Entry, Value};
 
 /// The end of a list a command works at.
@@ -43,11 +42,11 @@ fn push(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command
             push_all(&mut list, elements, end);
             let length = list.len();
             database.insert(key, Entry::persistent(Value::List(list)));
-            return count(out, length);
+            return resp::count(out, length);
         }
     };
     push_all(list, elements, end);
-    count(out, list.len());
+    resp::count(out, list.len());
 }
 
 /// Pushes each of `elements` at `end` of `list`, in order.
@@ -91,7 +90,7 @@ fn pop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command:
     let list = match database.live(key).map(|entry| &mut entry.value) {
         Some(Value::List(list)) => list,
         Some(Value::String(_) | Value::Hash(_)) => return resp::wrong_type(out),
-        None if requested.is_some() => return null_array(out),
+        None if requested.is_some() => return resp::null_array(out),
         None => return resp::null(out),
     };
     let mut take_one = || match end {
@@ -103,7 +102,7 @@ fn pop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command:
             Some(element) => resp::bulk(out, &element),
             None => resp::null(out),
         },
-        Some(0) => empty_array(out),
+        Some(0) => resp::empty_array(out),
         Some(requested) => {
             let popped: Vec<Vec<u8>> = std::iter::from_fn(take_one).take(requested).collect();
             resp::array_header(out, popped.len());
@@ -129,16 +128,16 @@ pub(crate) fn lrange(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     let list = match database.live(key).map(|entry| &entry.value) {
         Some(Value::List(list)) => list,
         Some(Value::String(_) | Value::Hash(_)) => return resp::wrong_type(out),
-        None => return empty_array(out),
+        None => return resp::empty_array(out),
     };
     let length = i64::try_from(list.len()).unwrap_or(i64::MAX);
     let start = if start < 0 { start.saturating_add(length).max(0) } else { start };
     let stop = if stop < 0 { stop.saturating_add(length) } else { stop.min(length - 1) };
     if start > stop || start >= length {
-        return empty_array(out);
+        return resp::empty_array(out);
     }
     let (Ok(start), Ok(stop)) = (usize::try_from(start), usize::try_from(stop)) else {
-        return empty_array(out);
+        return resp::empty_array(out);
     };
     resp::array_header(out, stop - start + 1);
     for element in list.range(start..=stop) {
@@ -152,8 +151,8 @@ pub(crate) fn llen(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
         return resp::wrong_arity(out, b"llen");
     };
     match database.live(key).map(|entry| &entry.value) {
-        Some(Value::List(list)) => count(out, list.len()),
+        Some(Value::List(list)) => resp::count(out, list.len()),
         Some(Value::String(_) | Value::Hash(_)) => resp::wrong_type(out),
-        None => count(out, 0),
+        None => resp::count(out, 0),
     }
 }

@@ -5,7 +5,6 @@
 use kv_interface::resp;
 use kv_interface::strings::{self, ExpiryChoice, absolute_expiry, parse_set_options};
 
-use crate::arguments::count;
 use crate::database::{Database, Entry, Value};
 
 /// `GET key`: the value, or null when the key is missing or has expired.
@@ -127,7 +126,7 @@ pub(crate) fn append(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
         Some(Value::List(_) | Value::Hash(_)) => return resp::wrong_type(out),
         None => {
             database.insert(key, Entry::persistent(Value::String(suffix.to_vec())));
-            return count(out, suffix.len());
+            return resp::count(out, suffix.len());
         }
     };
     strings::append_to(value, suffix, out);
@@ -139,8 +138,8 @@ pub(crate) fn strlen(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
         return resp::wrong_arity(out, b"strlen");
     };
     match database.live(key).map(|entry| &entry.value) {
-        Some(Value::String(value)) => count(out, value.len()),
+        Some(Value::String(value)) => resp::count(out, value.len()),
         Some(Value::List(_) | Value::Hash(_)) => resp::wrong_type(out),
-        None => count(out, 0),
+        None => resp::count(out, 0),
     }
 }
