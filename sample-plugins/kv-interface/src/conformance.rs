@@ -205,6 +205,77 @@ pub const RANDOM_ARGUMENTS: &[&str] = &[
     "1700000000000",
 ];
 
+thread_local! {
+    /// The test clock of [`check`] and of the versions' tests. Each test runs on its own thread, so
+    /// tests do not move each other's clocks. (No destructor: harmless even in a plugin library.)
+    static TEST_NOW_MS: std::cell::Cell<u64> = const { std::cell::Cell::new(START_MS) };
+}
+
+/// Reads the test clock; versions with expiry install this as their clock in tests.
+#[must_use]
+pub fn test_clock() -> u64 {
+    TEST_NOW_MS.with(std::cell::Cell::get)
+}
+
+/// Sets the test clock.
+pub fn set_test_clock(now_ms: u64) {
+    TEST_NOW_MS.with(|now| now.set(now_ms));
+}
+
+/// Runs `commands` on an instance made by `create` with the test clock at [`START_MS`], and
+/// compares the replies with `expected_replies` (one complete RESP2 reply per command). The
+/// commands between two clock steps (`+<n>ms`) go as one batch. On a mismatch, replays the
+/// commands one at a time on a fresh instance to name the first command whose reply differs.
+///
+/// # Panics
+/// When a reply differs: that is the test failing.
+pub fn check<K: crate::Kv>(commands: &[&str], expected_replies: &[&str], create: impl Fn() -> K) {
+    let command_count = commands.iter().filter(|step| clock_step(step).is_none()).count();
+    assert_eq!(command_count, expected_replies.len(), "one expected reply per command");
+    set_test_clock(START_MS);
+    let plugin = create();
+    let mut replies = Vec::new();
+    let mut batch = crate::CommandBatch::new();
+    for step in commands {
+        match clock_step(step) {
+            Some(milliseconds) => {
+                replies.extend(plugin.execute(batch.as_bytes()));
+                batch.clear();
+                set_test_clock(test_clock() + milliseconds);
+            }
+            None => batch.push(&arguments(step)),
+        }
+    }
+    replies.extend(plugin.execute(batch.as_bytes()));
+    if replies == expected_replies.concat().as_bytes() {
+        return;
+    }
+    set_test_clock(START_MS);
+    let replay = create();
+    let mut expected_replies = expected_replies.iter();
+    for step in commands {
+        if let Some(milliseconds) = clock_step(step) {
+            set_test_clock(test_clock() + milliseconds);
+            continue;
+        }
+        let mut single = crate::CommandBatch::new();
+        single.push(&arguments(step));
+        let reply = String::from_utf8_lossy(&replay.execute(single.as_bytes())).into_owned();
+        assert_eq!(Some(reply.as_str()), expected_replies.next().copied(), "reply to {step:?} (after the commands before it)");
+    }
+    panic!("the batches replied {:?}, their commands one at a time replied as expected", String::from_utf8_lossy(&replies));
+}
+
+/// Runs every case of a conformance group through [`check`].
+///
+/// # Panics
+/// When a case fails.
+pub fn check_cases<K: crate::Kv>(cases: Vec<Case>, create: impl Fn() -> K) {
+    for case in cases {
+        check(&case.steps(), &case.replies(), &create);
+    }
+}
+
 /// A small deterministic random number generator (xorshift64*), so that randomized tests repeat.
 #[derive(Clone, Debug)]
 pub struct Random(pub u64);

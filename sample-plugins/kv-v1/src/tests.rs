@@ -8,35 +8,14 @@ use kv_interface::{CommandBatch, Kv};
 
 use crate::KvV1;
 
-/// Runs `commands` as one batch on an instance made by `Plugin::create` and compares the replies
-/// with `expected_replies` (one complete RESP2 reply per command). On a mismatch, replays the
-/// commands one at a time to name the first command whose reply differs.
+/// Runs `commands` through the shared conformance runner on a fresh instance.
 fn check(commands: &[&str], expected_replies: &[&str]) {
-    assert_eq!(commands.len(), expected_replies.len(), "one expected reply per command");
-    let plugin = KvV1::create().expect("the plugin starts");
-    let mut batch = CommandBatch::new();
-    for command in commands {
-        batch.push(&arguments(command));
-    }
-    let replies = plugin.execute(batch.as_bytes());
-    if replies == expected_replies.concat().as_bytes() {
-        return;
-    }
-    let replay = KvV1::create().expect("the plugin starts");
-    for (command, expected) in commands.iter().zip(expected_replies) {
-        let mut single = CommandBatch::new();
-        single.push(&arguments(command));
-        let reply = String::from_utf8_lossy(&replay.execute(single.as_bytes())).into_owned();
-        assert_eq!(reply, *expected, "reply to {command:?} (after the commands before it)");
-    }
-    panic!("the batch replied {:?}, its commands one at a time replied as expected", String::from_utf8_lossy(&replies));
+    conformance::check(commands, expected_replies, || KvV1::create().expect("the plugin starts"));
 }
 
-/// Runs every case of a conformance group through [`check`].
+/// Runs every case of a conformance group on fresh instances.
 fn check_cases(cases: Vec<Case>) {
-    for case in cases {
-        check(&case.steps(), &case.replies());
-    }
+    conformance::check_cases(cases, || KvV1::create().expect("the plugin starts"));
 }
 
 #[test]

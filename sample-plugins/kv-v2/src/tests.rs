@@ -1,33 +1,18 @@
 //! Unit tests of kv v2: every command with its errors, expiry (on a clock the tests move), batches,
 //! and the state round trip.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 
 use ecdysis_plugin_api::Plugin;
 use kv_interface::conformance::{
-    self, Case, NULL, OK, RANDOM_ARGUMENTS, RANDOM_COMMAND_NAMES, Random, START_MS, arguments, array, bulk, clock_step, error, integer,
+    self, Case, NULL, OK, RANDOM_ARGUMENTS, RANDOM_COMMAND_NAMES, Random, START_MS, arguments, array, bulk, error, integer, set_test_clock,
+    test_clock,
 };
 use kv_interface::schema::{KvStateV2, StringEntryV2};
 use kv_interface::{CommandBatch, Kv};
 use serde_bytes::ByteBuf;
 
 use crate::KvV2;
-
-thread_local! {
-    /// The test clock. Each test runs on its own thread, so tests do not move each other's clocks.
-    static TEST_NOW_MS: Cell<u64> = const { Cell::new(START_MS) };
-}
-
-/// Reads the test clock.
-fn test_clock() -> u64 {
-    TEST_NOW_MS.with(Cell::get)
-}
-
-/// Sets the test clock.
-fn set_test_clock(now_ms: u64) {
-    TEST_NOW_MS.with(|now| now.set(now_ms));
-}
 
 /// An instance made by `Plugin::create`, reading the test clock.
 fn create() -> KvV2 {
@@ -43,52 +28,14 @@ fn import(state: KvStateV2) -> KvV2 {
     plugin
 }
 
-/// Runs `commands` on an instance made by `Plugin::create` whose clock starts at [`START_MS`], and
-/// compares the replies with `expected_replies` (one complete RESP2 reply per command). The
-/// commands between two clock steps (`+<n>ms`) go as one batch. On a mismatch, replays the
-/// commands one at a time to name the first command whose reply differs.
+/// Runs `commands` through the shared conformance runner on a fresh instance.
 fn check(commands: &[&str], expected_replies: &[&str]) {
-    let command_count = commands.iter().filter(|step| clock_step(step).is_none()).count();
-    assert_eq!(command_count, expected_replies.len(), "one expected reply per command");
-    set_test_clock(START_MS);
-    let plugin = create();
-    let mut replies = Vec::new();
-    let mut batch = CommandBatch::new();
-    for step in commands {
-        match clock_step(step) {
-            Some(milliseconds) => {
-                replies.extend(plugin.execute(batch.as_bytes()));
-                batch.clear();
-                set_test_clock(test_clock() + milliseconds);
-            }
-            None => batch.push(&arguments(step)),
-        }
-    }
-    replies.extend(plugin.execute(batch.as_bytes()));
-    if replies == expected_replies.concat().as_bytes() {
-        return;
-    }
-    set_test_clock(START_MS);
-    let replay = create();
-    let mut expected_replies = expected_replies.iter();
-    for step in commands {
-        if let Some(milliseconds) = clock_step(step) {
-            set_test_clock(test_clock() + milliseconds);
-            continue;
-        }
-        let mut single = CommandBatch::new();
-        single.push(&arguments(step));
-        let reply = String::from_utf8_lossy(&replay.execute(single.as_bytes())).into_owned();
-        assert_eq!(Some(reply.as_str()), expected_replies.next().copied(), "reply to {step:?} (after the commands before it)");
-    }
-    panic!("the batches replied {:?}, their commands one at a time replied as expected", String::from_utf8_lossy(&replies));
+    conformance::check(commands, expected_replies, create);
 }
 
-/// Runs every case of a conformance group through [`check`].
+/// Runs every case of a conformance group on fresh instances.
 fn check_cases(cases: Vec<Case>) {
-    for case in cases {
-        check(&case.steps(), &case.replies());
-    }
+    conformance::check_cases(cases, create);
 }
 
 #[test]
