@@ -12,14 +12,22 @@
 //! system call, which makes every running thread of the process execute a full memory barrier (the
 //! technique of liburcu and folly's `asymmetricHeavyBarrier`). A sequentially consistent store costs
 //! about 6.5 ns on the machines this was measured on; the compiler fence costs nothing. Where the
-//! kernel does not offer `membarrier` (before Linux 4.14, or filtered by seccomp), both sides fall
-//! back to sequentially consistent accesses.
+//! kernel does not offer `membarrier` when the first module is made (before Linux 4.14, or filtered
+//! by seccomp), both sides use sequentially consistent accesses for the life of the process. Where
+//! it stops working later (a seccomp filter installed after the first load), closing admission
+//! fails: the update is refused and the module keeps serving.
+//!
+//! A mark is taken and cleared only by [`Admission::enter`] and the drop of the [`InFlight`] it
+//! returns, and only the call path in `module.rs` holds one, for the length of a closure: marks on
+//! one thread nest strictly, so each drop restores exactly the bits that were set before it.
 
+use std::marker::PhantomData;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use rustix::thread::{MembarrierCommand, membarrier};
 
 /// The most modules one process can have loaded at once: one bit each in a slot.
 pub const MAX_MODULES: usize = 64;
@@ -68,14 +76,10 @@ thread_local! {
 static ASYMMETRIC_FENCE: AtomicBool = AtomicBool::new(false);
 static FENCE_DECIDED: Once = Once::new();
 
-const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
-
 /// Registers the process for expedited private membarriers, if the kernel allows it.
 fn decide_fence() {
     FENCE_DECIDED.call_once(|| {
-        // SAFETY: membarrier takes plain integers and touches no memory of ours.
-        let registered = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) } == 0;
+        let registered = membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok();
         if !registered {
             tracing::debug!("membarrier is not available; calls use sequentially consistent fences");
         }
@@ -85,14 +89,17 @@ fn decide_fence() {
 
 /// The updater's side of the asymmetric fence: after it, every store a caller made before its
 /// compiler fence is visible, or that caller's following load sees what the updater stored before.
-fn heavy_barrier() {
+///
+/// # Errors
+/// When the `membarrier` system call fails although registering for it succeeded (a seccomp
+/// filter installed since): then callers' marks may not be visible yet.
+fn heavy_barrier() -> std::io::Result<()> {
     if ASYMMETRIC_FENCE.load(Ordering::Acquire) {
-        // SAFETY: as in `decide_fence`; the process registered for this command.
-        let result = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) };
-        assert_eq!(result, 0, "membarrier failed after registration succeeded");
+        membarrier(MembarrierCommand::PrivateExpedited)?;
     } else {
         fence(Ordering::SeqCst);
     }
+    Ok(())
 }
 
 /// A module's bit in every slot. Freed when dropped.
@@ -125,10 +132,14 @@ pub(crate) struct Admission {
     lock: Mutex<()>,
 }
 
-/// This thread's mark inside a module; clears it on drop.
+/// This thread's mark inside a module; restores the thread's marks of before on drop. Not `Send`:
+/// the mark belongs to the thread that made it.
 pub(crate) struct InFlight {
     slot: &'static Slot,
     outer: u64,
+    /// A slot leased for this call alone, when the thread's own is gone (see [`Admission::enter`]).
+    _lease: Option<SlotLease>,
+    _not_send: PhantomData<*const ()>,
 }
 
 impl Drop for InFlight {
@@ -147,7 +158,13 @@ impl Admission {
     /// While the returned mark lives, no update of this module can pass quiescence.
     #[inline]
     pub(crate) fn enter(&self) -> InFlight {
-        let slot = THREAD_SLOT.with(|lease| lease.0);
+        // A call from a thread-local's destructor may find this thread's slot destroyed already;
+        // it then marks a slot leased for this call alone. (Such a call nested in another call of
+        // the same module cannot see the outer mark, and waits for an update like any other.)
+        let (slot, lease) = match THREAD_SLOT.try_with(|lease| lease.0) {
+            Ok(slot) => (slot, None),
+            Err(_) => Self::lease_for_one_call(),
+        };
         let outer = slot.modules.load(Ordering::Relaxed);
         let asymmetric = ASYMMETRIC_FENCE.load(Ordering::Relaxed);
         loop {
@@ -163,11 +180,17 @@ impl Admission {
             // A nested call into a module this thread is already inside cannot be waited for: the
             // outer call keeps any update from passing quiescence anyway.
             if outer & self.bit.0 != 0 || !updating {
-                return InFlight { slot, outer };
+                return InFlight { slot, outer, _lease: lease, _not_send: PhantomData };
             }
             slot.modules.store(outer, Ordering::Release);
             self.wait_while_updating();
         }
+    }
+
+    #[cold]
+    fn lease_for_one_call() -> (&'static Slot, Option<SlotLease>) {
+        let lease = SlotLease::acquire();
+        (lease.0, Some(lease))
     }
 
     #[cold]
@@ -179,11 +202,20 @@ impl Admission {
     }
 
     /// Stops admitting calls. New calls wait until [`Admission::reopen`]; calls that entered before
-    /// are visible to [`Admission::drain`] when this returns.
-    pub(crate) fn close(&self) {
+    /// are visible to [`Admission::drain`] when this returns `Ok`.
+    ///
+    /// # Errors
+    /// When the memory barrier that makes callers' marks visible fails; admission is then open
+    /// again, as before.
+    pub(crate) fn close(&self) -> std::io::Result<()> {
         let _guard = self.lock.lock();
         self.updating.store(true, Ordering::SeqCst);
-        heavy_barrier();
+        if let Err(error) = heavy_barrier() {
+            self.updating.store(false, Ordering::SeqCst);
+            self.reopened.notify_all();
+            return Err(error);
+        }
+        Ok(())
     }
 
     /// Admits calls again and wakes the waiting ones.

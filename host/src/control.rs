@@ -172,14 +172,24 @@ fn accept(listener: &UnixListener, host: &Weak<HostInner>, shutdown: &AtomicBool
             let _ = std::thread::Builder::new().name("ecdysis-control-busy".into()).spawn(move || refuse_and_close(stream, &busy));
             continue;
         }
-        let (host, active) = (host.clone(), Arc::clone(&active));
+        let (host, counted) = (host.clone(), CountedConnection(Arc::clone(&active)));
         let spawned = std::thread::Builder::new().name("ecdysis-control-connection".into()).spawn(move || {
+            let _counted = counted;
             serve_connection(stream, &host);
-            active.fetch_sub(1, Ordering::SeqCst);
         });
         if let Err(error) = spawned {
             tracing::error!(%error, "could not start a thread for a control connection");
         }
+    }
+}
+
+/// A connection counted among the active ones; uncounted when dropped, also when serving it
+/// panicked or its thread could not start.
+struct CountedConnection(Arc<AtomicUsize>);
+
+impl Drop for CountedConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -341,6 +341,18 @@ pub enum UpdateError {
         /// The first difference found.
         difference: String,
     },
+    /// Admission to the module could not be closed: the memory barrier that makes every caller
+    /// visible to the update failed.
+    #[error(
+        "could not pause module `{module}` for the update: the memory barrier that makes its callers visible failed (is the `membarrier` system call filtered by a seccomp policy?); it keeps serving"
+    )]
+    AdmissionFence {
+        /// The module's name.
+        module: String,
+        /// The system call's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::call_path::{Admission, MAX_MODULES, ModuleBit};
 use crate::control::{ControlServer, ControlSocket};
 use crate::error::{BuildError, LoadError, UpdateError};
-use crate::instance::Instance;
+use crate::ffi::Instance;
 use crate::journal::{HistoryEntry, HistoryEvent, Journal};
 use crate::loader::{LibraryRelease, Loader, parse_sha256};
 use crate::module::{Module, ModuleCell};
@@ -161,7 +161,7 @@ impl HostBuilder {
         let inner = Arc::new(HostInner {
             config,
             modules: Mutex::new(BTreeMap::new()),
-            loader: Loader { library_dir, releases: Arc::new(Mutex::new(Vec::new())), allowed_directories, pins },
+            loader: Loader { library_dir, releases: Arc::new(Mutex::new(std::collections::VecDeque::new())), allowed_directories, pins },
             journal: Journal::default(),
             control: Mutex::new(None),
             watcher: Mutex::new(None),
@@ -448,12 +448,14 @@ impl Host {
         let cells: Vec<Arc<ModuleCell>> = self.inner.modules.lock().values().cloned().collect();
         let now = Instant::now();
         for cell in cells {
-            if cell.versions.lock().probation_ends.is_none_or(|ends| ends > now) {
+            if !cell.probation_expired(now) {
                 continue;
             }
-            // A transaction in progress decides for itself; look again next time.
+            // A transaction in progress decides for itself; look again next time. An update may
+            // have published a fresh probation since the look above, so the decision is made again
+            // under the lock.
             let Some(_no_transaction_meanwhile) = cell.transaction.try_lock() else { continue };
-            if let Some(released) = cell.end_probation() {
+            if let Some(released) = cell.release_if_expired(now) {
                 let version = released.info().version.clone();
                 drop(released);
                 tracing::info!(module = %cell.name, %version, "probation ended; previous version released");
@@ -492,10 +494,11 @@ impl Host {
         self.inner.journal.entries()
     }
 
-    /// Every library this host unloaded so far, with whether it was still mapped afterwards.
+    /// The libraries this host unloaded most recently (at most [`crate::RELEASE_LOG_CAPACITY`],
+    /// oldest first), with whether each was still mapped afterwards.
     #[must_use]
     pub fn released_libraries(&self) -> Vec<LibraryRelease> {
-        self.inner.loader.releases.lock().clone()
+        self.inner.loader.releases.lock().iter().cloned().collect()
     }
 
     /// Where the control socket listens, if it was turned on.

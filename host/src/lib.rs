@@ -54,8 +54,8 @@
 mod call_path;
 pub mod control;
 mod error;
+mod ffi;
 mod host;
-mod instance;
 mod journal;
 mod loader;
 mod module;
@@ -70,6 +70,6 @@ pub use ecdysis_plugin_api::{CallError, Interface};
 pub use error::{BuildError, LoadError, UpdateError};
 pub use host::{Host, HostBuilder, HostConfig, ModuleStatus, UpdateOptions};
 pub use journal::{HISTORY_CAPACITY, HistoryEntry, HistoryEvent};
-pub use loader::{LibraryRelease, PluginInfo};
-pub use module::{CallGuard, Module};
+pub use loader::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
+pub use module::Module;
 pub use transaction::{Phase, PhaseTiming, UpdateKind, UpdateReport};

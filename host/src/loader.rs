@@ -2,21 +2,21 @@
 //! exported descriptor before any plugin code is called; and unloading, with a check that the
 //! library really left the address space.
 
-use std::collections::HashMap;
-use std::ffi::c_void;
+use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ecdysis_plugin_api::ABI_VERSION;
-use ecdysis_plugin_api::abi::RawStr;
-use ecdysis_plugin_api::descriptor::{DESCRIPTOR_SYMBOL, DescriptorHeader, EntryPoints, MAGIC, PluginDescriptor};
+use ecdysis_plugin_api::descriptor::{MAGIC, PluginDescriptor};
+use ecdysis_plugin_api::ffi::RawStr;
 use ecdysis_plugin_api::migrate::find_route;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::error::LoadError;
+use crate::ffi::{OpenError, OpenedLibrary};
 
 /// What a plugin's descriptor says about it, copied into host memory.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -86,8 +86,11 @@ pub struct LibraryRelease {
     pub still_mapped: bool,
 }
 
-/// The list of releases a host keeps.
-pub(crate) type ReleaseLog = Arc<Mutex<Vec<LibraryRelease>>>;
+/// How many releases a host remembers: the most recent ones.
+pub const RELEASE_LOG_CAPACITY: usize = 256;
+
+/// The most recent releases, oldest first, at most [`RELEASE_LOG_CAPACITY`].
+pub(crate) type ReleaseLog = Arc<Mutex<VecDeque<LibraryRelease>>>;
 
 /// Where and under which rules a host loads libraries.
 pub(crate) struct Loader {
@@ -121,18 +124,12 @@ impl Loader {
 
 /// A loaded, verified plugin library. Unloaded on drop.
 pub(crate) struct LoadedLibrary {
-    library: Option<libloading::Library>,
-    descriptor: *const PluginDescriptor,
+    /// `None` only while dropping.
+    opened: Option<OpenedLibrary>,
     info: PluginInfo,
     private_copy: Option<tempfile::TempPath>,
     releases: ReleaseLog,
 }
-
-// SAFETY: the descriptor pointer points to immutable static data of the library, which stays
-// loaded as long as this value; `libloading::Library` is itself Send and Sync.
-unsafe impl Send for LoadedLibrary {}
-// SAFETY: as above; nothing in a LoadedLibrary is mutated through a shared reference.
-unsafe impl Sync for LoadedLibrary {}
 
 static NEXT_COPY: AtomicU64 = AtomicU64::new(0);
 
@@ -153,55 +150,36 @@ impl LoadedLibrary {
             }
         }
 
-        // RTLD_NOW resolves every symbol now, so a missing symbol fails the load, not a later call;
-        // RTLD_LOCAL keeps the plugin's symbols out of the global namespace, so two versions of the
-        // same plugin never bind to each other.
-        let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
-        // SAFETY: loading a library runs its initialisers. Rust cdylibs built with
-        // ecdysis-plugin-api have none that matter; this is the trust an operator gives a library by
-        // asking the host to load it, and is why the control surface is owner-only.
-        let library = unsafe { libloading::os::unix::Library::open(Some(&*private_copy), flags) }
-            .map_err(|source| LoadError::Open { path: path.to_owned(), source })?;
-        let library = libloading::Library::from(library);
-
-        // SAFETY: the symbol, if present, is the descriptor static; we read it as an address only.
-        let descriptor = match unsafe { library.get::<*const PluginDescriptor>(DESCRIPTOR_SYMBOL) } {
-            Ok(symbol) => *symbol,
-            Err(_) => return Err(LoadError::NotAPlugin { path: path.to_owned() }),
+        let mut found_header = None;
+        let opened = OpenedLibrary::open(&private_copy, |header| {
+            found_header = Some(*header);
+            header.magic == MAGIC
+                && header.abi_version == ABI_VERSION
+                && header.descriptor_size as usize == size_of::<PluginDescriptor<'_>>()
+        });
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(OpenError::Open(source)) => return Err(LoadError::Open { path: path.to_owned(), source }),
+            Err(OpenError::NoDescriptor) => return Err(LoadError::NotAPlugin { path: path.to_owned() }),
+            Err(OpenError::Header(header)) if header.magic != MAGIC => return Err(LoadError::BadMagic { path: path.to_owned() }),
+            Err(OpenError::Header(header)) if header.abi_version != ABI_VERSION => {
+                return Err(LoadError::AbiMismatch { path: path.to_owned(), found: header.abi_version, expected: ABI_VERSION });
+            }
+            Err(OpenError::Header(header)) => {
+                return Err(LoadError::BadDescriptor {
+                    path: path.to_owned(),
+                    reason: format!(
+                        "it is {} bytes, but ABI version {ABI_VERSION} descriptors are {}",
+                        header.descriptor_size,
+                        size_of::<PluginDescriptor<'_>>()
+                    ),
+                });
+            }
         };
-        // SAFETY: the header's layout is fixed across ABI versions, and every descriptor starts with
-        // it; the symbol is at least as large as the header for any ecdysis plugin. Reading it
-        // unaligned avoids assuming the alignment of a foreign static.
-        let header = unsafe { (descriptor as *const DescriptorHeader).read_unaligned() };
-        if header.magic != MAGIC {
-            return Err(LoadError::BadMagic { path: path.to_owned() });
-        }
-        if header.abi_version != ABI_VERSION {
-            return Err(LoadError::AbiMismatch { path: path.to_owned(), found: header.abi_version, expected: ABI_VERSION });
-        }
-        if header.descriptor_size as usize != size_of::<PluginDescriptor>() {
-            return Err(LoadError::BadDescriptor {
-                path: path.to_owned(),
-                reason: format!(
-                    "it is {} bytes, but ABI version {ABI_VERSION} descriptors are {}",
-                    header.descriptor_size,
-                    size_of::<PluginDescriptor>()
-                ),
-            });
-        }
-        // SAFETY: magic, ABI version and size match, so the static is a `PluginDescriptor` of this
-        // ABI, alive as long as `library`.
-        let info = unsafe { read_info(&*descriptor, path)? };
-        // SAFETY: verified descriptor; the callback is a host function that lives forever.
-        unsafe { ((*descriptor).entry_points.install_logger)(forward_plugin_log) };
+        let info = read_info(opened.descriptor(), path)?;
+        opened.install_logger(forward_plugin_log);
         tracing::debug!(module = %info.module, version = %info.version, "plugin library verified");
-        Ok(LoadedLibrary {
-            library: Some(library),
-            descriptor,
-            info,
-            private_copy: Some(private_copy),
-            releases: Arc::clone(&loader.releases),
-        })
+        Ok(LoadedLibrary { opened: Some(opened), info, private_copy: Some(private_copy), releases: Arc::clone(&loader.releases) })
     }
 
     /// What the descriptor says.
@@ -209,23 +187,16 @@ impl LoadedLibrary {
         &self.info
     }
 
-    /// The plugin's lifecycle entry points.
-    pub(crate) fn entry_points(&self) -> &EntryPoints {
-        // SAFETY: the descriptor was verified at open and lives as long as the library.
-        unsafe { &(*self.descriptor).entry_points }
-    }
-
-    /// The interface function table (type-erased).
-    pub(crate) fn interface_table(&self) -> *const c_void {
-        // SAFETY: as for `entry_points`.
-        unsafe { (*self.descriptor).interface_table }
+    /// The open library.
+    pub(crate) fn opened(&self) -> &OpenedLibrary {
+        self.opened.as_ref().expect("a loaded library is open until it is dropped")
     }
 }
 
 impl Drop for LoadedLibrary {
     fn drop(&mut self) {
-        let Some(library) = self.library.take() else { return };
-        if let Err(error) = library.close() {
+        let Some(opened) = self.opened.take() else { return };
+        if let Err(error) = opened.close() {
             tracing::warn!(module = %self.info.module, version = %self.info.version, %error, "dlclose failed");
         }
         let private_copy = self.private_copy.take();
@@ -240,12 +211,17 @@ impl Drop for LoadedLibrary {
         } else {
             tracing::debug!(module = %self.info.module, version = %self.info.version, "library unloaded");
         }
-        self.releases.lock().push(LibraryRelease {
+        let mut releases = self.releases.lock();
+        if releases.len() == RELEASE_LOG_CAPACITY {
+            releases.pop_front();
+        }
+        releases.push_back(LibraryRelease {
             module: self.info.module.clone(),
             version: self.info.version.clone(),
             path: self.info.path.clone(),
             still_mapped,
         });
+        drop(releases);
         drop(private_copy);
     }
 }
@@ -318,14 +294,9 @@ fn is_mapped(path: &Path) -> bool {
 }
 
 /// Copies the descriptor's fields into host memory, checking every string.
-///
-/// # Safety
-/// `descriptor` must be a verified descriptor of this ABI version whose library is loaded.
-unsafe fn read_info(descriptor: &PluginDescriptor, path: &Path) -> Result<PluginInfo, LoadError> {
-    let text = |raw: RawStr, field: &str| -> Result<String, LoadError> {
-        // SAFETY: the caller promises the descriptor's strings point into the loaded library.
-        let bytes = unsafe { raw.as_bytes() };
-        String::from_utf8(bytes.to_vec())
+fn read_info(descriptor: &PluginDescriptor<'_>, path: &Path) -> Result<PluginInfo, LoadError> {
+    let text = |raw: RawStr<'_>, field: &str| -> Result<String, LoadError> {
+        String::from_utf8(raw.as_bytes().to_vec())
             .map_err(|_| LoadError::BadDescriptor { path: path.to_owned(), reason: format!("its {field} is not UTF-8") })
     };
     let version_text = text(descriptor.plugin_version, "plugin version")?;
@@ -333,8 +304,7 @@ unsafe fn read_info(descriptor: &PluginDescriptor, path: &Path) -> Result<Plugin
         path: path.to_owned(),
         reason: format!("its plugin version `{version_text}` is not semver: {error}"),
     })?;
-    // SAFETY: as above, the migration edges are a static slice of the library.
-    let migrations = unsafe { descriptor.migrations.as_slice() }.iter().map(|edge| (edge.from, edge.to)).collect();
+    let migrations = descriptor.migrations.as_slice().iter().map(|edge| (edge.from, edge.to)).collect();
     Ok(PluginInfo {
         module: text(descriptor.module_name, "module name")?,
         version,
@@ -348,9 +318,8 @@ unsafe fn read_info(descriptor: &PluginDescriptor, path: &Path) -> Result<Plugin
 }
 
 /// Turns a plugin's log message into a `tracing` event of the host.
-unsafe extern "C" fn forward_plugin_log(level: u32, message: RawStr) {
-    // SAFETY: plugin-api passes a string that lives for the call.
-    let message = String::from_utf8_lossy(unsafe { message.as_bytes() });
+extern "C" fn forward_plugin_log(level: u32, message: RawStr<'_>) {
+    let message = String::from_utf8_lossy(message.as_bytes());
     match level {
         1 => tracing::error!(target: "ecdysis::plugin", "{message}"),
         2 => tracing::warn!(target: "ecdysis::plugin", "{message}"),

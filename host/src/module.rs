@@ -3,35 +3,77 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::Interface;
 use parking_lot::Mutex;
 
-use crate::call_path::{Admission, InFlight};
-use crate::instance::Instance;
+use crate::call_path::Admission;
+use crate::ffi::{CurrentInstance, Instance};
 use crate::loader::PluginInfo;
 
-/// The versions of a module the host holds.
-pub(crate) struct Versions {
+/// The versions of a module the host holds. Generic over the version type only so that its
+/// bookkeeping can be tested without libraries.
+pub(crate) struct Versions<V = Arc<Instance>> {
     /// The version calls go to.
-    pub(crate) current: Arc<Instance>,
-    /// The version that ran before the last update: kept loaded (not called) until `commit` or the
-    /// next update releases it.
-    pub(crate) previous: Option<Arc<Instance>>,
+    pub(crate) current: V,
+    /// The version that ran before the last update: kept loaded (not called) until `commit`, the
+    /// end of its probation or the next update releases it.
+    pub(crate) previous: Option<V>,
     /// When the previous version's probation ends and it is released, if it is still loaded.
     pub(crate) probation_ends: Option<Instant>,
     /// How many updates (and rollbacks) this module went through.
     pub(crate) updates: u64,
 }
 
+impl<V> Versions<V> {
+    fn new(current: V) -> Versions<V> {
+        Versions { current, previous: None, probation_ends: None, updates: 0 }
+    }
+
+    /// Makes `next` current. With `probation`, the current version becomes the previous one for
+    /// that long; without, it is released too (a rollback). Returns the versions released.
+    fn publish(&mut self, next: V, probation: Option<Duration>) -> Vec<V> {
+        let old = std::mem::replace(&mut self.current, next);
+        self.updates += 1;
+        let mut released: Vec<V> = self.previous.take().into_iter().collect();
+        match probation {
+            Some(probation) => {
+                self.previous = Some(old);
+                self.probation_ends = Some(Instant::now() + probation);
+            }
+            None => {
+                released.push(old);
+                self.probation_ends = None;
+            }
+        }
+        released
+    }
+
+    /// Ends probation now: releases the previous version, if any.
+    fn end_probation(&mut self) -> Option<V> {
+        self.probation_ends = None;
+        self.previous.take()
+    }
+
+    /// Whether a previous version's probation has ended by `now`.
+    fn probation_expired(&self, now: Instant) -> bool {
+        self.previous.is_some() && self.probation_ends.is_some_and(|ends| ends <= now)
+    }
+
+    /// Releases the previous version if its probation has ended by `now`. Decides on what it sees
+    /// now, so an update that published a fresh probation since the caller last looked keeps it.
+    fn release_if_expired(&mut self, now: Instant) -> Option<V> {
+        if self.probation_expired(now) { self.end_probation() } else { None }
+    }
+}
+
 /// One loaded module.
 pub(crate) struct ModuleCell {
     pub(crate) name: String,
     pub(crate) admission: Admission,
-    /// `Arc::as_ptr` of `versions.current`, read by the call path without touching the Arc.
-    current: AtomicPtr<Instance>,
+    /// The instance of `versions.current`, read by the call path without touching the Arc.
+    current: CurrentInstance,
     pub(crate) versions: Mutex<Versions>,
     /// Held for the whole of an update, so updates of one module run one at a time.
     pub(crate) transaction: Mutex<()>,
@@ -42,8 +84,8 @@ impl ModuleCell {
         ModuleCell {
             name,
             admission,
-            current: AtomicPtr::new(Arc::as_ptr(&instance).cast_mut()),
-            versions: Mutex::new(Versions { current: instance, previous: None, probation_ends: None, updates: 0 }),
+            current: CurrentInstance::new(&instance),
+            versions: Mutex::new(Versions::new(instance)),
             transaction: Mutex::new(()),
         }
     }
@@ -60,28 +102,24 @@ impl ModuleCell {
     /// Call only while admission is closed and drained: then no call holds a pointer to any version.
     pub(crate) fn publish(&self, next: Arc<Instance>, probation: Option<Duration>) -> Vec<Arc<Instance>> {
         let mut versions = self.versions.lock();
-        self.current.store(Arc::as_ptr(&next).cast_mut(), Ordering::Release);
-        let old = std::mem::replace(&mut versions.current, next);
-        versions.updates += 1;
-        let mut released: Vec<Arc<Instance>> = versions.previous.take().into_iter().collect();
-        match probation {
-            Some(probation) => {
-                versions.previous = Some(old);
-                versions.probation_ends = Some(Instant::now() + probation);
-            }
-            None => {
-                released.push(old);
-                versions.probation_ends = None;
-            }
-        }
-        released
+        self.current.publish(&next);
+        versions.publish(next, probation)
     }
 
     /// Ends probation: releases the previous version, if any. The caller holds `transaction`.
     pub(crate) fn end_probation(&self) -> Option<Arc<Instance>> {
-        let mut versions = self.versions.lock();
-        versions.probation_ends = None;
-        versions.previous.take()
+        self.versions.lock().end_probation()
+    }
+
+    /// Whether the previous version's probation has ended by `now`.
+    pub(crate) fn probation_expired(&self, now: Instant) -> bool {
+        self.versions.lock().probation_expired(now)
+    }
+
+    /// Releases the previous version if its probation has ended by `now`, judged under the lock.
+    /// The caller holds `transaction`.
+    pub(crate) fn release_if_expired(&self, now: Instant) -> Option<Arc<Instance>> {
+        self.versions.lock().release_if_expired(now)
     }
 }
 
@@ -124,47 +162,81 @@ impl<I: Interface + ?Sized> Module<I> {
         self.cell.current().info().clone()
     }
 
-    /// Enters the module: returns a guard that dereferences to the interface's proxy, through which
-    /// every call goes to the version that was current when the guard was made. While an update is
-    /// swapping versions this waits (bounded by the update's deadlines).
+    /// Calls the module: runs `calls` with a proxy to its current version, through which every
+    /// method call goes to that version: `module.call(|counter| counter.increment("a", 1))`.
     ///
-    /// Keep guards short: an update waits for every guard of its module to drop.
-    #[must_use = "the guard is how calls are made; dropping it at once makes no call"]
+    /// While an update is swapping versions this waits (bounded by the update's deadlines); while
+    /// `calls` runs, no update of this module can pass quiescence, so keep it short. The proxy
+    /// cannot leave the closure, so no call can outlive the version it reached, and calls into
+    /// several modules nest only as closures do, each ending before the one around it.
+    ///
+    /// ```compile_fail
+    /// # #[ecdysis_plugin_api::interface] pub trait Counter { fn value(&self) -> u64; }
+    /// # fn keep(counter: &ecdysis_host::Module<dyn Counter>) {
+    /// // The proxy is borrowed for the call only; keeping it does not compile.
+    /// let kept = counter.call(|proxy| proxy);
+    /// # }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # #[ecdysis_plugin_api::interface] pub trait Counter { fn value(&self) -> u64; }
+    /// # fn keep(counter: &ecdysis_host::Module<dyn Counter>) {
+    /// // Nor does moving it out through a variable the closure captures.
+    /// let mut kept = None;
+    /// counter.call(|proxy| kept = Some(proxy));
+    /// # }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # #[ecdysis_plugin_api::interface] pub trait Counter { fn value(&self) -> u64; }
+    /// # fn keep(counter: &ecdysis_host::Module<dyn Counter>) {
+    /// // Nor holding it across an `.await`: the future would outlive the call.
+    /// let later = counter.call(|proxy| async move { proxy.value() });
+    /// # }
+    /// ```
+    ///
+    /// ```
+    /// # #[ecdysis_plugin_api::interface] pub trait Counter { fn value(&self) -> u64; }
+    /// # fn keep(counter: &ecdysis_host::Module<dyn Counter>) -> Result<u64, ecdysis_host::CallError> {
+    /// // What a call returns is the caller's: a value, copied out of the plugin.
+    /// let value = counter.call(|proxy| proxy.value())?;
+    /// # Ok(value) }
+    /// ```
     #[inline]
-    pub fn enter(&self) -> CallGuard<'_, I> {
-        let in_flight = self.cell.admission.enter();
-        let instance = self.cell.current.load(Ordering::Acquire);
-        // SAFETY: `in_flight` marks this thread inside the module, so no update can pass quiescence
-        // and release the version until the guard drops; `current` always points to the Arc held in
-        // `versions.current`, or to the previous one, which stays alive at least until the next
-        // update, which must first drain this call. The table was verified to be `I::Table` when the
-        // module was loaded and for every version since (interface id and fingerprint).
-        let proxy = unsafe {
-            let instance = &*instance;
-            I::proxy(&*(instance.interface_table() as *const I::Table), instance.as_ptr())
-        };
-        CallGuard { proxy, _in_flight: in_flight, _not_send: PhantomData }
-    }
-
-    /// Runs `calls` inside the module: `module.call(|counter| counter.increment("a", 1))`.
     pub fn call<R>(&self, calls: impl FnOnce(&I::Proxy<'_>) -> R) -> R {
-        let guard = self.enter();
-        calls(&guard)
+        let in_flight = self.cell.admission.enter();
+        self.cell.current.call::<I, R>(&in_flight, calls)
     }
 }
 
-/// A thread's presence inside a module. Dereferences to the interface's proxy. Not `Send`: the
-/// in-flight mark belongs to the thread that made it.
-pub struct CallGuard<'module, I: Interface + ?Sized> {
-    proxy: I::Proxy<'module>,
-    _in_flight: InFlight,
-    _not_send: PhantomData<*const ()>,
-}
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
 
-impl<'module, I: Interface + ?Sized> std::ops::Deref for CallGuard<'module, I> {
-    type Target = I::Proxy<'module>;
+    use super::Versions;
 
-    fn deref(&self) -> &Self::Target {
-        &self.proxy
+    /// The probation keeper sees an expired probation, and before it takes the transaction lock an
+    /// update publishes a fresh one: the keeper must leave the fresh one alone.
+    #[test]
+    fn an_update_between_the_keepers_look_and_its_lock_keeps_its_probation() {
+        let mut versions = Versions::new("v1");
+        versions.publish("v2", Some(Duration::ZERO));
+        let now = Instant::now();
+        assert!(versions.probation_expired(now), "v1's probation has ended");
+        // An update slips in: v2 becomes the previous version, on a fresh probation.
+        let released = versions.publish("v3", Some(Duration::from_secs(300)));
+        assert_eq!(released, ["v1"]);
+        // The keeper goes on, with what it saw before.
+        assert_eq!(versions.release_if_expired(now), None, "the fresh probation of v2 must not be cut short");
+        assert_eq!(versions.previous, Some("v2"));
+        assert_eq!(versions.release_if_expired(now + Duration::from_secs(301)), Some("v2"), "it ends when its time is up");
+    }
+
+    #[test]
+    fn a_rollback_releases_both_versions_and_ends_probation() {
+        let mut versions = Versions::new("v1");
+        versions.publish("v2", Some(Duration::from_secs(300)));
+        assert_eq!(versions.publish("v1'", None), ["v1", "v2"]);
+        assert_eq!((versions.previous, versions.probation_ends, versions.updates), (None, None, 2));
     }
 }

@@ -14,8 +14,8 @@ use ecdysis_plugin_api::{CallError, MigrationOptions, StateEnvelope};
 use serde::{Deserialize, Serialize};
 
 use crate::error::UpdateError;
+use crate::ffi::Instance;
 use crate::host::{HostConfig, HostInner, UpdateOptions};
-use crate::instance::Instance;
 use crate::loader::{LoadedLibrary, PluginInfo};
 use crate::module::ModuleCell;
 use crate::validate;
@@ -221,9 +221,9 @@ impl Phases {
 struct ClosedAdmission<'cell>(&'cell ModuleCell);
 
 impl<'cell> ClosedAdmission<'cell> {
-    fn close(cell: &'cell ModuleCell) -> ClosedAdmission<'cell> {
-        cell.admission.close();
-        ClosedAdmission(cell)
+    fn close(cell: &'cell ModuleCell) -> Result<ClosedAdmission<'cell>, UpdateError> {
+        cell.admission.close().map_err(|source| UpdateError::AdmissionFence { module: cell.name.clone(), source })?;
+        Ok(ClosedAdmission(cell))
     }
 }
 
@@ -323,7 +323,7 @@ pub(crate) fn update(
 
     // 2. Quiesce: from here calls wait, until `admission` drops.
     let pause_started = Instant::now();
-    let admission = ClosedAdmission::close(cell);
+    let admission = ClosedAdmission::close(cell)?;
     phases.time(Phase::Quiesce, || -> Result<(), UpdateError> {
         cell.admission.drain(config.quiesce_timeout).map_err(|in_flight| UpdateError::QuiesceTimeout {
             module: module.clone(),
@@ -331,7 +331,8 @@ pub(crate) fn update(
             in_flight,
         })?;
         hooks.go();
-        match hooks.next(config.hook_timeout) {
+        match hooks.prepared(config.hook_timeout) {
+            // The worker resumes the running version when its `prepare` returns at last.
             None => Err(UpdateError::HookTimeout {
                 module: module.clone(),
                 version: running_info.version.clone(),
@@ -359,19 +360,17 @@ pub(crate) fn update(
         }
     };
 
-    // 6. Swap.
+    // 6. Swap. The new version was resumed by the hook worker before its last report, so the first
+    // call admitted finds it live.
     let released = phases.time(Phase::Swap, || {
         let released = match kind {
-            UpdateKind::Update => cell.publish(Arc::clone(&next), Some(config.probation)),
-            UpdateKind::Rollback => cell.publish(Arc::clone(&next), None),
+            UpdateKind::Update => cell.publish(next, Some(config.probation)),
+            UpdateKind::Rollback => cell.publish(next, None),
         };
         drop(admission);
         released
     });
     let pause = pause_started.elapsed();
-    if let Err(error) = next.resume() {
-        tracing::warn!(%error, "the new version's resume hook failed");
-    }
     // After an update, the version before the previous one leaves probation; after a rollback, the
     // version rolled back from goes too. Nothing can reach them any more.
     drop(released);
@@ -412,10 +411,22 @@ enum HookStep {
     Prepared(Result<(), CallError>),
     /// The running version exported its state.
     Exported(Result<Arc<StateEnvelope>, CallError>),
-    /// The candidate built its instance from that state.
+    /// The candidate built its instance from that state (and, without validation, was resumed).
     Transformed(Result<Arc<Instance>, CallError>),
-    /// The candidate exported its state back, for validation.
-    Validated(Result<Vec<u8>, CallError>),
+    /// The candidate exported its state back, and it was compared with the running version's
+    /// export: the first difference, if any (when there was none, the candidate was resumed).
+    Validated(Result<Result<(), String>, CallError>),
+}
+
+/// Where the running version's `prepare` stands, decided once by whichever side gets there first:
+/// the worker when `prepare` returns, or the transaction when its deadline passes.
+mod prepare_outcome {
+    /// `prepare` is running and the transaction is waiting.
+    pub(super) const PENDING: u8 = 0;
+    /// `prepare` returned in time; the transaction goes on.
+    pub(super) const RETURNED: u8 = 1;
+    /// The transaction gave up; the worker resumes the running version when `prepare` returns.
+    pub(super) const ABANDONED: u8 = 2;
 }
 
 /// The plugin hooks of one transaction, run back to back on one thread.
@@ -427,6 +438,7 @@ enum HookStep {
 struct HookWorker {
     go: std::sync::mpsc::SyncSender<()>,
     steps: std::sync::mpsc::Receiver<HookStep>,
+    prepare: Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl HookWorker {
@@ -443,6 +455,8 @@ impl HookWorker {
     ) -> HookWorker {
         let (go, go_ahead) = std::sync::mpsc::sync_channel::<()>(1);
         let (report, steps) = std::sync::mpsc::sync_channel::<HookStep>(4);
+        let prepare = Arc::new(std::sync::atomic::AtomicU8::new(prepare_outcome::PENDING));
+        let prepare_outcome = Arc::clone(&prepare);
         let span = tracing::Span::current();
         std::thread::Builder::new()
             .name("ecdysis-hooks".into())
@@ -454,12 +468,12 @@ impl HookWorker {
                 }
                 // Every reference the hooks hold is dropped before the last report, so that when the
                 // transaction goes on, nothing here keeps a version or library alive.
-                if let Some(last) = run_hooks(running, candidate, transfer_schema, migration, validate, &report) {
+                if let Some(last) = run_hooks(running, candidate, transfer_schema, migration, validate, &prepare_outcome, &report) {
                     let _ = report.send(last);
                 }
             })
             .expect("the operating system refused to start a thread for plugin hooks");
-        HookWorker { go, steps }
+        HookWorker { go, steps, prepare }
     }
 
     /// Lets the worker run the hooks.
@@ -470,6 +484,20 @@ impl HookWorker {
     /// The next report, or `None` when `deadline` passes first.
     fn next(&self, deadline: Duration) -> Option<HookStep> {
         self.steps.recv_timeout(deadline).ok()
+    }
+
+    /// The report of `prepare`, or `None` when `deadline` passes first; then the worker resumes
+    /// the running version once `prepare` returns, and runs no other hook.
+    fn prepared(&self, deadline: Duration) -> Option<HookStep> {
+        use std::sync::atomic::Ordering;
+        if let Some(step) = self.next(deadline) {
+            return Some(step);
+        }
+        match self.prepare.compare_exchange(prepare_outcome::PENDING, prepare_outcome::ABANDONED, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => None,
+            // `prepare` returned just as the deadline passed: its report is on its way.
+            Err(_) => self.steps.recv().ok(),
+        }
     }
 }
 
@@ -482,9 +510,19 @@ fn run_hooks(
     transfer_schema: u32,
     migration: MigrationOptions,
     validate: bool,
+    prepare: &std::sync::atomic::AtomicU8,
     report: &std::sync::mpsc::SyncSender<HookStep>,
 ) -> Option<HookStep> {
+    use std::sync::atomic::Ordering;
     let prepared = running.prepare();
+    if prepare.compare_exchange(prepare_outcome::PENDING, prepare_outcome::RETURNED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        // The transaction gave up waiting: the running version keeps serving, so it is live again.
+        tracing::warn!("prepare returned after its deadline; resuming the running version");
+        if let Err(error) = running.resume() {
+            tracing::error!(%error, "the running version's resume hook failed after a late prepare");
+        }
+        return None;
+    }
     if prepared.is_err() {
         return Some(HookStep::Prepared(prepared));
     }
@@ -500,12 +538,28 @@ fn run_hooks(
         Ok(instance) => Arc::new(instance),
         Err(error) => return Some(HookStep::Transformed(Err(error))),
     };
-    drop((candidate, envelope));
+    drop(candidate);
     if !validate {
+        resume_candidate(&instance);
         return Some(HookStep::Transformed(Ok(instance)));
     }
     report.send(HookStep::Transformed(Ok(Arc::clone(&instance)))).ok()?;
-    Some(HookStep::Validated(instance.export(transfer_schema, migration)))
+    // The comparison runs here, on the worker, so that the candidate is resumed only once it is
+    // known to hold the same state, with no hand-off between threads inside the pause.
+    let compared = instance.export(transfer_schema, migration).map(|round_trip| validate::compare(&envelope.payload, &round_trip));
+    if matches!(compared, Ok(Ok(()))) {
+        resume_candidate(&instance);
+    }
+    drop((instance, envelope));
+    Some(HookStep::Validated(compared))
+}
+
+/// Tells a candidate it is about to go live: it runs before the swap, while calls still wait, so
+/// the first call admitted to it finds it running.
+fn resume_candidate(instance: &Instance) {
+    if let Err(error) = instance.resume() {
+        tracing::warn!(%error, "the new version's resume hook failed");
+    }
 }
 
 fn transfer(
@@ -545,7 +599,7 @@ fn transfer(
 
     if config.validate {
         phases.time(Phase::Validate, || {
-            let round_trip = match hooks.next(deadline) {
+            let compared = match hooks.next(deadline) {
                 None => return Err(timeout(&candidate_info.version, "validate")),
                 Some(HookStep::Validated(Err(source))) => {
                     return Err(UpdateError::ValidationExport {
@@ -555,10 +609,10 @@ fn transfer(
                         source,
                     });
                 }
-                Some(HookStep::Validated(Ok(bytes))) => bytes,
+                Some(HookStep::Validated(Ok(compared))) => compared,
                 Some(_) => unreachable!("the hook worker reports validation last"),
             };
-            validate::compare(&envelope.payload, &round_trip).map_err(|difference| UpdateError::ValidationMismatch {
+            compared.map_err(|difference| UpdateError::ValidationMismatch {
                 module: module.clone(),
                 candidate: candidate_info.version.clone(),
                 running: running_info.version.clone(),

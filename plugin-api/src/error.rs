@@ -1,7 +1,7 @@
 //! Errors on both sides of the boundary: [`PluginError`] is what plugin code returns, [`CallError`]
 //! is what a caller sees when a call into a plugin does not return normally.
 
-use crate::abi::{ByteSink, CallStatus};
+use crate::ffi::{ByteSink, CallStatus};
 
 /// An error returned by plugin code (a refused `prepare`, a failed migration, a failed export).
 ///
@@ -95,10 +95,12 @@ impl CallError {
     }
 }
 
-/// The failure of the plugin code inside a shim, before it is turned into a status.
+/// The failure of plugin code inside a shim, before it is turned into a status.
 #[doc(hidden)]
 pub enum ShimFailure {
+    /// The plugin returned an error with this message.
     Failed(String),
+    /// An argument could not be decoded or a result encoded.
     Codec(String),
 }
 

@@ -71,16 +71,15 @@
 //!
 //! # What crosses the boundary
 //! Primitives by value, `&str` and `&[u8]` as pointer and length, anything else as MessagePack.
-//! Results are copied into the caller's memory through a [`abi::ByteSink`]. A panic in plugin code
+//! Results are copied into the caller's memory through a [`ffi::ByteSink`]. A panic in plugin code
 //! is caught inside the plugin and becomes [`CallError::Panicked`]: it never unwinds into the host,
 //! which could not catch it (each `cdylib` has its own `std`).
 
-pub mod abi;
 pub mod descriptor;
 pub mod envelope;
 pub mod error;
 pub mod export;
-pub mod interface;
+pub mod ffi;
 pub mod log;
 pub mod migrate;
 
@@ -89,18 +88,18 @@ pub use ecdysis_plugin_api_macros::interface;
 pub use envelope::StateEnvelope;
 pub use error::{CallError, PluginError};
 pub use export::Plugin;
-pub use interface::{Implementation, Interface};
+pub use ffi::{Implementation, Interface};
 pub use migrate::{Migrate, MigrationOptions, MigrationStep, Schema};
 
 /// What the generated code refers to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::abi::{ByteSink, CallStatus, RawSlice, RawStr};
-    pub use crate::descriptor::{DescriptorHeader, EntryPoints, MigrationEdge, PluginDescriptor, migration_edges};
+    pub use crate::descriptor::{DescriptorHeader, MigrationEdge, migration_edges};
     pub use crate::envelope::fnv1a64;
-    pub use crate::error::{ShimFailure, guard};
-    pub use crate::export::shims;
-    pub use crate::interface::{Implementation, Interface};
-    pub use crate::log::install_logger;
+    pub use crate::error::{CallError, ShimFailure};
+    pub use crate::ffi::{
+        self, Bound, EntryPoints, HookTable, Hooks, Implementation, Interface, Method, MethodBody, OutputBytes, PluginDescriptor, RawSlice,
+        RawStr, Signature,
+    };
     pub use crate::migrate::{MigrationStep, decode, encode};
 }

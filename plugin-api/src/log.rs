@@ -8,10 +8,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 
-use crate::abi::RawStr;
-
-/// The host's log callback: a level (see [`Level`]) and a message borrowed for the call.
-pub type LogCallback = unsafe extern "C" fn(level: u32, message: RawStr);
+pub use crate::ffi::LogCallback;
 
 /// A log level, as passed through [`LogCallback`].
 #[repr(u32)]
@@ -31,18 +28,14 @@ pub enum Level {
 
 static LOGGER: OnceLock<LogCallback> = OnceLock::new();
 
-/// Entry point used by the descriptor: remembers the host's callback, and routes this library's
-/// panic messages to it instead of the plugin's own stderr printer.
+/// Remembers the host's callback, and routes this library's panic messages to it instead of the
+/// plugin's own stderr printer. Called once by the descriptor's `install_logger` entry point.
 ///
 /// The panic hook belongs to this library's copy of `std`, so it affects only this plugin. Panics
 /// are still caught at the boundary and returned as errors; the hook only decides where the message
 /// is logged. The closure captures nothing, so installing it allocates nothing that could outlive
 /// the library.
-///
-/// # Safety
-/// `logger` must stay callable for as long as this library is loaded.
-#[doc(hidden)]
-pub unsafe extern "C" fn install_logger(logger: LogCallback) {
+pub(crate) fn install(logger: LogCallback) {
     if LOGGER.set(logger).is_ok() && !std::thread::panicking() {
         std::panic::set_hook(Box::new(|info| log(Level::Error, format_args!("plugin {info}"))));
     }
@@ -52,10 +45,7 @@ pub unsafe extern "C" fn install_logger(logger: LogCallback) {
 /// family of macros instead of calling this directly.
 pub fn log(level: Level, arguments: fmt::Arguments<'_>) {
     if let Some(logger) = LOGGER.get() {
-        let message = arguments.to_string();
-        // SAFETY: the host promised the callback stays valid while the library is loaded, and the
-        // message lives for the call.
-        unsafe { logger(level as u32, RawStr::new(&message)) }
+        crate::ffi::forward_log(*logger, level as u32, &arguments.to_string());
     }
 }
 

@@ -5,13 +5,17 @@
 //! Both sides call the same release build of `counter-v1`: the difference is what the handle adds
 //! (in-flight mark, admission check, version lookup, status check).
 
+// The baseline calls the plugin's exported function by hand, which only unsafe code can do.
+#![allow(unsafe_code)]
+
 use std::ffi::c_void;
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::sync::LazyLock;
 
-use counter_interface::{Counter, CounterTable};
+use counter_interface::{__ecdysis_Counter_total_increments_arguments as TotalIncrementsArguments, Counter, CounterTable};
 use ecdysis_host::{Host, Module};
-use ecdysis_plugin_api::abi::{ByteSink, CallStatus};
+use ecdysis_plugin_api::ffi::{ByteSink, CallStatus};
 use ecdysis_plugin_api::{DESCRIPTOR_SYMBOL, PluginDescriptor};
 use ecdysis_tests::{Profile, plugins};
 
@@ -37,7 +41,8 @@ static DIRECT: LazyLock<Direct> = LazyLock::new(|| {
     // SAFETY: a sample plugin built by this workspace; its initialisers are Rust's own.
     let library = unsafe { libloading::Library::new(&path) }.expect("counter-v1 opens");
     // SAFETY: the descriptor symbol of an ecdysis plugin of this ABI, which the host's tests verify.
-    let descriptor: *const PluginDescriptor = unsafe { *library.get::<*const PluginDescriptor>(DESCRIPTOR_SYMBOL).expect("a descriptor") };
+    let descriptor: *const PluginDescriptor<'static> =
+        unsafe { *library.get::<*const PluginDescriptor<'static>>(DESCRIPTOR_SYMBOL).expect("a descriptor") };
     let mut instance = std::ptr::null_mut();
     let mut error = Vec::new();
     // SAFETY: the descriptor's `create` entry point with a writable slot.
@@ -58,11 +63,16 @@ static HANDLE: LazyLock<(Host, Module<dyn Counter>)> = LazyLock::new(|| {
 #[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
 fn plain_function_pointer(bencher: divan::Bencher) {
     let direct = &*DIRECT;
+    // SAFETY: the table stays loaded for the whole benchmark.
+    let function = unsafe { (*direct.table).total_increments.as_raw() };
     bencher.bench(|| {
+        let arguments = TotalIncrementsArguments { __call: PhantomData };
         let mut out = MaybeUninit::<u64>::uninit();
         let mut error = Vec::new();
-        // SAFETY: table and instance belong together and stay loaded for the whole benchmark.
-        let status = unsafe { ((*direct.table).total_increments)(direct.instance, out.as_mut_ptr(), ByteSink::for_vec(&mut error)) };
+        // SAFETY: table and instance belong together and stay loaded for the whole benchmark; the
+        // argument record and the result slot are those of `total_increments`.
+        let status =
+            unsafe { function(direct.instance, (&raw const arguments).cast(), out.as_mut_ptr().cast(), ByteSink::for_vec(&mut error)) };
         assert_eq!(status, CallStatus::OK);
         // SAFETY: status OK means the plugin wrote the result.
         unsafe { out.assume_init() }
@@ -76,16 +86,19 @@ fn module_handle(bencher: divan::Bencher) {
     bencher.bench(|| counter.call(|counter| counter.total_increments()).expect("the call succeeds"));
 }
 
-/// Entering and leaving the module without calling: the cost of the in-flight mark alone.
+/// Entering and leaving the module without calling a method: the cost of the in-flight mark alone.
 #[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
 fn enter_and_leave(bencher: divan::Bencher) {
     let counter = &HANDLE.1;
-    bencher.bench(|| drop(divan::black_box(counter.enter())));
+    bencher.bench(|| {
+        counter.call(|proxy| {
+            divan::black_box(proxy);
+        })
+    });
 }
 
-/// Calls through a guard held across calls: the cost of the proxy alone.
+/// Method calls inside one long module call: the cost of the proxy alone.
 #[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
-fn call_inside_a_held_guard(bencher: divan::Bencher) {
-    let counter = HANDLE.1.enter();
-    bencher.bench_local(|| counter.total_increments().expect("the call succeeds"));
+fn calls_inside_one_module_call(bencher: divan::Bencher) {
+    HANDLE.1.call(|counter| bencher.bench_local(|| counter.total_increments().expect("the call succeeds")));
 }

@@ -8,6 +8,8 @@
 //!   threads is updated from counter v1 to v2 live, and prints the update report.
 //! - `bench [call-path]`: runs the call-path benchmark (module handle against a plain function
 //!   pointer, one and two threads).
+//! - `bench stress [TRANSACTIONS]`: the lifecycle's long test: 30,000 updates, rollbacks and commits
+//!   while six threads make nested calls into two modules; fails on any lost or repeated call.
 //! - `bench kv [--requests N] [--rounds N]`: `redis-benchmark` against `kv-server`, against
 //!   `kv-server` updated every second, and against `redis-server` ([`kv_bench`]).
 //! - `reload <plugin-crate> [--socket PATH] [--release]`: builds a plugin crate and updates a
@@ -60,6 +62,8 @@ tasks:
   demo counter [--release] [--seconds N]
                                    build the counter plugins and update a serving host v1 → v2 live
   bench [call-path]                run the call-path benchmark
+  bench stress [TRANSACTIONS]      30,000 updates, rollbacks and commits under nested calls from six
+                                   threads; fails on any lost or repeated call
   bench kv [--requests N] [--rounds N]
                                    redis-benchmark against kv-server, kv-server updated every second,
                                    and redis-server (needs redis-tools and redis-server)
@@ -111,6 +115,7 @@ fn bench(arguments: &[String]) -> Result<(), String> {
     match arguments.first().map(String::as_str) {
         None | Some("call-path") => run(cargo().args(["bench", "-p", "ecdysis-tests", "--bench", "call_path"])),
         Some("kv") => kv_bench::bench(&arguments[1..]),
-        Some(other) => Err(format!("unknown benchmark `{other}`; the benchmarks are: call-path, kv")),
+        Some("stress") => run(cargo().args(["bench", "-p", "ecdysis-tests", "--bench", "stress", "--"]).args(&arguments[1..])),
+        Some(other) => Err(format!("unknown benchmark `{other}`; the benchmarks are: call-path, kv, stress")),
     }
 }

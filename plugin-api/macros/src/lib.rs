@@ -1,11 +1,16 @@
 //! The `#[interface]` attribute: turns a plain Rust trait into an ecdysis module interface.
 //!
 //! For a trait `Counter` it generates, next to the unchanged trait:
-//! - `CounterTable`, the `#[repr(C)]` table of `extern "C"` functions a plugin exports;
-//! - one panic-catching shim per method, generic over the plugin type, that the table points to;
+//! - for each method, a `#[repr(C)]` record of its arguments as they cross, and a type describing
+//!   it (`Signature`) with its plugin-side body (`MethodBody`: decode, call, encode);
+//! - `CounterTable`, the `#[repr(C)]` table of the plugin's panic-catching method shims;
 //! - `CounterProxy`, the host-side typed caller that returns `Result<_, CallError>`;
 //! - `impl Interface for dyn Counter` with the interface id and a fingerprint of every signature,
 //!   and `impl Implementation<P> for dyn Counter`, which builds the table for a plugin type `P`.
+//!
+//! The generated code contains no `unsafe` block: the shims, the table entries and the calls
+//! through them are generic code in `ecdysis_plugin_api::ffi`, the one module where the plugin API
+//! crosses the boundary.
 //!
 //! Arguments cross as they are when they are primitives (`u8`..`u64`, `i8`..`i64`, `usize`,
 //! `isize`, `f32`, `f64`, `bool`), as pointer and length when they are `&str` or `&[u8]`, and as
@@ -123,10 +128,10 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
     let table_name = format_ident!("{}Table", trait_name);
     let proxy_name = format_ident!("{}Proxy", trait_name);
 
-    let mut canonical = String::from("ecdysis-interface/2;");
+    let mut canonical = String::from("ecdysis-interface/3;");
     let mut table_fields = Vec::new();
-    let mut table_entries = Vec::new();
-    let mut shims = Vec::new();
+    let mut table_methods = Vec::new();
+    let mut signatures = Vec::new();
     let mut proxy_methods = Vec::new();
 
     for item in &item_trait.items {
@@ -153,15 +158,15 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
             _ => return Err(syn::Error::new(signature.span(), "interface methods take `&self`; the plugin guards its own state")),
         }
         let method_name = &signature.ident;
-        let shim_name = format_ident!("__ecdysis_shim_{}_{}", trait_name, method_name);
+        let signature_name = format_ident!("__ecdysis_{}_{}", trait_name, method_name);
+        let arguments_name = format_ident!("__ecdysis_{}_{}_arguments", trait_name, method_name);
         let docs: Vec<_> = method.attrs.iter().filter(|attribute| attribute.path().is_ident("doc")).collect();
 
-        let mut abi_params = Vec::new(); // `name: AbiType` in the table and shim
-        let mut abi_types = Vec::new();
+        let mut record_fields = Vec::new(); // `name: AbiType<'call>` in the argument record
         let mut proxy_params = Vec::new(); // `name: UserType` in the proxy
         let mut proxy_prelude = Vec::new(); // encoding of MessagePack arguments
-        let mut proxy_arguments = Vec::new(); // expressions passed to the table function
-        let mut shim_prelude = Vec::new(); // decoding in the shim
+        let mut record_values = Vec::new(); // `name: expression` filling the record in the proxy
+        let mut body_prelude = Vec::new(); // decoding in the plugin's method body
         let mut call_arguments = Vec::new(); // expressions passed to the trait method
         let mut argument_types = Vec::new();
 
@@ -174,45 +179,41 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
             let ty = &typed.ty;
             argument_types.push(quote!(#ty).to_string());
             proxy_params.push(quote!(#name: #ty));
-            let (abi_type, proxy_argument, decode, call_argument) = match classify_argument(ty)? {
-                Crossing::Primitive => (quote!(#ty), quote!(#name), quote!(), quote!(#name)),
+            let (abi_type, record_value, decode, call_argument) = match classify_argument(ty)? {
+                Crossing::Primitive => (quote!(#ty), quote!(#name), quote!(let #name = arguments.#name;), quote!(#name)),
                 Crossing::Str => (
-                    quote!(#api::abi::RawStr),
-                    quote!(#api::abi::RawStr::new(#name)),
-                    // SAFETY: the caller made this RawStr from a `&str` that lives for the call.
-                    quote!(let #name: &str = unsafe { #name.as_str() };),
+                    quote!(#private::RawStr<'call>),
+                    quote!(#private::RawStr::new(#name)),
+                    quote!(let #name: &str = arguments.#name.as_str();),
                     quote!(#name),
                 ),
                 Crossing::Bytes => (
-                    quote!(#api::abi::RawSlice<u8>),
-                    quote!(#api::abi::RawSlice::new(#name)),
-                    // SAFETY: the caller made this RawSlice from a `&[u8]` that lives for the call.
-                    quote!(let #name: &[u8] = unsafe { #name.as_slice() };),
+                    quote!(#private::RawSlice<'call, u8>),
+                    quote!(#private::RawSlice::new(#name)),
+                    quote!(let #name: &[u8] = arguments.#name.as_slice();),
                     quote!(#name),
                 ),
                 Crossing::MessagePack { by_reference, owned } => {
                     let encoded = format_ident!("__ecdysis_encoded_{}", name);
                     let borrow = if by_reference { quote!(#name) } else { quote!(&#name) };
                     proxy_prelude.push(quote! {
-                        let #encoded = #private::encode(#borrow).map_err(|message| #api::CallError::Codec { message })?;
+                        let #encoded = #private::encode(#borrow).map_err(|message| #private::CallError::Codec { message })?;
                     });
                     let pass = if by_reference { quote!(&#name) } else { quote!(#name) };
                     (
-                        quote!(#api::abi::RawSlice<u8>),
-                        quote!(#api::abi::RawSlice::new(&#encoded)),
+                        quote!(#private::RawSlice<'call, u8>),
+                        quote!(#private::RawSlice::new(&#encoded)),
                         quote! {
-                            // SAFETY: the caller made this RawSlice from bytes that live for the call.
-                            let #name: #owned = #private::decode(unsafe { #name.as_slice() }).map_err(#private::ShimFailure::Codec)?;
+                            let #name: #owned = #private::decode(arguments.#name.as_slice()).map_err(#private::ShimFailure::Codec)?;
                         },
                         pass,
                     )
                 }
                 Crossing::Unit | Crossing::RawBytes => unreachable!("arguments are never unit or raw byte results"),
             };
-            abi_params.push(quote!(#name: #abi_type));
-            abi_types.push(abi_type);
-            proxy_arguments.push(proxy_argument);
-            shim_prelude.push(decode);
+            record_fields.push(quote!(pub #name: #abi_type,));
+            record_values.push(quote!(#name: #record_value,));
+            body_prelude.push(decode);
             call_arguments.push(call_argument);
         }
 
@@ -223,84 +224,67 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
         };
         canonical.push_str(&format!("{}({})->{};", method_name, argument_types.join(","), result_type));
 
-        let (out_param, out_type, out_local, out_argument, out_read, shim_write) = match &result {
-            Crossing::Unit => (quote!(), quote!(), quote!(), quote!(), quote!(Ok(())), quote!(let () = __ecdysis_result;)),
-            Crossing::Primitive => (
-                quote!(__ecdysis_out: *mut #result_type,),
-                quote!(*mut #result_type,),
-                quote!(let mut __ecdysis_out = ::core::mem::MaybeUninit::<#result_type>::uninit();),
-                quote!(__ecdysis_out.as_mut_ptr(),),
-                // SAFETY: status OK means the shim wrote the result through the pointer.
-                quote!(Ok(unsafe { __ecdysis_out.assume_init() })),
-                // SAFETY: the caller passes a pointer to an uninitialised slot of the result type.
-                quote!(unsafe { __ecdysis_out.write(__ecdysis_result) };),
-            ),
+        // How the result crosses: its `Output` type, how the plugin's body produces it, and how the
+        // proxy turns it back into the method's result type.
+        let (output_type, produce, finish) = match &result {
+            Crossing::Unit => (quote!(()), quote!(Ok(())), quote!(output)),
+            Crossing::Primitive => (quote!(#result_type), quote!(Ok(result)), quote!(output)),
             Crossing::MessagePack { owned, .. } => (
-                quote!(mut __ecdysis_out: #api::abi::ByteSink<'_>,),
-                quote!(#api::abi::ByteSink<'_>,),
-                quote!(let mut __ecdysis_out = ::std::vec::Vec::new();),
-                quote!(#api::abi::ByteSink::for_vec(&mut __ecdysis_out),),
-                quote!(#private::decode::<#owned>(&__ecdysis_out).map_err(|message| #api::CallError::Codec { message })),
-                quote!(__ecdysis_out.write(&#private::encode(&__ecdysis_result).map_err(#private::ShimFailure::Codec)?);),
+                quote!(#private::OutputBytes),
+                quote!(Ok(#private::OutputBytes(#private::encode(&result).map_err(#private::ShimFailure::Codec)?))),
+                quote!(#private::decode::<#owned>(&output.0).map_err(|message| #private::CallError::Codec { message })?),
             ),
-            Crossing::RawBytes => (
-                quote!(mut __ecdysis_out: #api::abi::ByteSink<'_>,),
-                quote!(#api::abi::ByteSink<'_>,),
-                quote!(let mut __ecdysis_out = ::std::vec::Vec::new();),
-                quote!(#api::abi::ByteSink::for_vec(&mut __ecdysis_out),),
-                quote!(Ok(__ecdysis_out)),
-                quote!(__ecdysis_out.write(&__ecdysis_result);),
-            ),
+            Crossing::RawBytes => (quote!(#private::OutputBytes), quote!(Ok(#private::OutputBytes(result))), quote!(output.0)),
             Crossing::Str | Crossing::Bytes => unreachable!("results are classified as unit, primitive, raw bytes or MessagePack"),
         };
+        let unit_result = matches!(result, Crossing::Unit);
+        let bind_result = if unit_result { quote!(let () =) } else { quote!(let result =) };
 
-        table_fields.push(quote! {
-            #[doc = concat!("The plugin's `", stringify!(#method_name), "`.")]
-            pub #method_name: unsafe extern "C" fn(
-                instance: *const ::core::ffi::c_void,
-                #(#abi_types,)*
-                #out_type
-                error: #api::abi::ByteSink<'_>,
-            ) -> #api::abi::CallStatus,
-        });
-        table_entries.push(quote!(#method_name: #shim_name::<P>,));
-        shims.push(quote! {
+        signatures.push(quote! {
+            #[doc = concat!("The arguments of `", stringify!(#trait_name), "::", stringify!(#method_name), "` as they cross the plugin boundary.")]
             #[doc(hidden)]
-            #[allow(non_snake_case)]
-            unsafe extern "C" fn #shim_name<P: #trait_name>(
-                instance: *const ::core::ffi::c_void,
-                #(#abi_params,)*
-                #out_param
-                error: #api::abi::ByteSink<'_>,
-            ) -> #api::abi::CallStatus {
-                #private::guard(error, move || {
-                    // SAFETY: the host passes the instance pointer that this plugin's `create` or
-                    // `import_state` returned, which points to a live `P`.
-                    let this: &P = unsafe { &*(instance as *const P) };
-                    #(#shim_prelude)*
-                    let __ecdysis_result = <P as #trait_name>::#method_name(this, #(#call_arguments),*);
-                    #shim_write
-                    Ok(())
-                })
+            #[allow(non_camel_case_types)]
+            #[repr(C)]
+            #vis struct #arguments_name<'call> {
+                #(#record_fields)*
+                pub __call: ::core::marker::PhantomData<&'call ()>,
+            }
+
+            #[doc = concat!("The signature of `", stringify!(#trait_name), "::", stringify!(#method_name), "` at the plugin boundary.")]
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            #vis enum #signature_name {}
+
+            impl #private::Signature for #signature_name {
+                type Arguments<'call> = #arguments_name<'call>;
+                type Output = #output_type;
+            }
+
+            impl<P: #trait_name> #private::MethodBody<P> for #signature_name {
+                #[inline]
+                fn run(plugin: &P, arguments: &#arguments_name<'_>) -> ::core::result::Result<#output_type, #private::ShimFailure> {
+                    #(#body_prelude)*
+                    #bind_result <P as #trait_name>::#method_name(plugin, #(#call_arguments),*);
+                    #produce
+                }
             }
         });
+        table_fields.push(quote! {
+            #[doc = concat!("The plugin's `", stringify!(#method_name), "`.")]
+            pub #method_name: #private::Method<#signature_name>,
+        });
+        table_methods.push(quote!(#method_name: #signature_name));
         proxy_methods.push(quote! {
             #(#docs)*
             ///
             /// # Errors
             /// When the plugin panics, or an argument or the result cannot be encoded or decoded.
             #[inline]
-            pub fn #method_name(&self, #(#proxy_params),*) -> ::core::result::Result<#result_type, #api::CallError> {
+            pub fn #method_name(&self, #(#proxy_params),*) -> ::core::result::Result<#result_type, #private::CallError> {
                 #(#proxy_prelude)*
-                let mut __ecdysis_error = ::std::vec::Vec::new();
-                #out_local
-                // SAFETY: the table and instance belong together and stay alive while the proxy's
-                // call guard holds this thread's in-flight mark; every argument lives for the call.
-                let __ecdysis_status = unsafe {
-                    (self.table.#method_name)(self.instance, #(#proxy_arguments,)* #out_argument #api::abi::ByteSink::for_vec(&mut __ecdysis_error))
-                };
-                #api::CallError::check(__ecdysis_status, __ecdysis_error)?;
-                #out_read
+                let arguments = #arguments_name { #(#record_values)* __call: ::core::marker::PhantomData };
+                let output = self.bound.call(|table| &table.#method_name, &arguments)?;
+                Ok(#finish)
             }
         });
     }
@@ -312,40 +296,30 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
     Ok(quote! {
         #item_trait
 
+        #(#signatures)*
+
         #[doc = #table_doc]
         #[repr(C)]
         #vis struct #table_name {
             #(#table_fields)*
         }
 
-        #(#shims)*
-
         #[doc = #proxy_doc]
         #vis struct #proxy_name<'call> {
-            table: &'call #table_name,
-            instance: *const ::core::ffi::c_void,
+            bound: #private::Bound<'call, #table_name>,
         }
 
         impl<'call> #proxy_name<'call> {
             #(#proxy_methods)*
         }
 
-        // SAFETY: the table is generated from the trait's signatures, and the fingerprint covers every
-        // one of them, so a table is only read as this type when both sides agree on its layout.
-        unsafe impl #api::Interface for dyn #trait_name {
-            type Table = #table_name;
-            type Proxy<'call> = #proxy_name<'call>;
-            const ID: &'static str = #id;
-            const FINGERPRINT: u64 = #private::fnv1a64(#canonical.as_bytes());
-
-            unsafe fn proxy<'call>(table: &'call #table_name, instance: *const ::core::ffi::c_void) -> #proxy_name<'call> {
-                #proxy_name { table, instance }
-            }
-        }
-
-        // SAFETY: every entry is the shim for the same method, instantiated for `P`.
-        unsafe impl<P: #trait_name> #api::Implementation<P> for dyn #trait_name {
-            const TABLE: #table_name = #table_name { #(#table_entries)* };
+        #api::__implement_interface! {
+            trait: #trait_name,
+            table: #table_name,
+            proxy: #proxy_name,
+            id: #id,
+            canonical: #canonical,
+            methods: [#(#table_methods),*],
         }
     })
 }

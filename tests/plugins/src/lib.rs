@@ -3,6 +3,7 @@
 
 use std::marker::PhantomData;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use counter_interface::{Counter, CounterStateV2, CounterStats};
 use ecdysis_plugin_api::{Plugin, PluginError};
@@ -19,11 +20,18 @@ pub trait Defect: Send + Sync + 'static {
     }
     /// Runs at the start of every `increment`.
     fn before_increment(_key: &str) {}
+    /// Runs in `resume`, before the instance counts the resume.
+    fn resume() {}
 }
+
+/// The key under which `value` reports how many times the instance was resumed, so that tests can
+/// see the lifecycle from outside; it is never stored.
+pub const RESUMED_KEY: &str = "__resumed";
 
 /// A correct counter on schema v2, except where `D` says otherwise.
 pub struct DefectiveCounter<D: Defect> {
     state: Mutex<CounterStateV2>,
+    resumed: AtomicI64,
     _defect: PhantomData<D>,
 }
 
@@ -45,6 +53,9 @@ impl<D: Defect> Counter for DefectiveCounter<D> {
     }
 
     fn value(&self, key: &str) -> Option<i64> {
+        if key == RESUMED_KEY {
+            return Some(self.resumed.load(Ordering::SeqCst));
+        }
         self.state().values.get(key).copied()
     }
 
@@ -66,7 +77,7 @@ impl<D: Defect> Plugin for DefectiveCounter<D> {
     type State = CounterStateV2;
 
     fn create() -> Result<Self, PluginError> {
-        Ok(DefectiveCounter { state: Mutex::new(CounterStateV2::default()), _defect: PhantomData })
+        Ok(DefectiveCounter { state: Mutex::new(CounterStateV2::default()), resumed: AtomicI64::new(0), _defect: PhantomData })
     }
 
     fn export_state(&self) -> Result<CounterStateV2, PluginError> {
@@ -74,10 +85,15 @@ impl<D: Defect> Plugin for DefectiveCounter<D> {
     }
 
     fn from_state(state: CounterStateV2) -> Result<Self, PluginError> {
-        Ok(DefectiveCounter { state: Mutex::new(D::transform(state)?), _defect: PhantomData })
+        Ok(DefectiveCounter { state: Mutex::new(D::transform(state)?), resumed: AtomicI64::new(0), _defect: PhantomData })
     }
 
     fn prepare(&self) -> Result<(), PluginError> {
         D::prepare()
+    }
+
+    fn resume(&self) {
+        D::resume();
+        self.resumed.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -8,6 +8,7 @@ mod control;
 mod kv;
 mod operate;
 mod refusals;
+mod soundness;
 mod update;
 mod watch;
 

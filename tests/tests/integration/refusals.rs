@@ -249,10 +249,11 @@ fn calls_that_do_not_drain_abort_the_update_and_name_the_count() {
     let (entered, wait_for_entry) = std::sync::mpsc::channel();
     let (release, wait_for_release) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
-        let guard = holding.enter();
-        entered.send(()).unwrap();
-        wait_for_release.recv().unwrap();
-        guard.increment("held", 1).unwrap();
+        holding.call(|counter| {
+            entered.send(()).unwrap();
+            wait_for_release.recv().unwrap();
+            counter.increment("held", 1).unwrap();
+        });
     });
     wait_for_entry.recv().unwrap();
     let error = host.update("counter", sample("counter-v2")).unwrap_err();

@@ -1,0 +1,726 @@
+//! The FFI boundary as both sides see it: every type that crosses between a host and a plugin, the
+//! plugin's exported descriptor, the shims that enter plugin code, and the typed calls that leave
+//! host code. All of the plugin API's `unsafe` code is in this file.
+//!
+//! Every value that crosses is a primitive (integers, floats, `bool`), one of the `#[repr(C)]` types
+//! below, or MessagePack bytes carried by them. No Rust-layout type, no allocation and no vtable
+//! crosses the boundary. Borrowed values carry the lifetime of what they borrow ([`RawStr`],
+//! [`RawSlice`]), so safe code can only make them from live data; values that arrive from the other
+//! side are turned into references only here, by the shims, for the duration of one call.
+//!
+//! The code that `#[interface]` and `export_plugin!` generate spells out no `unsafe` block: it
+//! describes each method ([`Signature`], [`MethodBody`]) and calls the functions of this module.
+
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::mem::{MaybeUninit, offset_of};
+
+use crate::descriptor::{DescriptorHeader, MigrationEdge};
+use crate::error::{CallError, ShimFailure, guard};
+use crate::export::Plugin;
+use crate::migrate::{MigrationOptions, MigrationStep, decode_from_version, encode_to_version};
+
+// ------------------------------------------------------------------------------------------------
+// Borrowed values.
+
+/// A borrowed UTF-8 string passed across the boundary as pointer and length.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RawStr<'a> {
+    ptr: *const u8,
+    len: usize,
+    _borrow: PhantomData<&'a str>,
+}
+
+// SAFETY: a `RawStr<'a>` is a `&'a str` in another form, and `&str` is `Send + Sync`.
+unsafe impl Send for RawStr<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for RawStr<'_> {}
+
+impl<'a> RawStr<'a> {
+    /// Borrows `text` for `'a` (a call, or `'static` in a descriptor).
+    #[must_use]
+    pub const fn new(text: &'a str) -> RawStr<'a> {
+        RawStr { ptr: text.as_ptr(), len: text.len(), _borrow: PhantomData }
+    }
+
+    /// The string's bytes. A host reading a descriptor it does not trust yet checks them as UTF-8
+    /// itself rather than calling [`RawStr::as_str`].
+    #[must_use]
+    pub fn as_bytes(self) -> &'a [u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: a `RawStr<'a>` is made by `new` from a `&'a str`, or arrives through a shim that
+        // received it from a caller who made it so; the bytes live and stay unchanged for `'a`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    /// The string.
+    #[must_use]
+    pub fn as_str(self) -> &'a str {
+        // SAFETY: as in `as_bytes`; the bytes came from a `&str`, so they are UTF-8.
+        unsafe { std::str::from_utf8_unchecked(self.as_bytes()) }
+    }
+}
+
+/// A borrowed slice passed across the boundary as pointer and length.
+#[repr(C)]
+#[derive(Debug)]
+pub struct RawSlice<'a, T> {
+    ptr: *const T,
+    len: usize,
+    _borrow: PhantomData<&'a [T]>,
+}
+
+impl<T> Clone for RawSlice<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for RawSlice<'_, T> {}
+
+// SAFETY: a `RawSlice<'a, T>` is a `&'a [T]` in another form, which is `Send + Sync` for `T: Sync`.
+unsafe impl<T: Sync> Send for RawSlice<'_, T> {}
+// SAFETY: as above.
+unsafe impl<T: Sync> Sync for RawSlice<'_, T> {}
+
+impl<'a, T> RawSlice<'a, T> {
+    /// Borrows `items` for `'a` (a call, or `'static` in a descriptor).
+    #[must_use]
+    pub const fn new(items: &'a [T]) -> RawSlice<'a, T> {
+        RawSlice { ptr: items.as_ptr(), len: items.len(), _borrow: PhantomData }
+    }
+
+    /// The slice.
+    #[must_use]
+    pub fn as_slice(self) -> &'a [T] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: as for `RawStr::as_bytes`: made from a live `&'a [T]`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// A writer owned by the caller into which the callee copies bytes.
+///
+/// This is how results, exported state and error messages leave a plugin: the bytes are copied
+/// into memory the host allocated, by a function of the host, so no plugin allocation outlives the
+/// call that made it.
+#[repr(C)]
+pub struct ByteSink<'a> {
+    context: *mut c_void,
+    write: unsafe extern "C" fn(context: *mut c_void, ptr: *const u8, len: usize),
+    _target: PhantomData<&'a mut Vec<u8>>,
+}
+
+impl<'a> ByteSink<'a> {
+    /// A sink that appends to `buffer`.
+    #[must_use]
+    #[inline]
+    pub fn for_vec(buffer: &'a mut Vec<u8>) -> ByteSink<'a> {
+        unsafe extern "C" fn append(context: *mut c_void, ptr: *const u8, len: usize) {
+            // SAFETY: `context` is the `&mut Vec<u8>` given to `for_vec`, borrowed for the sink's
+            // lifetime, and `write` passes a live byte range.
+            unsafe {
+                let buffer = &mut *(context as *mut Vec<u8>);
+                buffer.extend_from_slice(std::slice::from_raw_parts(ptr, len));
+            }
+        }
+        ByteSink { context: buffer as *mut Vec<u8> as *mut c_void, write: append, _target: PhantomData }
+    }
+
+    /// Copies `bytes` into the sink's buffer.
+    pub fn write(&mut self, bytes: &[u8]) {
+        // SAFETY: `context` and `write` were paired by `for_vec` (here or in the caller's copy of
+        // this crate, for a sink that crossed the boundary); `bytes` is a live slice.
+        unsafe { (self.write)(self.context, bytes.as_ptr(), bytes.len()) }
+    }
+}
+
+/// The outcome of one call across the boundary. A transparent integer, never a Rust enum, so that
+/// an unexpected value from a foreign library is an error rather than undefined behaviour.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallStatus(pub u32);
+
+impl CallStatus {
+    /// The call returned normally and wrote its result.
+    pub const OK: CallStatus = CallStatus(0);
+    /// The plugin panicked; the error sink holds the panic message.
+    pub const PANICKED: CallStatus = CallStatus(1);
+    /// The plugin returned an error; the error sink holds its message.
+    pub const FAILED: CallStatus = CallStatus(2);
+    /// Arguments or state could not be decoded; the error sink holds the decoder's message.
+    pub const DECODE_FAILED: CallStatus = CallStatus(3);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The descriptor.
+
+/// What a plugin exports under [`DESCRIPTOR_SYMBOL`](crate::DESCRIPTOR_SYMBOL). Built by
+/// `export_plugin!`; `'a` is `'static` in the plugin and the library's lifetime in a host.
+#[repr(C)]
+pub struct PluginDescriptor<'a> {
+    /// Magic and ABI version, read before anything else.
+    pub header: DescriptorHeader,
+    /// The name of the module this plugin implements (e.g. `counter`).
+    pub module_name: RawStr<'a>,
+    /// The plugin's own version, semver (the crate version).
+    pub plugin_version: RawStr<'a>,
+    /// The id of the interface whose table `interface_table` points to.
+    pub interface_id: RawStr<'a>,
+    /// A fingerprint of every signature of that interface.
+    pub interface_fingerprint: u64,
+    /// The name of the plugin's state schema.
+    pub schema_name: RawStr<'a>,
+    /// The version of the plugin's state schema.
+    pub schema_version: u32,
+    /// Every migration step the plugin can run.
+    pub migrations: RawSlice<'a, MigrationEdge>,
+    /// The lifecycle entry points every plugin has.
+    pub entry_points: EntryPoints,
+    /// The optional hooks the plugin offers, in a table that grows without an ABI change.
+    pub hooks: HookTable<'a>,
+    /// The interface's function table (a `static` in the plugin).
+    pub interface_table: *const c_void,
+}
+
+// SAFETY: a descriptor is immutable static data; its pointers point to other immutable statics.
+unsafe impl Sync for PluginDescriptor<'_> {}
+
+/// The host's log callback: a level (see [`crate::log::Level`]) and a message borrowed for the call.
+pub type LogCallback = unsafe extern "C" fn(level: u32, message: RawStr<'_>);
+
+/// The lifecycle functions every plugin exports. Each catches panics and reports them as a status.
+#[repr(C)]
+pub struct EntryPoints {
+    /// Gives the plugin the host's log callback. Called once, right after verification.
+    pub install_logger: unsafe extern "C" fn(logger: LogCallback),
+    /// Builds a fresh instance with empty state and writes its pointer to `out`.
+    pub create: unsafe extern "C" fn(out: *mut *mut c_void, error: ByteSink<'_>) -> CallStatus,
+    /// Writes the instance's state, encoded in `schema_version` (migrating down with the
+    /// `MigrationOptions` flags `flags`), to `out`. Does not modify the instance.
+    pub export_state: unsafe extern "C" fn(
+        instance: *const c_void,
+        schema_version: u32,
+        flags: u32,
+        out: ByteSink<'_>,
+        error: ByteSink<'_>,
+    ) -> CallStatus,
+    /// Builds an instance from state encoded in `schema_version` (migrating it up with the
+    /// `MigrationOptions` flags `flags`) and writes its pointer to `out`.
+    pub import_state: unsafe extern "C" fn(
+        schema_version: u32,
+        flags: u32,
+        state: RawSlice<'_, u8>,
+        out: *mut *mut c_void,
+        error: ByteSink<'_>,
+    ) -> CallStatus,
+    /// Drops the instance.
+    pub destroy: unsafe extern "C" fn(instance: *mut c_void, error: ByteSink<'_>) -> CallStatus,
+}
+
+/// A hook that takes an instance and reports success or an error.
+pub type InstanceHook = unsafe extern "C" fn(instance: *const c_void, error: ByteSink<'_>) -> CallStatus;
+
+/// The optional hooks of a plugin, designed to grow: new hooks are appended at the end, and a
+/// reader takes only the entries that lie within the `size` the plugin's build recorded, so an
+/// older plugin simply does not offer a newer hook, and an older host ignores hooks it does not
+/// know. A `None` entry means "not offered": the host then does what the hook's documentation
+/// says it does without it. Never reorder, remove or retype an entry; that would need a new
+/// [`ABI_VERSION`](crate::ABI_VERSION).
+#[repr(C)]
+pub struct Hooks {
+    /// Asks the instance to reach an update point (park its own threads). An error refuses the
+    /// update. Not offered: the instance is always at an update point once calls have drained.
+    pub prepare: Option<InstanceHook>,
+    /// Tells the instance it is live: after a refused or failed update for the old instance, after
+    /// the swap for the new one. Not offered: nothing to restart.
+    pub resume: Option<InstanceHook>,
+}
+
+/// A plugin's [`Hooks`] as it exports them: where they are and how large its build made them.
+#[repr(C)]
+pub struct HookTable<'a> {
+    /// `size_of::<Hooks>()` in the plugin's build.
+    pub size: usize,
+    hooks: *const Hooks,
+    _borrow: PhantomData<&'a Hooks>,
+}
+
+impl<'a> HookTable<'a> {
+    /// The table of `hooks`, as this build of the crate lays it out.
+    #[must_use]
+    pub const fn new(hooks: &'a Hooks) -> HookTable<'a> {
+        HookTable { size: size_of::<Hooks>(), hooks, _borrow: PhantomData }
+    }
+
+    /// The entry at byte `offset` of [`Hooks`], if the plugin's table is long enough to hold it.
+    fn entry(&self, offset: usize) -> Option<InstanceHook> {
+        if offset + size_of::<Option<InstanceHook>>() > self.size {
+            return None;
+        }
+        // SAFETY: a `HookTable<'a>` is made by `new` from a `&'a Hooks` whose build recorded `size`
+        // bytes; the entry lies within them, and every entry of `Hooks` is an
+        // `Option<InstanceHook>` at an offset that never changes.
+        unsafe { self.hooks.cast::<u8>().add(offset).cast::<Option<InstanceHook>>().read() }
+    }
+
+    /// The `prepare` hook, if offered.
+    #[must_use]
+    pub fn prepare(&self) -> Option<InstanceHook> {
+        self.entry(offset_of!(Hooks, prepare))
+    }
+
+    /// The `resume` hook, if offered.
+    #[must_use]
+    pub fn resume(&self) -> Option<InstanceHook> {
+        self.entry(offset_of!(Hooks, resume))
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Interfaces and their methods.
+
+/// A module interface, implemented by `#[interface]` for `dyn YourTrait`.
+///
+/// # Safety
+/// `Table` must be `#[repr(C)]` and made only of [`Method`]s whose signatures are covered by
+/// `FINGERPRINT`. Only the `#[interface]` macro implements this trait (through
+/// `__implement_interface!`).
+pub unsafe trait Interface: 'static {
+    /// The `#[repr(C)]` function table a plugin exports.
+    type Table: Sync + 'static;
+    /// The typed caller a host uses for the duration of one call.
+    type Proxy<'call>;
+    /// The interface id. A host refuses a plugin whose id differs.
+    const ID: &'static str;
+    /// A fingerprint of every method signature. A host refuses a plugin whose fingerprint differs.
+    const FINGERPRINT: u64;
+
+    /// Makes the proxy that calls the instance and table of `bound`.
+    fn proxy(bound: Bound<'_, Self::Table>) -> Self::Proxy<'_>;
+}
+
+/// The function table of interface `Self` for the plugin type `P`, implemented by `#[interface]`.
+///
+/// # Safety
+/// `TABLE` must hold only methods made by [`Method::implemented_by::<P>`](Method::implemented_by).
+pub unsafe trait Implementation<P>: Interface {
+    /// The table, placed in a `static` by `export_plugin!`.
+    const TABLE: Self::Table;
+}
+
+/// Implements [`Interface`] and [`Implementation`] for an interface trait; used by `#[interface]`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __implement_interface {
+    (
+        trait: $trait_name:ident,
+        table: $table:ident,
+        proxy: $proxy:ident,
+        id: $id:expr,
+        canonical: $canonical:expr,
+        methods: [$($method:ident: $signature:ty),* $(,)?] $(,)?
+    ) => {
+        // SAFETY: `#[interface]` generated the table from the trait's signatures, one `Method` per
+        // method, and the fingerprint covers every one of them.
+        unsafe impl $crate::__private::Interface for dyn $trait_name {
+            type Table = $table;
+            type Proxy<'call> = $proxy<'call>;
+            const ID: &'static str = $id;
+            const FINGERPRINT: u64 = $crate::__private::fnv1a64($canonical.as_bytes());
+
+            fn proxy(bound: $crate::__private::Bound<'_, $table>) -> $proxy<'_> {
+                $proxy { bound }
+            }
+        }
+
+        // SAFETY: every entry is the shim of its own method, instantiated for `P`.
+        unsafe impl<P: $trait_name> $crate::__private::Implementation<P> for dyn $trait_name {
+            const TABLE: $table = $table { $($method: $crate::__private::Method::<$signature>::implemented_by::<P>(),)* };
+        }
+    };
+}
+
+/// What one interface method passes and returns; `#[interface]` describes each method with an
+/// uninhabited type implementing this.
+pub trait Signature: 'static {
+    /// The `#[repr(C)]` record of the arguments as they cross: primitives, [`RawStr`],
+    /// [`RawSlice`] (MessagePack bytes among them).
+    type Arguments<'call>;
+    /// How the result crosses.
+    type Output: Output;
+}
+
+/// The plugin side of a method: decodes the arguments, calls the plugin and encodes the result.
+pub trait MethodBody<P>: Signature {
+    /// Runs the method on `plugin`.
+    ///
+    /// # Errors
+    /// When an argument cannot be decoded or the result encoded.
+    fn run(plugin: &P, arguments: &Self::Arguments<'_>) -> Result<Self::Output, ShimFailure>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How a method's result crosses: primitives by value into the caller's slot, `()` not at all,
+/// [`OutputBytes`] copied into the caller's buffer through a [`ByteSink`]. Implemented only here.
+pub trait Output: sealed::Sealed + Sized + 'static {
+    /// Runs `call` with a pointer to a fresh result slot; the value, when `call` returns
+    /// [`CallStatus::OK`].
+    #[doc(hidden)]
+    fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>);
+
+    /// Writes the value into the slot `slot`, which `receive` on the other side made.
+    ///
+    /// # Safety
+    /// `slot` must be the pointer `receive` passed for this same `Output` type.
+    #[doc(hidden)]
+    unsafe fn deliver(self, slot: *mut c_void);
+}
+
+macro_rules! primitive_outputs {
+    ($($primitive:ty),*) => {$(
+        impl sealed::Sealed for $primitive {}
+        impl Output for $primitive {
+            #[inline]
+            fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>) {
+                let mut slot = MaybeUninit::<$primitive>::uninit();
+                let status = call(slot.as_mut_ptr().cast());
+                // SAFETY: status OK means the plugin's `deliver` wrote a value into the slot.
+                let value = (status == CallStatus::OK).then(|| unsafe { slot.assume_init() });
+                (status, value)
+            }
+
+            #[inline]
+            unsafe fn deliver(self, slot: *mut c_void) {
+                // SAFETY: the caller passes the slot `receive` made for this type.
+                unsafe { slot.cast::<$primitive>().write(self) }
+            }
+        }
+    )*};
+}
+primitive_outputs!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64, bool);
+
+impl sealed::Sealed for () {}
+impl Output for () {
+    #[inline]
+    fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>) {
+        let status = call(std::ptr::null_mut());
+        (status, (status == CallStatus::OK).then_some(()))
+    }
+
+    #[inline]
+    unsafe fn deliver(self, _slot: *mut c_void) {}
+}
+
+/// A result that crosses as bytes: a `Vec<u8>` as it is, any other serde type as MessagePack.
+#[derive(Debug)]
+pub struct OutputBytes(pub Vec<u8>);
+
+impl sealed::Sealed for OutputBytes {}
+impl Output for OutputBytes {
+    #[inline]
+    fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>) {
+        let mut bytes = Vec::new();
+        let mut sink = ByteSink::for_vec(&mut bytes);
+        let status = call((&raw mut sink).cast());
+        (status, (status == CallStatus::OK).then_some(OutputBytes(bytes)))
+    }
+
+    #[inline]
+    unsafe fn deliver(self, slot: *mut c_void) {
+        // SAFETY: the caller passes the slot `receive` made for this type: a live `ByteSink`.
+        unsafe { (*slot.cast::<ByteSink<'_>>()).write(&self.0) }
+    }
+}
+
+/// The exported function behind every [`Method`]: the instance, a pointer to the method's argument
+/// record, a pointer to its result slot (see [`Output`]), and the error sink.
+pub type RawMethod =
+    unsafe extern "C" fn(instance: *const c_void, arguments: *const c_void, output: *mut c_void, error: ByteSink<'_>) -> CallStatus;
+
+/// One entry of an interface's function table: the plugin's shim for method `M`.
+#[repr(transparent)]
+pub struct Method<M: Signature> {
+    raw: RawMethod,
+    _signature: PhantomData<fn() -> M>,
+}
+
+impl<M: Signature> Method<M> {
+    /// The shim of method `M` for the plugin type `P`.
+    #[must_use]
+    pub const fn implemented_by<P>() -> Method<M>
+    where
+        M: MethodBody<P>,
+    {
+        Method { raw: method_shim::<P, M>, _signature: PhantomData }
+    }
+
+    /// The exported function itself, for a baseline that calls it without a host (the call-path
+    /// benchmark); calling it is `unsafe`, with the contract [`Bound::new`] states.
+    #[must_use]
+    pub fn as_raw(&self) -> RawMethod {
+        self.raw
+    }
+}
+
+/// The exported shim of method `M` on plugin type `P`.
+///
+/// # Safety
+/// `instance` must be a live `P` made by this plugin, `arguments` a live `M::Arguments` and `output`
+/// the slot `M::Output::receive` made.
+unsafe extern "C" fn method_shim<P, M: MethodBody<P>>(
+    instance: *const c_void,
+    arguments: *const c_void,
+    output: *mut c_void,
+    error: ByteSink<'_>,
+) -> CallStatus {
+    guard(error, move || {
+        // SAFETY: the host passes an instance this plugin made (a `P`, alive for the call), and the
+        // argument record its proxy made for `M`, alive for the call.
+        let (plugin, arguments) = unsafe { (&*(instance as *const P), &*(arguments as *const M::Arguments<'_>)) };
+        let value = M::run(plugin, arguments)?;
+        // SAFETY: the host passes the slot that `M::Output::receive` made.
+        unsafe { value.deliver(output) };
+        Ok(())
+    })
+}
+
+/// An instance bound to the table of the plugin that made it, for the duration of one call. The
+/// only way a host reaches plugin code through an interface.
+pub struct Bound<'call, T> {
+    table: &'call T,
+    instance: *const c_void,
+}
+
+impl<'call, T> Bound<'call, T> {
+    /// Binds `instance` to `table`.
+    ///
+    /// # Safety
+    /// `table` must be the interface table that a plugin exported (its `Implementation::TABLE`) and
+    /// `instance` an instance that the same plugin made and has not destroyed; both must stay alive
+    /// for `'call`.
+    #[must_use]
+    pub unsafe fn new(table: &'call T, instance: *const c_void) -> Bound<'call, T> {
+        Bound { table, instance }
+    }
+
+    /// Calls the method that `select` picks from the table.
+    ///
+    /// # Errors
+    /// When the plugin panics or returns an error status.
+    ///
+    /// # Panics
+    /// When `select` returns a method that is not an entry of this table.
+    #[inline]
+    pub fn call<M: Signature>(
+        &self,
+        select: impl FnOnce(&'call T) -> &'call Method<M>,
+        arguments: &M::Arguments<'_>,
+    ) -> Result<M::Output, CallError> {
+        let method = select(self.table);
+        let table_start = std::ptr::from_ref(self.table).addr();
+        let method_at = std::ptr::from_ref(method).addr();
+        assert!(
+            method_at >= table_start && method_at + size_of::<Method<M>>() <= table_start + size_of::<T>(),
+            "a method was called through a table it does not belong to"
+        );
+        let mut error = Vec::new();
+        let (status, value) = M::Output::receive(|output| {
+            // SAFETY: `method` is an entry of the plugin's table (checked above), made by
+            // `Method::implemented_by::<P>` for the `P` that made `instance` (`Bound::new`'s
+            // contract); the argument record is `M`'s and lives for the call; `receive` made the
+            // output slot for `M::Output`.
+            unsafe { (method.raw)(self.instance, std::ptr::from_ref(arguments).cast(), output, ByteSink::for_vec(&mut error)) }
+        });
+        CallError::check(status, error)?;
+        value.ok_or(CallError::UnknownStatus { status: status.0 })
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Lifecycle shims, instantiated by `export_plugin!` for one plugin type.
+
+/// The plugin behind an instance pointer.
+///
+/// # Safety
+/// `instance` must come from this plugin's `create` or `import_state` and be alive for `'a`.
+unsafe fn plugin<'a, P>(instance: *const c_void) -> &'a P {
+    // SAFETY: the caller's contract.
+    unsafe { &*(instance as *const P) }
+}
+
+/// Moves a new instance to the host.
+///
+/// # Safety
+/// `out` must be writable.
+unsafe fn hand_over<P>(plugin: P, out: *mut *mut c_void) {
+    let instance = Box::into_raw(Box::new(plugin));
+    // SAFETY: the caller passes a writable slot for the instance pointer.
+    unsafe { out.write(instance.cast()) };
+}
+
+/// The `create` entry point of plugin type `P`.
+///
+/// # Safety
+/// `out` must be writable.
+pub unsafe extern "C" fn create<P: Plugin>(out: *mut *mut c_void, error: ByteSink<'_>) -> CallStatus {
+    guard(error, || {
+        let plugin = P::create()?;
+        // SAFETY: the caller's contract.
+        unsafe { hand_over(plugin, out) };
+        Ok(())
+    })
+}
+
+/// The body of the `export_state` entry point of plugin type `P` with migration steps `steps`.
+///
+/// # Safety
+/// `instance` must come from this plugin's `create` or `import_state` and be alive.
+pub unsafe fn export_state<P: Plugin>(
+    steps: &[MigrationStep],
+    instance: *const c_void,
+    schema_version: u32,
+    flags: u32,
+    mut out: ByteSink<'_>,
+    error: ByteSink<'_>,
+) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        let state = unsafe { plugin::<P>(instance) }.export_state()?;
+        out.write(&encode_to_version(steps, state, schema_version, &MigrationOptions::from_flags(flags))?);
+        Ok(())
+    })
+}
+
+/// The body of the `import_state` entry point of plugin type `P` with migration steps `steps`.
+///
+/// # Safety
+/// `out` must be writable.
+pub unsafe fn import_state<P: Plugin>(
+    steps: &[MigrationStep],
+    schema_version: u32,
+    flags: u32,
+    state: RawSlice<'_, u8>,
+    out: *mut *mut c_void,
+    error: ByteSink<'_>,
+) -> CallStatus {
+    guard(error, || {
+        let state: P::State = decode_from_version(steps, schema_version, state.as_slice(), &MigrationOptions::from_flags(flags))?;
+        let plugin = P::from_state(state)?;
+        // SAFETY: the caller's contract.
+        unsafe { hand_over(plugin, out) };
+        Ok(())
+    })
+}
+
+/// The `prepare` hook of plugin type `P`.
+///
+/// # Safety
+/// `instance` must come from this plugin and be alive.
+pub unsafe extern "C" fn prepare<P: Plugin>(instance: *const c_void, error: ByteSink<'_>) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        unsafe { plugin::<P>(instance) }.prepare()?;
+        Ok(())
+    })
+}
+
+/// The `resume` hook of plugin type `P`.
+///
+/// # Safety
+/// `instance` must come from this plugin and be alive.
+pub unsafe extern "C" fn resume<P: Plugin>(instance: *const c_void, error: ByteSink<'_>) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        unsafe { plugin::<P>(instance) }.resume();
+        Ok(())
+    })
+}
+
+/// The `destroy` entry point of plugin type `P`.
+///
+/// # Safety
+/// `instance` must come from this plugin, be alive, and not be used again.
+pub unsafe extern "C" fn destroy<P: Plugin>(instance: *mut c_void, error: ByteSink<'_>) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller hands over ownership of a live boxed `P`.
+        drop(unsafe { Box::from_raw(instance as *mut P) });
+        Ok(())
+    })
+}
+
+/// Defines the `export_state` and `import_state` entry points of a plugin over its migration
+/// steps; used by `export_plugin!`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __state_entry_points {
+    ($plugin:ty, $steps:expr) => {
+        /// The plugin's `export_state` entry point.
+        ///
+        /// # Safety
+        /// As for `ecdysis_plugin_api::ffi::export_state`.
+        pub(super) unsafe extern "C" fn export_state(
+            instance: *const ::core::ffi::c_void,
+            schema_version: u32,
+            flags: u32,
+            out: $crate::ffi::ByteSink<'_>,
+            error: $crate::ffi::ByteSink<'_>,
+        ) -> $crate::ffi::CallStatus {
+            // SAFETY: the host's contract for this entry point is the shim's contract.
+            unsafe { $crate::ffi::export_state::<$plugin>($steps, instance, schema_version, flags, out, error) }
+        }
+
+        /// The plugin's `import_state` entry point.
+        ///
+        /// # Safety
+        /// As for `ecdysis_plugin_api::ffi::import_state`.
+        pub(super) unsafe extern "C" fn import_state(
+            schema_version: u32,
+            flags: u32,
+            state: $crate::ffi::RawSlice<'_, u8>,
+            out: *mut *mut ::core::ffi::c_void,
+            error: $crate::ffi::ByteSink<'_>,
+        ) -> $crate::ffi::CallStatus {
+            // SAFETY: the host's contract for this entry point is the shim's contract.
+            unsafe { $crate::ffi::import_state::<$plugin>($steps, schema_version, flags, state, out, error) }
+        }
+    };
+}
+
+/// Exports `descriptor` under the descriptor symbol; used by `export_plugin!`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_descriptor {
+    ($descriptor:expr) => {
+        /// The ecdysis plugin descriptor, read by the host before anything else.
+        // SAFETY: the symbol name is the crate's own and exported once per plugin library.
+        #[unsafe(no_mangle)]
+        pub static ECDYSIS_PLUGIN_DESCRIPTOR: $crate::ffi::PluginDescriptor<'static> = $descriptor;
+    };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Logging.
+
+/// Hands `message` to the host's callback.
+pub(crate) fn forward_log(logger: LogCallback, level: u32, message: &str) {
+    // SAFETY: the host promised, when it installed the callback, that it stays callable while the
+    // library is loaded; the message lives for the call.
+    unsafe { logger(level, RawStr::new(message)) }
+}
+
+/// Entry point used by the descriptor: remembers the host's callback; see
+/// [`crate::log::install`].
+///
+/// # Safety
+/// `logger` must stay callable for as long as this library is loaded.
+pub unsafe extern "C" fn install_logger(logger: LogCallback) {
+    crate::log::install(logger);
+}
