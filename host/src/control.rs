@@ -7,7 +7,6 @@
 //! number; a bad request gets an error reply and never disturbs the host.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -62,26 +61,12 @@ pub fn default_directory() -> PathBuf {
 }
 
 fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
-/// The user id of the process at the other end of `stream`.
+/// The user id of the process at the other end of `stream` (`SO_PEERCRED`).
 fn peer_uid(stream: &UnixStream) -> std::io::Result<u32> {
-    let mut credentials = libc::ucred { pid: 0, uid: 0, gid: 0 };
-    let mut length = size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: SO_PEERCRED writes a `ucred` of at most `length` bytes into `credentials`, which is
-    // that large, and the descriptor is a live Unix socket owned by `stream`.
-    let result = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut credentials as *mut libc::ucred).cast(),
-            &mut length,
-        )
-    };
-    if result == 0 { Ok(credentials.uid) } else { Err(std::io::Error::last_os_error()) }
+    Ok(rustix::net::sockopt::socket_peercred(stream)?.uid.as_raw())
 }
 
 /// A running control socket. Stops accepting and removes its file when dropped.

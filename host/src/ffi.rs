@@ -221,18 +221,18 @@ impl CurrentInstance {
     /// mark `_in_flight` lives.
     #[inline]
     pub(crate) fn call<I: Interface + ?Sized, R>(&self, _in_flight: &InFlight, body: impl FnOnce(&I::Proxy<'_>) -> R) -> R {
-        let instance = self.pointer.load(Ordering::Acquire);
         // SAFETY: the caller holds this thread's in-flight mark in the module for the whole of this
         // function, so no update can pass quiescence, publish another instance and release this one
         // until `body` has returned; the pointer is to an instance whose `Arc` the module keeps (see
-        // the type's documentation). The table was verified to be an `I::Table` when the module was
-        // loaded and for every version since (interface id and fingerprint), and the instance was
-        // made by the library that exported it. The proxy's lifetime is that of this call: `body`
-        // cannot keep it.
-        let proxy = unsafe {
-            let instance = &*instance;
-            I::proxy(Bound::new(&*instance.table.cast::<I::Table>(), instance.pointer))
-        };
+        // the type's documentation).
+        let instance = unsafe { &*self.pointer.load(Ordering::Acquire) };
+        // SAFETY: the table was verified to be an `I::Table` when the module was loaded and for every
+        // version since (interface id and fingerprint); it is static data of the instance's library,
+        // which the instance keeps loaded.
+        let table = unsafe { &*instance.table.cast::<I::Table>() };
+        // SAFETY: the instance was made by the library that exported the table, and both live until
+        // `body` returns (above). The proxy's lifetime is that of this call: `body` cannot keep it.
+        let proxy = I::proxy(unsafe { Bound::new(table, instance.pointer) });
         body(&proxy)
     }
 }

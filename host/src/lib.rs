@@ -50,10 +50,13 @@
 // Updates are rare and their errors carry versions and paths for the operator; boxing them would
 // save nothing that matters.
 #![allow(clippy::result_large_err)]
+// Unsafe code lives in `ffi` alone, where every block says why it is sound.
+#![deny(unsafe_code)]
 
 mod call_path;
 pub mod control;
 mod error;
+#[allow(unsafe_code)]
 mod ffi;
 mod host;
 mod journal;

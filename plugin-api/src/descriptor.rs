@@ -24,7 +24,7 @@ pub struct DescriptorHeader {
     pub magic: [u8; 8],
     /// The [`ABI_VERSION`] the plugin was built against.
     pub abi_version: u32,
-    /// `size_of::<PluginDescriptor>()` in the plugin's build.
+    /// `size_of::<PluginDescriptor<'_>>()` in the plugin's build.
     pub descriptor_size: u32,
 }
 
@@ -32,7 +32,7 @@ impl DescriptorHeader {
     /// The header of a plugin built against this crate.
     #[must_use]
     pub const fn current() -> DescriptorHeader {
-        DescriptorHeader { magic: MAGIC, abi_version: ABI_VERSION, descriptor_size: size_of::<PluginDescriptor>() as u32 }
+        DescriptorHeader { magic: MAGIC, abi_version: ABI_VERSION, descriptor_size: size_of::<PluginDescriptor<'_>>() as u32 }
     }
 }
 

@@ -122,11 +122,10 @@ impl<'a> ByteSink<'a> {
     pub fn for_vec(buffer: &'a mut Vec<u8>) -> ByteSink<'a> {
         unsafe extern "C" fn append(context: *mut c_void, ptr: *const u8, len: usize) {
             // SAFETY: `context` is the `&mut Vec<u8>` given to `for_vec`, borrowed for the sink's
-            // lifetime, and `write` passes a live byte range.
-            unsafe {
-                let buffer = &mut *(context as *mut Vec<u8>);
-                buffer.extend_from_slice(std::slice::from_raw_parts(ptr, len));
-            }
+            // lifetime.
+            let buffer = unsafe { &mut *(context as *mut Vec<u8>) };
+            // SAFETY: `write` passes a live byte range.
+            buffer.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) });
         }
         ByteSink { context: buffer as *mut Vec<u8> as *mut c_void, write: append, _target: PhantomData }
     }
@@ -263,9 +262,11 @@ impl<'a> HookTable<'a> {
             return None;
         }
         // SAFETY: a `HookTable<'a>` is made by `new` from a `&'a Hooks` whose build recorded `size`
-        // bytes; the entry lies within them, and every entry of `Hooks` is an
-        // `Option<InstanceHook>` at an offset that never changes.
-        unsafe { self.hooks.cast::<u8>().add(offset).cast::<Option<InstanceHook>>().read() }
+        // bytes, and the entry lies within them.
+        let entry = unsafe { self.hooks.cast::<u8>().add(offset) };
+        // SAFETY: every entry of `Hooks` is an `Option<InstanceHook>` at an offset that never
+        // changes, alive for `'a`.
+        unsafe { entry.cast::<Option<InstanceHook>>().read() }
     }
 
     /// The `prepare` hook, if offered.
@@ -482,9 +483,10 @@ unsafe extern "C" fn method_shim<P, M: MethodBody<P>>(
     error: ByteSink<'_>,
 ) -> CallStatus {
     guard(error, move || {
-        // SAFETY: the host passes an instance this plugin made (a `P`, alive for the call), and the
-        // argument record its proxy made for `M`, alive for the call.
-        let (plugin, arguments) = unsafe { (&*(instance as *const P), &*(arguments as *const M::Arguments<'_>)) };
+        // SAFETY: the host passes an instance this plugin made (a `P`, alive for the call).
+        let plugin = unsafe { &*(instance as *const P) };
+        // SAFETY: the host passes the argument record its proxy made for `M`, alive for the call.
+        let arguments = unsafe { &*(arguments as *const M::Arguments<'_>) };
         let value = M::run(plugin, arguments)?;
         // SAFETY: the host passes the slot that `M::Output::receive` made.
         unsafe { value.deliver(output) };
