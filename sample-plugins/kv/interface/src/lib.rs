@@ -9,11 +9,9 @@
 //!   SELECT, INFO, CONFIG, COMMAND, CLIENT).
 //! - [`expiry`] and [`strings`]: the parts of the expiry and string commands that do not depend on
 //!   how a version represents its values.
-//! - [`conformance`]: the test cases every version runs, commands and the replies expected.
 
 pub mod command;
 pub mod compat;
-pub mod conformance;
 pub mod expiry;
 pub mod resp;
 pub mod schema;

@@ -1,8 +1,8 @@
 //! Unit tests of kv v1: every command with its errors, batches, and the state round trip.
 
 use ecdysis_plugin_api::Plugin;
-use kv_interface::conformance::{
-    self, Case, NULL, OK, RANDOM_ARGUMENTS, RANDOM_COMMAND_NAMES, Random, SYNTAX_ERROR, arguments, array, bulk, error, integer,
+use kv_conformance::{
+    self as conformance, Case, NULL, OK, RANDOM_ARGUMENTS, RANDOM_COMMAND_NAMES, Random, SYNTAX_ERROR, arguments, array, bulk, error, integer,
 };
 use kv_interface::{CommandBatch, Kv};
 

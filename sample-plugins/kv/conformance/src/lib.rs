@@ -1,5 +1,7 @@
 //! Conformance cases shared by every kv plugin version: commands and the RESP2 replies Redis 7 gives
 //! to them, grouped by feature, so that each version's unit tests run the groups it supports.
+//! Test-only: the versions take this crate as a dev-dependency, so none of it (cases, runner, test
+//! clock) is in a plugin library, in `kv-server` or in the `kv-interface` contract.
 //!
 //! A case is a script of steps run in order on a fresh instance whose clock starts at [`START_MS`].
 //! A step is a command written as text and split at single spaces (see [`arguments`]), or `+<n>ms`
@@ -207,7 +209,7 @@ pub const RANDOM_ARGUMENTS: &[&str] = &[
 
 thread_local! {
     /// The test clock of [`check`] and of the versions' tests. Each test runs on its own thread, so
-    /// tests do not move each other's clocks. (No destructor: harmless even in a plugin library.)
+    /// tests do not move each other's clocks.
     static TEST_NOW_MS: std::cell::Cell<u64> = const { std::cell::Cell::new(START_MS) };
 }
 
@@ -229,13 +231,13 @@ pub fn set_test_clock(now_ms: u64) {
 ///
 /// # Panics
 /// When a reply differs: that is the test failing.
-pub fn check<K: crate::Kv>(commands: &[&str], expected_replies: &[&str], create: impl Fn() -> K) {
+pub fn check<K: kv_interface::Kv>(commands: &[&str], expected_replies: &[&str], create: impl Fn() -> K) {
     let command_count = commands.iter().filter(|step| clock_step(step).is_none()).count();
     assert_eq!(command_count, expected_replies.len(), "one expected reply per command");
     set_test_clock(START_MS);
     let plugin = create();
     let mut replies = Vec::new();
-    let mut batch = crate::CommandBatch::new();
+    let mut batch = kv_interface::CommandBatch::new();
     for step in commands {
         match clock_step(step) {
             Some(milliseconds) => {
@@ -258,7 +260,7 @@ pub fn check<K: crate::Kv>(commands: &[&str], expected_replies: &[&str], create:
             set_test_clock(test_clock() + milliseconds);
             continue;
         }
-        let mut single = crate::CommandBatch::new();
+        let mut single = kv_interface::CommandBatch::new();
         single.push(&arguments(step));
         let reply = String::from_utf8_lossy(&replay.execute(single.as_bytes())).into_owned();
         assert_eq!(Some(reply.as_str()), expected_replies.next().copied(), "reply to {step:?} (after the commands before it)");
@@ -270,7 +272,7 @@ pub fn check<K: crate::Kv>(commands: &[&str], expected_replies: &[&str], create:
 ///
 /// # Panics
 /// When a case fails.
-pub fn check_cases<K: crate::Kv>(cases: Vec<Case>, create: impl Fn() -> K) {
+pub fn check_cases<K: kv_interface::Kv>(cases: Vec<Case>, create: impl Fn() -> K) {
     for case in cases {
         check(&case.steps(), &case.replies(), &create);
     }
