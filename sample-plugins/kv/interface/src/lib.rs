@@ -3,19 +3,16 @@
 //!
 //! - [`Kv`]: the interface. The server hands over whole pipelines: a [`CommandBatch`] of argument
 //!   vectors in, RESP2 replies out, so one boundary crossing serves many commands.
-//! - [`resp`]: writing RESP2 replies.
+//! - [`resp`]: writing RESP2 replies (the plugins' replies, and the server's own errors).
 //! - [`schema`]: the state schemas of every version, frozen, with the migration steps between them.
-//! - [`compat`]: the protocol-compatibility commands every version answers alike (PING, ECHO,
-//!   SELECT, INFO, CONFIG, COMMAND, CLIENT).
-//! - [`expiry`] and [`strings`]: the parts of the expiry and string commands that do not depend on
-//!   how a version represents its values.
+//! - [`now_unix_ms`]: the clock expiry is measured with, by the versions and by the migrations.
+//!
+//! What the plugin versions share but the server does not need (command helpers, the
+//! compatibility commands, the expiry database) is in `kv-common`; the conformance tests are in
+//! `kv-conformance`.
 
-pub mod command;
-pub mod compat;
-pub mod expiry;
 pub mod resp;
 pub mod schema;
-pub mod strings;
 
 /// The Redis-like key-value module.
 #[ecdysis_plugin_api::interface]
@@ -133,86 +130,6 @@ impl<'a> Iterator for BatchReader<'a> {
     }
 }
 
-/// Whether `text` matches the Redis glob `pattern` (`*`, `?`, `[abc]`, `[^a-z]`, `\\x`).
-#[must_use]
-pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    fn class(pattern: &[u8], byte: u8) -> Option<(bool, usize)> {
-        // `pattern` starts after '['. Returns (matched, length of the class including ']').
-        let mut index = 0;
-        let negate = pattern.first() == Some(&b'^');
-        if negate {
-            index += 1;
-        }
-        let mut matched = false;
-        while index < pattern.len() && pattern[index] != b']' {
-            if pattern[index] == b'\\' && index + 1 < pattern.len() {
-                matched |= pattern[index + 1] == byte;
-                index += 2;
-            } else if index + 2 < pattern.len() && pattern[index + 1] == b'-' && pattern[index + 2] != b']' {
-                let (low, high) = (pattern[index].min(pattern[index + 2]), pattern[index].max(pattern[index + 2]));
-                matched |= (low..=high).contains(&byte);
-                index += 3;
-            } else {
-                matched |= pattern[index] == byte;
-                index += 1;
-            }
-        }
-        (index < pattern.len()).then_some((matched != negate, index + 1))
-    }
-    let (mut p, mut t) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while t < text.len() {
-        let step = match pattern.get(p) {
-            Some(b'*') => {
-                backtrack = Some((p, t));
-                p += 1;
-                continue;
-            }
-            Some(b'?') => Some(1),
-            Some(b'[') => match class(&pattern[p + 1..], text[t]) {
-                Some((true, length)) => Some(length + 1),
-                Some((false, _)) => None,
-                None => (text[t] == b'[').then_some(1),
-            },
-            Some(b'\\') if p + 1 < pattern.len() => (pattern[p + 1] == text[t]).then_some(2),
-            Some(&byte) => (byte == text[t]).then_some(1),
-            None => None,
-        };
-        match step {
-            Some(length) => {
-                p += length;
-                t += 1;
-            }
-            None => match backtrack {
-                Some((star, position)) => {
-                    p = star + 1;
-                    t = position + 1;
-                    backtrack = Some((star, position + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&byte| byte == b'*')
-}
-
-/// Parses a Redis integer argument as Redis does: an `i64` in canonical decimal (no spaces, no `+`,
-/// no leading zeros, no `-0`).
-#[must_use]
-pub fn parse_integer(argument: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(argument).ok()?;
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    let canonical = match digits.as_bytes() {
-        [] => false,
-        [b'0'] => !text.starts_with('-'),
-        [first, ..] => (b'1'..=b'9').contains(first),
-    };
-    if !canonical || text.len() > 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
 /// Milliseconds since the Unix epoch, the clock every version measures expiry with.
 #[must_use]
 pub fn now_unix_ms() -> u64 {
@@ -233,38 +150,5 @@ mod tests {
         assert_eq!(decoded, vec![Ok(vec![&b"SET"[..], b"key", b"value"]), Ok(vec![&b"PING"[..]]), Ok(vec![])]);
         let truncated = &batch.as_bytes()[..10];
         assert_eq!(decode_batch(truncated).last(), Some(Err(MalformedBatch)));
-    }
-
-    #[test]
-    fn globs_match_as_redis_does() {
-        let check = |pattern: &str, text: &str, expected: bool| {
-            assert_eq!(glob_match(pattern.as_bytes(), text.as_bytes()), expected, "{pattern} ~ {text}")
-        };
-        check("*", "anything", true);
-        check("key:*", "key:1", true);
-        check("key:*", "other", false);
-        check("h?llo", "hello", true);
-        check("h?llo", "hllo", false);
-        check("h[ae]llo", "hallo", true);
-        check("h[^e]llo", "hello", false);
-        check("h[a-c]llo", "hbllo", true);
-        check("a*b*c", "axxbyyc", true);
-        check("a*b*c", "axxbyy", false);
-        check("\\*", "*", true);
-    }
-
-    #[test]
-    fn integers_parse_strictly() {
-        assert_eq!(parse_integer(b"-42"), Some(-42));
-        assert_eq!(parse_integer(b"+1"), None);
-        assert_eq!(parse_integer(b" 1"), None);
-        assert_eq!(parse_integer(b"9223372036854775808"), None);
-        assert_eq!(parse_integer(b"0"), Some(0));
-        assert_eq!(parse_integer(b"007"), None);
-        assert_eq!(parse_integer(b"-0"), None);
-        assert_eq!(parse_integer(b"-9223372036854775808"), Some(i64::MIN));
-        for rejected in [&b""[..], b"-", b"-0", b"007", b"+1", b" 1", b"1 ", b"1.5", b"9223372036854775808", b"\xff"] {
-            assert_eq!(parse_integer(rejected), None, "{}", String::from_utf8_lossy(rejected));
-        }
     }
 }

@@ -1,7 +1,8 @@
 //! The commands on keys of any kind: DEL (and UNLINK), EXISTS, KEYS, DBSIZE and FLUSHALL (and
 //! FLUSHDB, the same here since there is one database).
 
-use kv_interface::{glob_match, resp};
+use kv_common::glob_match;
+use kv_interface::resp;
 
 use crate::Database;
 

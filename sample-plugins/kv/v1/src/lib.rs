@@ -4,7 +4,7 @@
 //! them under one lock, so every command is atomic, as in single-threaded Redis. The modules split
 //! the commands by family: [`strings`] (GET, SET, INCR, ...), [`keyspace`] (DEL, EXISTS, KEYS, ...)
 //! and [`server`] (INFO). The protocol-compatibility commands every version answers alike (PING,
-//! ECHO, SELECT, CONFIG, COMMAND, CLIENT) are in `kv_interface::compat`.
+//! ECHO, SELECT, CONFIG, COMMAND, CLIENT) are in `kv_common::compat`.
 
 mod keyspace;
 mod server;
@@ -16,8 +16,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use ecdysis_plugin_api::{Plugin, PluginError};
+use kv_common::{compat, execute_batch};
 use kv_interface::schema::KvStateV1;
-use kv_interface::{Kv, compat, decode_batch, resp};
+use kv_interface::{Kv, resp};
 use serde_bytes::ByteBuf;
 
 /// All data of the store: values by key.
@@ -42,18 +43,8 @@ impl KvV1 {
 
 impl Kv for KvV1 {
     fn execute(&self, batch: &[u8]) -> Vec<u8> {
-        let mut replies = Vec::new();
         let mut database = self.database();
-        for command in decode_batch(batch) {
-            match command {
-                Ok(arguments) => execute_command(&mut database, &arguments, &mut replies),
-                Err(_) => {
-                    resp::error(&mut replies, "ERR malformed command batch");
-                    break;
-                }
-            }
-        }
-        replies
+        execute_batch(batch, |arguments, out| execute_command(&mut database, arguments, out))
     }
 
     fn key_count(&self) -> u64 {
@@ -66,7 +57,7 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
     let Some(name) = arguments.first() else {
         return resp::unknown_command(out, arguments);
     };
-    let lowercase_name = kv_interface::command::LowercaseName::new(name);
+    let lowercase_name = kv_common::command::LowercaseName::new(name);
     match lowercase_name.as_bytes() {
         b"ping" => compat::ping(arguments, out),
         b"echo" => compat::echo(arguments, out),

@@ -1,9 +1,9 @@
 //! INFO, the one server command whose reply depends on the version: its version numbers and its
 //! keyspace. The other connection and server commands (PING, ECHO, SELECT, CONFIG, COMMAND, CLIENT)
-//! are answered alike by every version, in `kv_interface::compat`.
+//! are answered alike by every version, in `kv_common::compat`.
 
 use ecdysis_plugin_api::Schema;
-use kv_interface::compat::{self, InfoFacts};
+use kv_common::compat::{self, InfoFacts};
 use kv_interface::schema::KvStateV1;
 
 use crate::Database;

@@ -1,7 +1,7 @@
 //! The string commands: GET, SET, INCR, INCRBY, DECR, DECRBY, MGET, MSET, APPEND and STRLEN.
 
+use kv_common::strings::{self, MAXIMUM_STRING_LENGTH};
 use kv_interface::resp;
-use kv_interface::strings::{self, MAXIMUM_STRING_LENGTH};
 
 use crate::Database;
 
@@ -63,7 +63,7 @@ pub(crate) fn increment(database: &mut Database, arguments: &[&[u8]], out: &mut 
 fn increment_by(database: &mut Database, key: &[u8], increment: i64, out: &mut Vec<u8>) {
     let current = match database.strings.get(key) {
         None => 0,
-        Some(value) => match kv_interface::parse_integer(value) {
+        Some(value) => match kv_common::parse_integer(value) {
             Some(current) => current,
             None => return resp::not_an_integer(out),
         },

@@ -2,7 +2,8 @@
 
 use ecdysis_plugin_api::Plugin;
 use kv_conformance::{
-    self as conformance, Case, NULL, OK, RANDOM_ARGUMENTS, RANDOM_COMMAND_NAMES, Random, SYNTAX_ERROR, arguments, array, bulk, error, integer,
+    self as conformance, Case, NULL, OK, RANDOM_ARGUMENTS, RANDOM_COMMAND_NAMES, Random, SYNTAX_ERROR, arguments, array, bulk, error,
+    integer,
 };
 use kv_interface::{CommandBatch, Kv};
 

@@ -2,16 +2,14 @@
 //! schema v2. Takes over state from v1 and can export it back down to v1.
 //!
 //! The server hands over whole pipelines as command batches; [`KvV2::execute`](Kv::execute) runs
-//! them under one lock, so every command is atomic, as in single-threaded Redis. The modules split
-//! the commands by family: [`strings`] (GET, SET with its expiry options, INCR, ...), [`expiry`]
-//! (EXPIRE, TTL, PERSIST, ...), [`keyspace`] (DEL, EXISTS, KEYS, ...) and [`server`] (INFO). The
-//! protocol-compatibility commands every version answers alike (PING, ECHO, SELECT, CONFIG,
-//! COMMAND, CLIENT) are in `kv_interface::compat`. [`database`] holds the entries and decides what
-//! has expired.
+//! them under one lock, so every command is atomic, as in single-threaded Redis. This version's own
+//! modules are [`strings`] (GET, SET with its expiry options, INCR, ...) and [`server`] (INFO).
+//! What does not depend on the value type comes from `kv_common`: the expiring [`Database`] (here
+//! of strings: the entries, and what has expired), the expiry commands (EXPIRE, TTL, PERSIST, ...)
+//! in `kv_common::expiry`, the commands on keys (DEL, EXISTS, KEYS, ...) in `kv_common::keyspace`,
+//! and the protocol-compatibility commands every version answers alike (PING, ECHO, SELECT,
+//! CONFIG, COMMAND, CLIENT) in `kv_common::compat`.
 
-mod database;
-mod expiry;
-mod keyspace;
 mod server;
 mod strings;
 #[cfg(test)]
@@ -20,12 +18,15 @@ mod tests;
 use std::sync::{Mutex, MutexGuard};
 
 use ecdysis_plugin_api::{Plugin, PluginError};
-use kv_interface::expiry as kv_expiry;
+use kv_common::{compat, execute_batch, expiry, keyspace};
 use kv_interface::schema::{KvStateV1, KvStateV2, StringEntryV2};
-use kv_interface::{Kv, compat, decode_batch, resp};
+use kv_interface::{Kv, resp};
 use serde_bytes::ByteBuf;
 
-use crate::database::{Database, Entry};
+/// The database of this version: strings with an optional expiry.
+pub(crate) type Database = kv_common::database::Database<Vec<u8>>;
+/// A string with its expiry.
+pub(crate) type Entry = kv_common::database::Entry<Vec<u8>>;
 
 /// The plugin instance: the database behind a `std::sync::Mutex`, locked once per batch.
 pub struct KvV2 {
@@ -42,21 +43,11 @@ impl KvV2 {
 
 impl Kv for KvV2 {
     fn execute(&self, batch: &[u8]) -> Vec<u8> {
-        let mut replies = Vec::new();
         let mut database = self.database();
-        for command in decode_batch(batch) {
-            match command {
-                Ok(arguments) => {
-                    database.start_command();
-                    execute_command(&mut database, &arguments, &mut replies);
-                }
-                Err(_) => {
-                    resp::error(&mut replies, "ERR malformed command batch");
-                    break;
-                }
-            }
-        }
-        replies
+        execute_batch(batch, |arguments, out| {
+            database.start_command();
+            execute_command(&mut database, arguments, out);
+        })
     }
 
     fn key_count(&self) -> u64 {
@@ -71,7 +62,7 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
     let Some(name) = arguments.first() else {
         return resp::unknown_command(out, arguments);
     };
-    let lowercase_name = kv_interface::command::LowercaseName::new(name);
+    let lowercase_name = kv_common::command::LowercaseName::new(name);
     match lowercase_name.as_bytes() {
         b"ping" => compat::ping(arguments, out),
         b"echo" => compat::echo(arguments, out),
@@ -90,14 +81,14 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
         b"mset" => strings::mset(database, arguments, out),
         b"append" => strings::append(database, arguments, out),
         b"strlen" => strings::strlen(database, arguments, out),
-        b"expire" => expiry::set_expiry(database, arguments, out, &kv_expiry::EXPIRE),
-        b"pexpire" => expiry::set_expiry(database, arguments, out, &kv_expiry::PEXPIRE),
-        b"expireat" => expiry::set_expiry(database, arguments, out, &kv_expiry::EXPIREAT),
-        b"pexpireat" => expiry::set_expiry(database, arguments, out, &kv_expiry::PEXPIREAT),
-        b"ttl" => expiry::report_expiry(database, arguments, out, &kv_expiry::TTL),
-        b"pttl" => expiry::report_expiry(database, arguments, out, &kv_expiry::PTTL),
-        b"expiretime" => expiry::report_expiry(database, arguments, out, &kv_expiry::EXPIRETIME),
-        b"pexpiretime" => expiry::report_expiry(database, arguments, out, &kv_expiry::PEXPIRETIME),
+        b"expire" => expiry::set_expiry(database, arguments, out, &expiry::EXPIRE),
+        b"pexpire" => expiry::set_expiry(database, arguments, out, &expiry::PEXPIRE),
+        b"expireat" => expiry::set_expiry(database, arguments, out, &expiry::EXPIREAT),
+        b"pexpireat" => expiry::set_expiry(database, arguments, out, &expiry::PEXPIREAT),
+        b"ttl" => expiry::report_expiry(database, arguments, out, &expiry::TTL),
+        b"pttl" => expiry::report_expiry(database, arguments, out, &expiry::PTTL),
+        b"expiretime" => expiry::report_expiry(database, arguments, out, &expiry::EXPIRETIME),
+        b"pexpiretime" => expiry::report_expiry(database, arguments, out, &expiry::PEXPIRETIME),
         b"persist" => expiry::persist(database, arguments, out),
         b"del" => keyspace::del(database, arguments, out, b"del"),
         b"unlink" => keyspace::del(database, arguments, out, b"unlink"),

@@ -1,10 +1,10 @@
 //! The string commands: GET, SET (with NX, XX, GET and the expiry options), INCR, INCRBY, DECR,
 //! DECRBY, MGET, MSET, APPEND and STRLEN.
 
+use kv_common::strings::{self, ExpiryChoice, absolute_expiry, parse_set_options};
 use kv_interface::resp;
-use kv_interface::strings::{self, ExpiryChoice, absolute_expiry, parse_set_options};
 
-use crate::database::{Database, Entry};
+use crate::{Database, Entry};
 
 /// `GET key`: the value, or null when the key is missing or has expired.
 pub(crate) fn get(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {

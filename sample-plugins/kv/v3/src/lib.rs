@@ -5,14 +5,14 @@
 //! The server hands over whole pipelines as command batches; [`KvV3::execute`](Kv::execute) runs
 //! them under one lock, so every command is atomic, as in single-threaded Redis. The modules split
 //! the commands by family: [`strings`] (GET, SET with its expiry options, INCR, ...), [`lists`]
-//! (LPUSH, LPOP, LRANGE, ...), [`hashes`] (HSET, HGET, HGETALL, ...), [`expiry`] (EXPIRE, TTL,
-//! PERSIST, ...), [`keyspace`] (DEL, EXISTS, TYPE, KEYS, ...) and [`server`] (INFO). The
-//! protocol-compatibility commands every version answers alike (PING, ECHO, SELECT, CONFIG,
-//! COMMAND, CLIENT) are in `kv_interface::compat`. [`database`] holds the entries and decides what
-//! has expired.
+//! (LPUSH, LPOP, LRANGE, ...), [`hashes`] (HSET, HGET, HGETALL, ...), [`keyspace`] (TYPE, and
+//! DEL, EXISTS, KEYS, ... from `kv_common`) and [`server`] (INFO). [`database`] defines the values
+//! (string, list or hash) held in `kv_common`'s expiring database, which decides what has expired.
+//! What does not depend on the value type comes from `kv_common`: the expiry commands (EXPIRE,
+//! TTL, PERSIST, ...) in `kv_common::expiry`, and the protocol-compatibility commands every
+//! version answers alike (PING, ECHO, SELECT, CONFIG, COMMAND, CLIENT) in `kv_common::compat`.
 
 mod database;
-mod expiry;
 mod hashes;
 mod keyspace;
 mod lists;
@@ -24,9 +24,9 @@ mod tests;
 use std::sync::{Mutex, MutexGuard};
 
 use ecdysis_plugin_api::{Plugin, PluginError};
-use kv_interface::expiry as kv_expiry;
+use kv_common::{compat, execute_batch, expiry};
 use kv_interface::schema::{EntryV3, KvStateV1, KvStateV2, KvStateV3, ValueV3};
-use kv_interface::{Kv, compat, decode_batch, resp};
+use kv_interface::{Kv, resp};
 use serde_bytes::ByteBuf;
 
 use crate::database::{Database, Entry, Value};
@@ -46,21 +46,11 @@ impl KvV3 {
 
 impl Kv for KvV3 {
     fn execute(&self, batch: &[u8]) -> Vec<u8> {
-        let mut replies = Vec::new();
         let mut database = self.database();
-        for command in decode_batch(batch) {
-            match command {
-                Ok(arguments) => {
-                    database.start_command();
-                    execute_command(&mut database, &arguments, &mut replies);
-                }
-                Err(_) => {
-                    resp::error(&mut replies, "ERR malformed command batch");
-                    break;
-                }
-            }
-        }
-        replies
+        execute_batch(batch, |arguments, out| {
+            database.start_command();
+            execute_command(&mut database, arguments, out);
+        })
     }
 
     fn key_count(&self) -> u64 {
@@ -75,7 +65,7 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
     let Some(name) = arguments.first() else {
         return resp::unknown_command(out, arguments);
     };
-    let lowercase_name = kv_interface::command::LowercaseName::new(name);
+    let lowercase_name = kv_common::command::LowercaseName::new(name);
     match lowercase_name.as_bytes() {
         b"ping" => compat::ping(arguments, out),
         b"echo" => compat::echo(arguments, out),
@@ -94,14 +84,14 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
         b"mset" => strings::mset(database, arguments, out),
         b"append" => strings::append(database, arguments, out),
         b"strlen" => strings::strlen(database, arguments, out),
-        b"expire" => expiry::set_expiry(database, arguments, out, &kv_expiry::EXPIRE),
-        b"pexpire" => expiry::set_expiry(database, arguments, out, &kv_expiry::PEXPIRE),
-        b"expireat" => expiry::set_expiry(database, arguments, out, &kv_expiry::EXPIREAT),
-        b"pexpireat" => expiry::set_expiry(database, arguments, out, &kv_expiry::PEXPIREAT),
-        b"ttl" => expiry::report_expiry(database, arguments, out, &kv_expiry::TTL),
-        b"pttl" => expiry::report_expiry(database, arguments, out, &kv_expiry::PTTL),
-        b"expiretime" => expiry::report_expiry(database, arguments, out, &kv_expiry::EXPIRETIME),
-        b"pexpiretime" => expiry::report_expiry(database, arguments, out, &kv_expiry::PEXPIRETIME),
+        b"expire" => expiry::set_expiry(database, arguments, out, &expiry::EXPIRE),
+        b"pexpire" => expiry::set_expiry(database, arguments, out, &expiry::PEXPIRE),
+        b"expireat" => expiry::set_expiry(database, arguments, out, &expiry::EXPIREAT),
+        b"pexpireat" => expiry::set_expiry(database, arguments, out, &expiry::PEXPIREAT),
+        b"ttl" => expiry::report_expiry(database, arguments, out, &expiry::TTL),
+        b"pttl" => expiry::report_expiry(database, arguments, out, &expiry::PTTL),
+        b"expiretime" => expiry::report_expiry(database, arguments, out, &expiry::EXPIRETIME),
+        b"pexpiretime" => expiry::report_expiry(database, arguments, out, &expiry::PEXPIRETIME),
         b"persist" => expiry::persist(database, arguments, out),
         b"lpush" => lists::lpush(database, arguments, out),
         b"rpush" => lists::rpush(database, arguments, out),

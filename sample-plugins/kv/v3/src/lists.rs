@@ -82,7 +82,7 @@ fn pop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command:
     // whether negative or not an integer at all.
     let requested = match requested {
         None => None,
-        Some(requested) => match kv_interface::parse_integer(requested).and_then(|requested| usize::try_from(requested).ok()) {
+        Some(requested) => match kv_common::parse_integer(requested).and_then(|requested| usize::try_from(requested).ok()) {
             Some(requested) => Some(requested),
             None => return resp::error(out, "ERR value is out of range, must be positive"),
         },
@@ -122,7 +122,7 @@ pub(crate) fn lrange(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     let &[_, key, start, stop] = arguments else {
         return resp::wrong_arity(out, b"lrange");
     };
-    let (Some(start), Some(stop)) = (kv_interface::parse_integer(start), kv_interface::parse_integer(stop)) else {
+    let (Some(start), Some(stop)) = (kv_common::parse_integer(start), kv_common::parse_integer(stop)) else {
         return resp::not_an_integer(out);
     };
     let list = match database.live(key).map(|entry| &entry.value) {

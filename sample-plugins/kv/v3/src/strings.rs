@@ -2,8 +2,8 @@
 //! DECRBY, MGET, MSET, APPEND and STRLEN. All but SET and MSET (which replace a value of any type)
 //! reply WRONGTYPE on a list or a hash; MGET replies null for them, as Redis does.
 
+use kv_common::strings::{self, ExpiryChoice, absolute_expiry, parse_set_options};
 use kv_interface::resp;
-use kv_interface::strings::{self, ExpiryChoice, absolute_expiry, parse_set_options};
 
 use crate::database::{Database, Entry, Value};
 

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use ecdysis_plugin_api::Plugin;
 use kv_conformance::{
-    self as conformance, Case, NULL, OK, RANDOM_ARGUMENTS, RANDOM_COMMAND_NAMES, Random, START_MS, arguments, array, bulk, bulks, error, integer,
-    set_test_clock, test_clock,
+    self as conformance, Case, NULL, OK, RANDOM_ARGUMENTS, RANDOM_COMMAND_NAMES, Random, START_MS, arguments, array, bulk, bulks, error,
+    integer, set_test_clock, test_clock,
 };
 use kv_interface::schema::{EntryV3, KvStateV3, ValueV3};
 use kv_interface::{CommandBatch, Kv};

@@ -1,5 +1,7 @@
-//! The database of version 2: strings with an optional absolute expiry, expired lazily when a
-//! command touches them and swept in full every so often.
+//! The database of the versions with expiry: values of a version's type `V` with an optional
+//! absolute expiry, expired lazily when a command touches them and swept in full every so often.
+//! Version 2 stores strings (`Database<Vec<u8>>`), version 3 strings, lists and hashes; nothing
+//! here looks at a value.
 
 use std::collections::HashMap;
 
@@ -8,50 +10,52 @@ const SWEEP_INTERVAL_MINIMUM: usize = 1024;
 
 /// A value with its expiry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Entry {
+pub struct Entry<V> {
     /// The value.
-    pub(crate) value: Vec<u8>,
+    pub value: V,
     /// When the key expires, in milliseconds since the Unix epoch.
-    pub(crate) expires_at_ms: Option<u64>,
+    pub expires_at_ms: Option<u64>,
 }
 
-impl Entry {
+impl<V> Entry<V> {
     /// A value without expiry.
-    pub(crate) fn persistent(value: Vec<u8>) -> Entry {
+    pub fn persistent(value: V) -> Entry<V> {
         Entry { value, expires_at_ms: None }
     }
 
     /// Whether the key has expired at `now_ms`. As in Redis, a key is still alive during the
     /// millisecond it expires at.
-    pub(crate) fn is_expired_at(&self, now_ms: u64) -> bool {
+    #[must_use]
+    pub fn is_expired_at(&self, now_ms: u64) -> bool {
         self.expires_at_ms.is_some_and(|expires_at_ms| expires_at_ms < now_ms)
     }
 }
 
 /// All data of the store, and the clock that decides what has expired.
-pub(crate) struct Database {
+pub struct Database<V> {
     /// Entries by key, including expired ones not yet removed: go through [`Database::live`] and
     /// [`Database::live_entries`], which hide them.
-    pub(crate) entries: HashMap<Vec<u8>, Entry>,
+    pub entries: HashMap<Vec<u8>, Entry<V>>,
     /// Reads the time in milliseconds since the Unix epoch; tests replace it with a fixed clock.
-    pub(crate) clock: fn() -> u64,
+    pub clock: fn() -> u64,
     /// The time the current command runs at, read once per command as Redis does.
     now_ms: u64,
     /// Commands since the last full sweep of expired keys.
     commands_since_sweep: usize,
 }
 
-impl Database {
+impl<V> Database<V> {
     /// A database holding `entries`, expired ones included (expiry is data: they are removed when
     /// touched or swept, not on import).
-    pub(crate) fn with_entries(entries: HashMap<Vec<u8>, Entry>) -> Database {
+    #[must_use]
+    pub fn with_entries(entries: HashMap<Vec<u8>, Entry<V>>) -> Database<V> {
         Database { entries, clock: kv_interface::now_unix_ms, now_ms: 0, commands_since_sweep: 0 }
     }
 
     /// Reads the clock for the next command. After as many commands as there are keys (at least
     /// [`SWEEP_INTERVAL_MINIMUM`]) it also removes every expired key, so that keys nobody touches
     /// again do not stay in memory, at an amortised constant cost per command.
-    pub(crate) fn start_command(&mut self) {
+    pub fn start_command(&mut self) {
         self.now_ms = (self.clock)();
         self.commands_since_sweep += 1;
         if self.commands_since_sweep >= self.entries.len().max(SWEEP_INTERVAL_MINIMUM) {
@@ -62,17 +66,18 @@ impl Database {
     }
 
     /// Reads the clock outside a command (for `key_count`).
-    pub(crate) fn read_clock(&mut self) {
+    pub fn read_clock(&mut self) {
         self.now_ms = (self.clock)();
     }
 
     /// The time the current command runs at, in milliseconds since the Unix epoch.
-    pub(crate) fn now_ms(&self) -> u64 {
+    #[must_use]
+    pub fn now_ms(&self) -> u64 {
         self.now_ms
     }
 
     /// The entry of `key` if it exists and has not expired; an expired entry is removed.
-    pub(crate) fn live(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub fn live(&mut self, key: &[u8]) -> Option<&mut Entry<V>> {
         let now_ms = self.now_ms;
         if self.entries.get(key).is_some_and(|entry| entry.is_expired_at(now_ms)) {
             self.entries.remove(key);
@@ -81,14 +86,14 @@ impl Database {
     }
 
     /// Removes `key`; returns its entry if it had not expired.
-    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry<V>> {
         let now_ms = self.now_ms;
         self.entries.remove(key).filter(|entry| !entry.is_expired_at(now_ms))
     }
 
     /// Stores `entry` at `key`, replacing whatever was there. An entry whose expiry has already
     /// passed is not stored: the key is removed instead.
-    pub(crate) fn insert(&mut self, key: &[u8], entry: Entry) {
+    pub fn insert(&mut self, key: &[u8], entry: Entry<V>) {
         if entry.is_expired_at(self.now_ms) {
             self.entries.remove(key);
         } else {
@@ -97,13 +102,22 @@ impl Database {
     }
 
     /// Every key that has not expired, with its entry.
-    pub(crate) fn live_entries(&self) -> impl Iterator<Item = (&Vec<u8>, &Entry)> {
+    pub fn live_entries(&self) -> impl Iterator<Item = (&Vec<u8>, &Entry<V>)> {
         let now_ms = self.now_ms;
         self.entries.iter().filter(move |(_, entry)| !entry.is_expired_at(now_ms))
     }
 
     /// The number of keys that have not expired.
-    pub(crate) fn live_count(&self) -> usize {
+    #[must_use]
+    pub fn live_count(&self) -> usize {
         self.live_entries().count()
+    }
+
+    /// The key counts INFO's keyspace section reports: keys that have not expired, and how many of
+    /// them have a time to live.
+    #[must_use]
+    pub fn keyspace_counts(&self) -> (usize, usize) {
+        self.live_entries()
+            .fold((0, 0), |(keys, with_expiry), (_, entry)| (keys + 1, with_expiry + usize::from(entry.expires_at_ms.is_some())))
     }
 }

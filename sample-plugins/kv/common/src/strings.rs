@@ -2,7 +2,9 @@
 //! options, the arguments of INCR and its kin, integer arithmetic on a stored string, and APPEND's
 //! size limit.
 
-use crate::{parse_integer, resp};
+use kv_interface::resp;
+
+use crate::parse_integer;
 
 /// The largest string Redis accepts by default (`proto-max-bulk-len`, 512 MiB).
 pub const MAXIMUM_STRING_LENGTH: usize = 512 * 1024 * 1024;

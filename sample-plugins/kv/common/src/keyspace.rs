@@ -1,13 +1,14 @@
-//! The commands on keys of any kind: DEL (and UNLINK), EXISTS, KEYS, DBSIZE and FLUSHALL (and
-//! FLUSHDB, the same here since there is one database).
+//! The commands on keys of any kind in a [`Database`] of any value type: DEL (and UNLINK), EXISTS,
+//! KEYS, DBSIZE and FLUSHALL (and FLUSHDB, the same here since there is one database).
 
-use kv_interface::{glob_match, resp};
+use kv_interface::resp;
 
 use crate::database::Database;
+use crate::glob_match;
 
 /// `DEL key [key ...]` (and `UNLINK`): removes the keys and replies with how many existed (expired
 /// keys do not count). A key named twice is removed once.
-pub(crate) fn del(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8]) {
+pub fn del<V>(database: &mut Database<V>, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8]) {
     let keys = arguments.get(1..).unwrap_or_default();
     if keys.is_empty() {
         return resp::wrong_arity(out, command);
@@ -18,7 +19,7 @@ pub(crate) fn del(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8
 
 /// `EXISTS key [key ...]`: how many of the keys exist and have not expired; a key named twice
 /// counts twice.
-pub(crate) fn exists(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+pub fn exists<V>(database: &mut Database<V>, arguments: &[&[u8]], out: &mut Vec<u8>) {
     let keys = arguments.get(1..).unwrap_or_default();
     if keys.is_empty() {
         return resp::wrong_arity(out, b"exists");
@@ -28,7 +29,7 @@ pub(crate) fn exists(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
 
 /// `KEYS pattern`: the keys matching the glob pattern, expired ones left out. Redis gives no order;
 /// these come sorted, so that replies are reproducible.
-pub(crate) fn keys(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+pub fn keys<V>(database: &mut Database<V>, arguments: &[&[u8]], out: &mut Vec<u8>) {
     let &[_, pattern] = arguments else {
         return resp::wrong_arity(out, b"keys");
     };
@@ -41,7 +42,7 @@ pub(crate) fn keys(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
 }
 
 /// `DBSIZE`: the number of keys that have not expired.
-pub(crate) fn dbsize(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+pub fn dbsize<V>(database: &mut Database<V>, arguments: &[&[u8]], out: &mut Vec<u8>) {
     let &[_] = arguments else {
         return resp::wrong_arity(out, b"dbsize");
     };
@@ -49,7 +50,7 @@ pub(crate) fn dbsize(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
 }
 
 /// `FLUSHALL [ASYNC|SYNC]` (and `FLUSHDB`): removes every key. Both modes flush at once.
-pub(crate) fn flush(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+pub fn flush<V>(database: &mut Database<V>, arguments: &[&[u8]], out: &mut Vec<u8>) {
     match arguments {
         [_] => {}
         [_, mode] if mode.eq_ignore_ascii_case(b"async") || mode.eq_ignore_ascii_case(b"sync") => {}

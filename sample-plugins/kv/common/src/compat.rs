@@ -3,7 +3,9 @@
 //! ask for when they connect. A version passes in what differs: its version numbers and, for INFO's
 //! keyspace line, its key counts.
 
-use crate::{glob_match, parse_integer, resp};
+use kv_interface::resp;
+
+use crate::{glob_match, parse_integer};
 
 /// The Redis version this module answers like.
 const REDIS_VERSION: &str = "7.0.15";
