@@ -5,6 +5,8 @@
 //! Usage: `counter-demo <libcounter_v1.so> <libcounter_v2.so> [--seconds N]`; `cargo xtask demo`
 //! builds the plugins and runs it.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -4,6 +4,8 @@
 //! The schemas of all versions live here, frozen, together with the migration steps between
 //! neighbouring versions, so each step is written once and every later version reuses it.
 
+#![forbid(unsafe_code)]
+
 use ecdysis_plugin_api::{Migrate, MigrationOptions, PluginError, Schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

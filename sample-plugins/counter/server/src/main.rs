@@ -16,6 +16,8 @@
 //! status|reload|rollback|commit|history`. With `--watch DIR` (watch mode), every `*.so` file created
 //! or changed in `DIR` (e.g. `target/debug`) updates the module it declares.
 
+#![forbid(unsafe_code)]
+
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,5 +1,7 @@
 //! Version 1 of the counter sample plugin: named counters in a map, state schema v1.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

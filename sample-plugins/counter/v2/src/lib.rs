@@ -1,6 +1,8 @@
 //! Version 2 of the counter sample plugin: also counts increments per counter, state schema v2.
 //! Takes over state from v1 and can export it back down to v1 (for validation and rollback).
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -15,6 +15,8 @@
 //! RESP2 writer, the state schemas) stays in `kv-interface`. What differs between versions (the
 //! value type, the commands on it, dispatch, state import and export) stays in each version.
 
+#![forbid(unsafe_code)]
+
 pub mod command;
 pub mod compat;
 pub mod database;

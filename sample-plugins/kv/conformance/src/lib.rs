@@ -9,6 +9,8 @@
 //! between two clock steps go to the plugin as one batch. Each command has one expected reply.
 //! Only the [`expiry`], [`lists`], [`hashes`] and [`value_types`] groups use clock steps.
 
+#![forbid(unsafe_code)]
+
 /// `+OK`.
 pub const OK: &str = "+OK\r\n";
 /// The null bulk string.

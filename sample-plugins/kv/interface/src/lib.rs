@@ -11,6 +11,8 @@
 //! compatibility commands, the expiry database) is in `kv-common`; the conformance tests are in
 //! `kv-conformance`.
 
+#![forbid(unsafe_code)]
+
 pub mod resp;
 pub mod schema;
 

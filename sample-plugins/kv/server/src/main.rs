@@ -18,6 +18,8 @@
 //! it stops accepting, lets the batches in flight finish, closes every connection, releases the host
 //! (which removes the control socket), prints `shut down` and exits with status 0.
 
+#![forbid(unsafe_code)]
+
 mod connection;
 mod request_parser;
 

@@ -6,6 +6,8 @@
 //! and [`server`] (INFO). The protocol-compatibility commands every version answers alike (PING,
 //! ECHO, SELECT, CONFIG, COMMAND, CLIENT) are in `kv_common::compat`.
 
+#![forbid(unsafe_code)]
+
 mod keyspace;
 mod server;
 mod strings;

@@ -10,6 +10,8 @@
 //! and the protocol-compatibility commands every version answers alike (PING, ECHO, SELECT,
 //! CONFIG, COMMAND, CLIENT) in `kv_common::compat`.
 
+#![forbid(unsafe_code)]
+
 mod server;
 mod strings;
 #[cfg(test)]

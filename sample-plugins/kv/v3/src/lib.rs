@@ -12,6 +12,8 @@
 //! TTL, PERSIST, ...) in `kv_common::expiry`, and the protocol-compatibility commands every
 //! version answers alike (PING, ECHO, SELECT, CONFIG, COMMAND, CLIENT) in `kv_common::compat`.
 
+#![forbid(unsafe_code)]
+
 mod database;
 mod hashes;
 mod keyspace;
