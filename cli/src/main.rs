@@ -4,6 +4,8 @@
 //! Exit codes: 0 when the host did what was asked, 1 when it refused (the reason is one line on
 //! stderr), 2 when it could not be reached or its reply made no sense. Usage errors are clap's.
 
+#![forbid(unsafe_code)]
+
 mod calendar;
 mod human;
 

@@ -17,6 +17,8 @@
 //! - `watch <plugin-crate> [--socket PATH] [--release]`: the same on every change to the crate's
 //!   sources, one line per cycle, until interrupted.
 
+#![forbid(unsafe_code)]
+
 mod kv_bench;
 mod kv_demo;
 mod kv_server;

@@ -236,7 +236,7 @@ fn cargo_xtask_watch_and_reload_update_a_running_server_and_leave_it_alone_on_co
     let copy = directory.path().join("workspace");
     copy_workspace(workspace_root(), &copy);
     let library = watch_target_directory().join("debug").join("libcounter_v2.so");
-    let source = copy.join("sample-plugins/counter-v2/src/lib.rs");
+    let source = copy.join("sample-plugins/counter/v2/src/lib.rs");
     // Both crates built up front (no deadline needed: cargo ends), so that the watcher starts and
     // rebuilds quickly. One at a time, as the watcher builds them: together they would unify
     // features of their dependencies differently, and the first rebuild would rebuild those.

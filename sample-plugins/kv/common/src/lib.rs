@@ -1,0 +1,162 @@
+//! What the kv plugin versions share and `kv-server` does not need: the plugin-side helpers whose
+//! behaviour does not depend on how a version represents its values.
+//!
+//! - [`execute_batch`]: running a command batch, one reply per command.
+//! - [`command`]: command names, read the way every version dispatches them.
+//! - [`compat`]: the protocol-compatibility commands every version answers alike (PING, ECHO,
+//!   SELECT, INFO, CONFIG, COMMAND, CLIENT).
+//! - [`strings`]: the parts of the string commands that do not depend on the value type.
+//! - [`database`]: the expiring database of the versions with expiry (v2 on), generic over the
+//!   value a version stores, and [`keyspace`] and [`expiry`]: the commands that work on it
+//!   whatever that value is.
+//! - [`glob_match`] and [`parse_integer`]: Redis's glob patterns and integer arguments.
+//!
+//! The contract the server and every plugin agree on (the `Kv` interface, the batch encoding, the
+//! RESP2 writer, the state schemas) stays in `kv-interface`. What differs between versions (the
+//! value type, the commands on it, dispatch, state import and export) stays in each version.
+
+#![forbid(unsafe_code)]
+
+pub mod command;
+pub mod compat;
+pub mod database;
+pub mod expiry;
+pub mod keyspace;
+pub mod strings;
+
+use kv_interface::{decode_batch, resp};
+
+/// Runs the commands of an encoded batch in order, each through `execute_command` (which appends
+/// its one reply to the output), and returns the replies. A malformed command gets one error and
+/// ends the batch; the commands before it have run.
+pub fn execute_batch(batch: &[u8], mut execute_command: impl FnMut(&[&[u8]], &mut Vec<u8>)) -> Vec<u8> {
+    let mut replies = Vec::new();
+    for command in decode_batch(batch) {
+        match command {
+            Ok(arguments) => execute_command(&arguments, &mut replies),
+            Err(_) => {
+                resp::error(&mut replies, "ERR malformed command batch");
+                break;
+            }
+        }
+    }
+    replies
+}
+
+/// Whether `text` matches the Redis glob `pattern` (`*`, `?`, `[abc]`, `[^a-z]`, `\\x`).
+#[must_use]
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    fn class(pattern: &[u8], byte: u8) -> Option<(bool, usize)> {
+        // `pattern` starts after '['. Returns (matched, length of the class including ']').
+        let mut index = 0;
+        let negate = pattern.first() == Some(&b'^');
+        if negate {
+            index += 1;
+        }
+        let mut matched = false;
+        while index < pattern.len() && pattern[index] != b']' {
+            if pattern[index] == b'\\' && index + 1 < pattern.len() {
+                matched |= pattern[index + 1] == byte;
+                index += 2;
+            } else if index + 2 < pattern.len() && pattern[index + 1] == b'-' && pattern[index + 2] != b']' {
+                let (low, high) = (pattern[index].min(pattern[index + 2]), pattern[index].max(pattern[index + 2]));
+                matched |= (low..=high).contains(&byte);
+                index += 3;
+            } else {
+                matched |= pattern[index] == byte;
+                index += 1;
+            }
+        }
+        (index < pattern.len()).then_some((matched != negate, index + 1))
+    }
+    let (mut p, mut t) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while t < text.len() {
+        let step = match pattern.get(p) {
+            Some(b'*') => {
+                backtrack = Some((p, t));
+                p += 1;
+                continue;
+            }
+            Some(b'?') => Some(1),
+            Some(b'[') => match class(&pattern[p + 1..], text[t]) {
+                Some((true, length)) => Some(length + 1),
+                Some((false, _)) => None,
+                None => (text[t] == b'[').then_some(1),
+            },
+            Some(b'\\') if p + 1 < pattern.len() => (pattern[p + 1] == text[t]).then_some(2),
+            Some(&byte) => (byte == text[t]).then_some(1),
+            None => None,
+        };
+        match step {
+            Some(length) => {
+                p += length;
+                t += 1;
+            }
+            None => match backtrack {
+                Some((star, position)) => {
+                    p = star + 1;
+                    t = position + 1;
+                    backtrack = Some((star, position + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&byte| byte == b'*')
+}
+
+/// Parses a Redis integer argument as Redis does: an `i64` in canonical decimal (no spaces, no `+`,
+/// no leading zeros, no `-0`).
+#[must_use]
+pub fn parse_integer(argument: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(argument).ok()?;
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let canonical = match digits.as_bytes() {
+        [] => false,
+        [b'0'] => !text.starts_with('-'),
+        [first, ..] => (b'1'..=b'9').contains(first),
+    };
+    if !canonical || text.len() > 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_as_redis_does() {
+        let check = |pattern: &str, text: &str, expected: bool| {
+            assert_eq!(glob_match(pattern.as_bytes(), text.as_bytes()), expected, "{pattern} ~ {text}")
+        };
+        check("*", "anything", true);
+        check("key:*", "key:1", true);
+        check("key:*", "other", false);
+        check("h?llo", "hello", true);
+        check("h?llo", "hllo", false);
+        check("h[ae]llo", "hallo", true);
+        check("h[^e]llo", "hello", false);
+        check("h[a-c]llo", "hbllo", true);
+        check("a*b*c", "axxbyyc", true);
+        check("a*b*c", "axxbyy", false);
+        check("\\*", "*", true);
+    }
+
+    #[test]
+    fn integers_parse_strictly() {
+        assert_eq!(parse_integer(b"-42"), Some(-42));
+        assert_eq!(parse_integer(b"+1"), None);
+        assert_eq!(parse_integer(b" 1"), None);
+        assert_eq!(parse_integer(b"9223372036854775808"), None);
+        assert_eq!(parse_integer(b"0"), Some(0));
+        assert_eq!(parse_integer(b"007"), None);
+        assert_eq!(parse_integer(b"-0"), None);
+        assert_eq!(parse_integer(b"-9223372036854775808"), Some(i64::MIN));
+        for rejected in [&b""[..], b"-", b"-0", b"007", b"+1", b" 1", b"1 ", b"1.5", b"9223372036854775808", b"\xff"] {
+            assert_eq!(parse_integer(rejected), None, "{}", String::from_utf8_lossy(rejected));
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Version 1 of the `kv` module: a Redis-compatible key-value store of strings, state schema v1.
+//!
+//! The server hands over whole pipelines as command batches; [`KvV1::execute`](Kv::execute) runs
+//! them under one lock, so every command is atomic, as in single-threaded Redis. The modules split
+//! the commands by family: [`strings`] (GET, SET, INCR, ...), [`keyspace`] (DEL, EXISTS, KEYS, ...)
+//! and [`server`] (INFO). The protocol-compatibility commands every version answers alike (PING,
+//! ECHO, SELECT, CONFIG, COMMAND, CLIENT) are in `kv_common::compat`.
+
+#![forbid(unsafe_code)]
+
+mod keyspace;
+mod server;
+mod strings;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use ecdysis_plugin_api::{Plugin, PluginError};
+use kv_common::{compat, execute_batch};
+use kv_interface::schema::KvStateV1;
+use kv_interface::{Kv, resp};
+use serde_bytes::ByteBuf;
+
+/// All data of the store: values by key.
+#[derive(Debug, Default)]
+pub(crate) struct Database {
+    /// Values by key.
+    pub(crate) strings: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+/// The plugin instance: the database behind a `std::sync::Mutex`, locked once per batch.
+pub struct KvV1 {
+    database: Mutex<Database>,
+}
+
+impl KvV1 {
+    /// Locks the database. A poisoned lock is taken over: every command leaves the database
+    /// consistent before it could panic, and a panic is impossible by construction anyway.
+    fn database(&self) -> MutexGuard<'_, Database> {
+        self.database.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Kv for KvV1 {
+    fn execute(&self, batch: &[u8]) -> Vec<u8> {
+        let mut database = self.database();
+        execute_batch(batch, |arguments, out| execute_command(&mut database, arguments, out))
+    }
+
+    fn key_count(&self) -> u64 {
+        self.database().strings.len() as u64
+    }
+}
+
+/// Runs one command (its name first, then its arguments) and appends its reply to `out`.
+pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let Some(name) = arguments.first() else {
+        return resp::unknown_command(out, arguments);
+    };
+    let lowercase_name = kv_common::command::LowercaseName::new(name);
+    match lowercase_name.as_bytes() {
+        b"ping" => compat::ping(arguments, out),
+        b"echo" => compat::echo(arguments, out),
+        b"select" => compat::select(arguments, out),
+        b"info" => server::info(database, arguments, out),
+        b"config" => compat::config(arguments, out),
+        b"command" => compat::command(arguments, out),
+        b"client" => compat::client(arguments, out),
+        b"get" => strings::get(database, arguments, out),
+        b"set" => strings::set(database, arguments, out),
+        b"incr" => strings::increment(database, arguments, out, b"incr"),
+        b"incrby" => strings::increment(database, arguments, out, b"incrby"),
+        b"decr" => strings::increment(database, arguments, out, b"decr"),
+        b"decrby" => strings::increment(database, arguments, out, b"decrby"),
+        b"mget" => strings::mget(database, arguments, out),
+        b"mset" => strings::mset(database, arguments, out),
+        b"append" => strings::append(database, arguments, out),
+        b"strlen" => strings::strlen(database, arguments, out),
+        b"del" => keyspace::del(database, arguments, out, b"del"),
+        b"unlink" => keyspace::del(database, arguments, out, b"unlink"),
+        b"exists" => keyspace::exists(database, arguments, out),
+        b"keys" => keyspace::keys(database, arguments, out),
+        b"dbsize" => keyspace::dbsize(database, arguments, out),
+        b"flushall" | b"flushdb" => keyspace::flush(database, arguments, out),
+        _ => resp::unknown_command(out, arguments),
+    }
+}
+
+impl Plugin for KvV1 {
+    type State = KvStateV1;
+
+    fn create() -> Result<Self, PluginError> {
+        Ok(KvV1 { database: Mutex::new(Database::default()) })
+    }
+
+    fn export_state(&self) -> Result<KvStateV1, PluginError> {
+        let database = self.database();
+        let strings = database.strings.iter().map(|(key, value)| (ByteBuf::from(key.clone()), ByteBuf::from(value.clone()))).collect();
+        Ok(KvStateV1 { strings })
+    }
+
+    fn from_state(state: KvStateV1) -> Result<Self, PluginError> {
+        ecdysis_plugin_api::info!("kv v1 took over {} keys", state.strings.len());
+        let strings = state.strings.into_iter().map(|(key, value)| (key.into_vec(), value.into_vec())).collect();
+        Ok(KvV1 { database: Mutex::new(Database { strings }) })
+    }
+}
+
+ecdysis_plugin_api::export_plugin! {
+    module: "kv",
+    plugin: KvV1,
+    interface: dyn Kv,
+}

@@ -1,0 +1,143 @@
+//! Version 2 of the `kv` module: a Redis-compatible key-value store of strings with expiry, state
+//! schema v2. Takes over state from v1 and can export it back down to v1.
+//!
+//! The server hands over whole pipelines as command batches; [`KvV2::execute`](Kv::execute) runs
+//! them under one lock, so every command is atomic, as in single-threaded Redis. This version's own
+//! modules are [`strings`] (GET, SET with its expiry options, INCR, ...) and [`server`] (INFO).
+//! What does not depend on the value type comes from `kv_common`: the expiring [`Database`] (here
+//! of strings: the entries, and what has expired), the expiry commands (EXPIRE, TTL, PERSIST, ...)
+//! in `kv_common::expiry`, the commands on keys (DEL, EXISTS, KEYS, ...) in `kv_common::keyspace`,
+//! and the protocol-compatibility commands every version answers alike (PING, ECHO, SELECT,
+//! CONFIG, COMMAND, CLIENT) in `kv_common::compat`.
+
+#![forbid(unsafe_code)]
+
+mod server;
+mod strings;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Mutex, MutexGuard};
+
+use ecdysis_plugin_api::{Plugin, PluginError};
+use kv_common::{compat, execute_batch, expiry, keyspace};
+use kv_interface::schema::{KvStateV1, KvStateV2, StringEntryV2};
+use kv_interface::{Kv, resp};
+use serde_bytes::ByteBuf;
+
+/// The database of this version: strings with an optional expiry.
+pub(crate) type Database = kv_common::database::Database<Vec<u8>>;
+/// A string with its expiry.
+pub(crate) type Entry = kv_common::database::Entry<Vec<u8>>;
+
+/// The plugin instance: the database behind a `std::sync::Mutex`, locked once per batch.
+pub struct KvV2 {
+    database: Mutex<Database>,
+}
+
+impl KvV2 {
+    /// Locks the database. A poisoned lock is taken over: every command leaves the database
+    /// consistent before it could panic, and a panic is impossible by construction anyway.
+    fn database(&self) -> MutexGuard<'_, Database> {
+        self.database.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Kv for KvV2 {
+    fn execute(&self, batch: &[u8]) -> Vec<u8> {
+        let mut database = self.database();
+        execute_batch(batch, |arguments, out| {
+            database.start_command();
+            execute_command(&mut database, arguments, out);
+        })
+    }
+
+    fn key_count(&self) -> u64 {
+        let mut database = self.database();
+        database.read_clock();
+        database.live_count() as u64
+    }
+}
+
+/// Runs one command (its name first, then its arguments) and appends its reply to `out`.
+pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let Some(name) = arguments.first() else {
+        return resp::unknown_command(out, arguments);
+    };
+    let lowercase_name = kv_common::command::LowercaseName::new(name);
+    match lowercase_name.as_bytes() {
+        b"ping" => compat::ping(arguments, out),
+        b"echo" => compat::echo(arguments, out),
+        b"select" => compat::select(arguments, out),
+        b"info" => server::info(database, arguments, out),
+        b"config" => compat::config(arguments, out),
+        b"command" => compat::command(arguments, out),
+        b"client" => compat::client(arguments, out),
+        b"get" => strings::get(database, arguments, out),
+        b"set" => strings::set(database, arguments, out),
+        b"incr" => strings::increment(database, arguments, out, b"incr"),
+        b"incrby" => strings::increment(database, arguments, out, b"incrby"),
+        b"decr" => strings::increment(database, arguments, out, b"decr"),
+        b"decrby" => strings::increment(database, arguments, out, b"decrby"),
+        b"mget" => strings::mget(database, arguments, out),
+        b"mset" => strings::mset(database, arguments, out),
+        b"append" => strings::append(database, arguments, out),
+        b"strlen" => strings::strlen(database, arguments, out),
+        b"expire" => expiry::set_expiry(database, arguments, out, &expiry::EXPIRE),
+        b"pexpire" => expiry::set_expiry(database, arguments, out, &expiry::PEXPIRE),
+        b"expireat" => expiry::set_expiry(database, arguments, out, &expiry::EXPIREAT),
+        b"pexpireat" => expiry::set_expiry(database, arguments, out, &expiry::PEXPIREAT),
+        b"ttl" => expiry::report_expiry(database, arguments, out, &expiry::TTL),
+        b"pttl" => expiry::report_expiry(database, arguments, out, &expiry::PTTL),
+        b"expiretime" => expiry::report_expiry(database, arguments, out, &expiry::EXPIRETIME),
+        b"pexpiretime" => expiry::report_expiry(database, arguments, out, &expiry::PEXPIRETIME),
+        b"persist" => expiry::persist(database, arguments, out),
+        b"del" => keyspace::del(database, arguments, out, b"del"),
+        b"unlink" => keyspace::del(database, arguments, out, b"unlink"),
+        b"exists" => keyspace::exists(database, arguments, out),
+        b"keys" => keyspace::keys(database, arguments, out),
+        b"dbsize" => keyspace::dbsize(database, arguments, out),
+        b"flushall" | b"flushdb" => keyspace::flush(database, arguments, out),
+        _ => resp::unknown_command(out, arguments),
+    }
+}
+
+impl Plugin for KvV2 {
+    type State = KvStateV2;
+
+    fn create() -> Result<Self, PluginError> {
+        Ok(KvV2 { database: Mutex::new(Database::with_entries(Default::default())) })
+    }
+
+    fn export_state(&self) -> Result<KvStateV2, PluginError> {
+        // Expired entries are exported too: expiry is data, and the importer decides.
+        let database = self.database();
+        let entries = database
+            .entries
+            .iter()
+            .map(|(key, entry)| {
+                let exported = StringEntryV2 { value: ByteBuf::from(entry.value.clone()), expires_at_ms: entry.expires_at_ms };
+                (ByteBuf::from(key.clone()), exported)
+            })
+            .collect();
+        Ok(KvStateV2 { entries })
+    }
+
+    fn from_state(state: KvStateV2) -> Result<Self, PluginError> {
+        let with_expiry = state.entries.values().filter(|entry| entry.expires_at_ms.is_some()).count();
+        ecdysis_plugin_api::info!("kv v2 took over {} keys, {with_expiry} of them with a time to live", state.entries.len());
+        let entries = state
+            .entries
+            .into_iter()
+            .map(|(key, entry)| (key.into_vec(), Entry { value: entry.value.into_vec(), expires_at_ms: entry.expires_at_ms }))
+            .collect();
+        Ok(KvV2 { database: Mutex::new(Database::with_entries(entries)) })
+    }
+}
+
+ecdysis_plugin_api::export_plugin! {
+    module: "kv",
+    plugin: KvV2,
+    interface: dyn Kv,
+    migrations: [KvStateV1 => KvStateV2, KvStateV2 => KvStateV1],
+}
