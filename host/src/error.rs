@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ecdysis_plugin_api::CallError;
+use ecdysis_protocol::ErrorKind;
 
 /// Why a plugin library was not loaded.
 #[derive(Debug, thiserror::Error)]
@@ -341,6 +342,21 @@ pub enum UpdateError {
         /// The first difference found.
         difference: String,
     },
+}
+
+impl From<&UpdateError> for ErrorKind {
+    fn from(error: &UpdateError) -> Self {
+        match error {
+            UpdateError::NoSuchModule { .. } | UpdateError::NothingToRollBack { .. } => ErrorKind::NoSuchModule,
+            UpdateError::QuiesceTimeout { .. } | UpdateError::HookTimeout { .. } => ErrorKind::Timeout,
+            UpdateError::PrepareRefused { .. }
+            | UpdateError::Export { .. }
+            | UpdateError::Transform { .. }
+            | UpdateError::ValidationExport { .. }
+            | UpdateError::ValidationMismatch { .. } => ErrorKind::Aborted,
+            _ => ErrorKind::Refused,
+        }
+    }
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {
