@@ -1,5 +1,8 @@
 //! The host's errors: [`LoadError`] when a library is refused, [`UpdateError`] when an update is
 //! refused or aborted. Every message names what was wrong; none of them leaves a change behind.
+//!
+//! A message never repeats its cause: the cause is only the `#[source]`, and people see both through
+//! [`ErrorChain`](ecdysis_protocol::ErrorChain).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -138,7 +141,7 @@ pub enum LoadError {
         max: usize,
     },
     /// The plugin's `create` failed or panicked.
-    #[error("module `{module}` {version} could not create its instance: {source}")]
+    #[error("module `{module}` {version} could not create its instance")]
     Create {
         /// The module's name.
         module: String,
@@ -279,7 +282,7 @@ pub enum UpdateError {
         deadline: Duration,
     },
     /// The running version refused to reach an update point.
-    #[error("{module} {version} refused to prepare for the update: {source}")]
+    #[error("{module} {version} refused to prepare for the update")]
     PrepareRefused {
         /// The module's name.
         module: String,
@@ -290,7 +293,7 @@ pub enum UpdateError {
         source: CallError,
     },
     /// The running version could not export its state.
-    #[error("{module} {version} could not export its state: {source}")]
+    #[error("{module} {version} could not export its state")]
     Export {
         /// The module's name.
         module: String,
@@ -301,7 +304,7 @@ pub enum UpdateError {
         source: CallError,
     },
     /// The candidate's transform failed or panicked.
-    #[error("{module} {candidate} could not take over the state of schema v{from}: {source}")]
+    #[error("{module} {candidate} could not take over the state of schema v{from}")]
     Transform {
         /// The module's name.
         module: String,
@@ -314,7 +317,7 @@ pub enum UpdateError {
         source: CallError,
     },
     /// The candidate could not export its new state back down for validation.
-    #[error("validation failed: {module} {candidate} could not export its state back to schema v{schema}: {source}")]
+    #[error("validation failed: {module} {candidate} could not export its state back to schema v{schema}")]
     ValidationExport {
         /// The module's name.
         module: String,
