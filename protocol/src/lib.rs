@@ -155,7 +155,8 @@ pub enum Reply {
     Error {
         /// What kind of failure.
         kind: ErrorKind,
-        /// A one-line reason.
+        /// The reason with its causes down to the root one, on one line, as [`ErrorChain`]
+        /// renders it.
         message: String,
     },
 }
