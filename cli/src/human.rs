@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use ecdysis_host::{HistoryEntry, HistoryEvent, ModuleStatus, UpdateKind};
+use ecdysis_protocol::{HistoryEntry, HistoryEvent, ModuleStatus, UpdateKind};
 
 use crate::calendar::format_utc_timestamp;
 
@@ -142,8 +142,7 @@ pub fn single_line(text: &str) -> String {
 mod tests {
     use super::*;
 
-    /// A module status as the host sends it (the type cannot be built field by field outside its
-    /// crate).
+    /// A module status as the host sends it.
     fn module_status(json: serde_json::Value) -> ModuleStatus {
         serde_json::from_value(json).expect("a valid module status")
     }

@@ -15,8 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use ecdysis_host::control::{Client, find_default_socket};
-use ecdysis_host::protocol::{Command, ErrorKind, Reply};
+use ecdysis_protocol::{Client, Command, ErrorChain, ErrorKind, Reply, find_default_socket};
 
 /// How long to wait for the host's reply. An update's pause is bounded by the host's own deadlines,
 /// so this is only a last resort against a host that stopped answering.
@@ -129,7 +128,7 @@ fn run(arguments: Arguments) -> Result<String, Failure> {
         None => find_default_socket().map_err(Failure::Unreachable)?,
     };
     let command = protocol_command(&arguments.operation)?;
-    let mut client = Client::connect(&socket, REPLY_TIMEOUT).map_err(|error| Failure::Unreachable(error.to_string()))?;
+    let mut client = Client::connect(&socket, REPLY_TIMEOUT).map_err(|error| Failure::Unreachable(ErrorChain(&error).to_string()))?;
     let spinner = match &arguments.operation {
         Operation::Reload { module, .. } => start_spinner(format!("updating {module}…")),
         Operation::Rollback { module, .. } => start_spinner(format!("rolling back {module}…")),
@@ -139,7 +138,7 @@ fn run(arguments: Arguments) -> Result<String, Failure> {
     if let Some(spinner) = spinner {
         spinner.finish_and_clear();
     }
-    let reply = reply.map_err(|error| Failure::Unreachable(error.to_string()))?;
+    let reply = reply.map_err(|error| Failure::Unreachable(ErrorChain(&error).to_string()))?;
     render(&arguments.operation, reply, arguments.json)
 }
 

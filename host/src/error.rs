@@ -1,10 +1,14 @@
 //! The host's errors: [`LoadError`] when a library is refused, [`UpdateError`] when an update is
 //! refused or aborted. Every message names what was wrong; none of them leaves a change behind.
+//!
+//! A message never repeats its cause: the cause is only the `#[source]`, and people see both through
+//! [`ErrorChain`](ecdysis_protocol::ErrorChain).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ecdysis_plugin_api::CallError;
+use ecdysis_protocol::ErrorKind;
 
 /// Why a plugin library was not loaded.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +141,7 @@ pub enum LoadError {
         max: usize,
     },
     /// The plugin's `create` failed or panicked.
-    #[error("module `{module}` {version} could not create its instance: {source}")]
+    #[error("module `{module}` {version} could not create its instance")]
     Create {
         /// The module's name.
         module: String,
@@ -278,7 +282,7 @@ pub enum UpdateError {
         deadline: Duration,
     },
     /// The running version refused to reach an update point.
-    #[error("{module} {version} refused to prepare for the update: {source}")]
+    #[error("{module} {version} refused to prepare for the update")]
     PrepareRefused {
         /// The module's name.
         module: String,
@@ -289,7 +293,7 @@ pub enum UpdateError {
         source: CallError,
     },
     /// The running version could not export its state.
-    #[error("{module} {version} could not export its state: {source}")]
+    #[error("{module} {version} could not export its state")]
     Export {
         /// The module's name.
         module: String,
@@ -300,7 +304,7 @@ pub enum UpdateError {
         source: CallError,
     },
     /// The candidate's transform failed or panicked.
-    #[error("{module} {candidate} could not take over the state of schema v{from}: {source}")]
+    #[error("{module} {candidate} could not take over the state of schema v{from}")]
     Transform {
         /// The module's name.
         module: String,
@@ -313,7 +317,7 @@ pub enum UpdateError {
         source: CallError,
     },
     /// The candidate could not export its new state back down for validation.
-    #[error("validation failed: {module} {candidate} could not export its state back to schema v{schema}: {source}")]
+    #[error("validation failed: {module} {candidate} could not export its state back to schema v{schema}")]
     ValidationExport {
         /// The module's name.
         module: String,
@@ -353,6 +357,21 @@ pub enum UpdateError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<&UpdateError> for ErrorKind {
+    fn from(error: &UpdateError) -> Self {
+        match error {
+            UpdateError::NoSuchModule { .. } | UpdateError::NothingToRollBack { .. } => ErrorKind::NoSuchModule,
+            UpdateError::QuiesceTimeout { .. } | UpdateError::HookTimeout { .. } => ErrorKind::Timeout,
+            UpdateError::PrepareRefused { .. }
+            | UpdateError::Export { .. }
+            | UpdateError::Transform { .. }
+            | UpdateError::ValidationExport { .. }
+            | UpdateError::ValidationMismatch { .. } => ErrorKind::Aborted,
+            _ => ErrorKind::Refused,
+        }
+    }
 }
 
 fn list_paths(paths: &[PathBuf]) -> String {

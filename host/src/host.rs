@@ -7,17 +7,17 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::Interface;
+use ecdysis_protocol::{ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, UpdateReport};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 
 use crate::call_path::{Admission, MAX_MODULES, ModuleBit};
 use crate::control::{ControlServer, ControlSocket};
 use crate::error::{BuildError, LoadError, UpdateError};
 use crate::ffi::Instance;
-use crate::journal::{HistoryEntry, HistoryEvent, Journal};
+use crate::journal::Journal;
 use crate::loader::{LibraryRelease, Loader, parse_sha256};
 use crate::module::{Module, ModuleCell};
-use crate::transaction::{self, Candidate, UpdateReport, with_deadline};
+use crate::transaction::{self, Candidate, with_deadline};
 use crate::watch::DirectoryWatcher;
 
 /// The host's settings. Build with [`Host::builder`].
@@ -211,29 +211,6 @@ impl UpdateOptions {
     }
 }
 
-/// A loaded module as [`Host::status`] reports it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct ModuleStatus {
-    /// The module's name.
-    pub name: String,
-    /// The version serving calls.
-    pub version: semver::Version,
-    /// Its state schema version.
-    pub schema_version: u32,
-    /// The library it was loaded from.
-    pub path: PathBuf,
-    /// The version that ran before the last update, still loaded for a rollback until probation
-    /// ends.
-    pub previous_version: Option<semver::Version>,
-    /// Milliseconds until probation ends and the previous version is released.
-    pub probation_remaining_ms: Option<u64>,
-    /// How many updates and rollbacks the module went through.
-    pub updates: u64,
-    /// Calls inside the module right now.
-    pub in_flight: usize,
-}
-
 pub(crate) struct HostInner {
     pub(crate) config: HostConfig,
     modules: Mutex<BTreeMap<String, Arc<ModuleCell>>>,
@@ -380,7 +357,8 @@ impl Host {
             Ok(library) => Arc::new(library),
             Err(error) => {
                 let error = UpdateError::Load(error);
-                self.inner.journal.record("?", HistoryEvent::Refused { path: Some(path.to_owned()), message: error.to_string() });
+                let message = ErrorChain(&error).to_string();
+                self.inner.journal.record("?", HistoryEvent::Refused { path: Some(path.to_owned()), message });
                 return Err(error);
             }
         };
@@ -424,7 +402,7 @@ impl Host {
     fn record_outcome(&self, module: &str, path: Option<&Path>, result: &Result<UpdateReport, UpdateError>) {
         let event = match result {
             Ok(report) => HistoryEvent::Updated { report: report.clone() },
-            Err(error) => HistoryEvent::Refused { path: path.map(Path::to_owned), message: error.to_string() },
+            Err(error) => HistoryEvent::Refused { path: path.map(Path::to_owned), message: ErrorChain(error).to_string() },
         };
         self.inner.journal.record(module, event);
     }

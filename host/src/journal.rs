@@ -3,61 +3,13 @@
 //! `history` command.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ecdysis_protocol::{HistoryEntry, HistoryEvent};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-
-use crate::transaction::UpdateReport;
 
 /// How many entries a host keeps; older ones are dropped.
 pub const HISTORY_CAPACITY: usize = 1000;
-
-/// One event in a host's history.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct HistoryEntry {
-    /// When it happened, in milliseconds since the Unix epoch.
-    pub at_unix_ms: u64,
-    /// The module.
-    pub module: String,
-    /// What happened.
-    pub event: HistoryEvent,
-}
-
-/// What happened to a module.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum HistoryEvent {
-    /// The module was loaded.
-    Loaded {
-        /// Its version.
-        version: semver::Version,
-        /// The library.
-        path: PathBuf,
-    },
-    /// An update (or rollback) went through.
-    Updated {
-        /// Its report.
-        report: UpdateReport,
-    },
-    /// An update or rollback was refused or aborted; the running version kept serving.
-    Refused {
-        /// What was offered, if a library was.
-        path: Option<PathBuf>,
-        /// Why.
-        message: String,
-    },
-    /// Probation ended, by `commit` or because its time ran out.
-    Committed {
-        /// The version released, if one was still loaded.
-        released: Option<semver::Version>,
-        /// Whether the probation period ran out (rather than an explicit commit).
-        expired: bool,
-    },
-}
 
 /// The bounded history.
 #[derive(Default)]

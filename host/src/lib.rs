@@ -46,6 +46,10 @@
 //!
 //! This library emits `tracing` spans and events (one span per phase) and never installs a
 //! subscriber; plugins' log messages arrive as events with target `ecdysis::plugin`.
+//!
+//! Errors say what failed and keep their cause as their `source`, never in their message: show one
+//! to a person with [`ErrorChain`] (`error: cause: root cause`), as the control socket and the
+//! history do.
 
 // Updates are rare and their errors carry versions and paths for the operator; boxing them would
 // save nothing that matters.
@@ -62,7 +66,6 @@ mod host;
 mod journal;
 mod loader;
 mod module;
-pub mod protocol;
 mod transaction;
 mod validate;
 mod watch;
@@ -70,9 +73,11 @@ mod watch;
 pub use call_path::MAX_MODULES;
 pub use control::ControlSocket;
 pub use ecdysis_plugin_api::{CallError, Interface};
+/// The control protocol (`ecdysis-protocol`), shared with the `ecdysis` tool and `cargo xtask`.
+pub use ecdysis_protocol as protocol;
+pub use ecdysis_protocol::{ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, UpdateKind, UpdateReport};
 pub use error::{BuildError, LoadError, UpdateError};
-pub use host::{Host, HostBuilder, HostConfig, ModuleStatus, UpdateOptions};
-pub use journal::{HISTORY_CAPACITY, HistoryEntry, HistoryEvent};
+pub use host::{Host, HostBuilder, HostConfig, UpdateOptions};
+pub use journal::HISTORY_CAPACITY;
 pub use loader::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
 pub use module::Module;
-pub use transaction::{Phase, PhaseTiming, UpdateKind, UpdateReport};

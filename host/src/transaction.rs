@@ -4,14 +4,12 @@
 //! Until the swap, the running instance is only read (exported), never changed, and calls wait only
 //! between quiesce and swap. Any failure reopens admission to the untouched running version.
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::{CallError, MigrationOptions, StateEnvelope};
-
-use serde::{Deserialize, Serialize};
+use ecdysis_protocol::{ErrorChain, Phase, PhaseTiming, UpdateKind, UpdateReport};
 
 use crate::error::UpdateError;
 use crate::ffi::Instance;
@@ -19,21 +17,6 @@ use crate::host::{HostConfig, HostInner, UpdateOptions};
 use crate::loader::{LoadedLibrary, PluginInfo};
 use crate::module::ModuleCell;
 use crate::validate;
-
-/// Serialises durations as whole microseconds.
-mod micros {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u64(duration.as_micros() as u64)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        u64::deserialize(deserializer).map(Duration::from_micros)
-    }
-}
 
 /// What a transaction replaces the running version with.
 pub(crate) enum Candidate<'path> {
@@ -43,132 +26,6 @@ pub(crate) enum Candidate<'path> {
     Opened(Arc<LoadedLibrary>),
     /// The previous version's library, already loaded, for a rollback.
     Previous(Arc<LoadedLibrary>),
-}
-
-/// Whether a transaction was an update or a rollback.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UpdateKind {
-    /// To a new library; the version before stays loaded for probation.
-    Update,
-    /// Back to the previous version; the version rolled back from is released at once.
-    Rollback,
-}
-
-/// A phase of the update transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Phase {
-    /// Copy, open and verify the candidate library.
-    Stage,
-    /// Stop admitting calls, drain in-flight calls, ask the running version to prepare.
-    Quiesce,
-    /// The running version exports its state.
-    Export,
-    /// The candidate builds its instance from that state.
-    Transform,
-    /// The candidate exports its state back; it must equal the running version's export.
-    Validate,
-    /// Publish the candidate and admit calls again.
-    Swap,
-}
-
-impl Phase {
-    /// The phase's name, lowercase.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Stage => "stage",
-            Phase::Quiesce => "quiesce",
-            Phase::Export => "export",
-            Phase::Transform => "transform",
-            Phase::Validate => "validate",
-            Phase::Swap => "swap",
-        }
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
-
-/// How long one phase took.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PhaseTiming {
-    /// The phase.
-    pub phase: Phase,
-    /// Its duration.
-    #[serde(rename = "micros", with = "micros")]
-    pub duration: Duration,
-}
-
-/// What a successful update did.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct UpdateReport {
-    /// Update or rollback.
-    pub kind: UpdateKind,
-    /// The module.
-    pub module: String,
-    /// The version that ran before.
-    pub from_version: semver::Version,
-    /// The version that runs now.
-    pub to_version: semver::Version,
-    /// The schema version of the state before.
-    pub from_schema: u32,
-    /// The schema version of the state now.
-    pub to_schema: u32,
-    /// The schema version the state crossed in (the old one for upgrades, the new one for
-    /// downgrades, which use the running version's downward migration).
-    pub transfer_schema: u32,
-    /// Each phase with its duration, in order.
-    pub phases: Vec<PhaseTiming>,
-    /// The size of the exported state, in bytes.
-    pub state_bytes: usize,
-    /// How long calls were held: from admission closed to admission reopened.
-    #[serde(rename = "pause_micros", with = "micros")]
-    pub pause: Duration,
-    /// The whole transaction.
-    #[serde(rename = "total_micros", with = "micros")]
-    pub total: Duration,
-    /// Whether the round-trip validation ran.
-    pub validated: bool,
-}
-
-impl UpdateReport {
-    /// The duration of `phase`, if it ran.
-    #[must_use]
-    pub fn phase(&self, phase: Phase) -> Option<Duration> {
-        self.phases.iter().find(|timing| timing.phase == phase).map(|timing| timing.duration)
-    }
-}
-
-impl fmt::Display for UpdateReport {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            formatter,
-            "{} {} {} → {} (state schema v{} → v{}, {} bytes{})",
-            match self.kind {
-                UpdateKind::Update => "updated",
-                UpdateKind::Rollback => "rolled back",
-            },
-            self.module,
-            self.from_version,
-            self.to_version,
-            self.from_schema,
-            self.to_schema,
-            self.state_bytes,
-            if self.validated { ", validated" } else { ", not validated" }
-        )?;
-        for timing in &self.phases {
-            writeln!(formatter, "  {:<10} {:>10.3} ms", timing.phase.as_str(), timing.duration.as_secs_f64() * 1e3)?;
-        }
-        writeln!(formatter, "  {:<10} {:>10.3} ms (calls held)", "pause", self.pause.as_secs_f64() * 1e3)?;
-        write!(formatter, "  {:<10} {:>10.3} ms", "total", self.total.as_secs_f64() * 1e3)
-    }
 }
 
 /// Runs `work` on its own thread and waits for it up to `deadline`. `None` when the deadline passed;
@@ -355,7 +212,7 @@ pub(crate) fn update(
         Err(error) => {
             resume_after_failure(&running);
             drop(admission);
-            tracing::warn!(%error, "update aborted; the running version keeps serving");
+            tracing::warn!(error = %ErrorChain(&error), "update aborted; the running version keeps serving");
             return Err(error);
         }
     };

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
+use ecdysis_protocol::ErrorChain;
 use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
 
@@ -171,7 +172,7 @@ fn update(host: &Host, path: &Path) {
             tracing::debug!(%module, path = %path.display(), "watch mode: skipped a library of a module that is not loaded");
         }
         Err(error) => tracing::warn!(
-            %error,
+            error = %ErrorChain(&error),
             path = %path.display(),
             "watch mode: update refused; the running version keeps serving"
         ),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ecdysis_host::{UpdateKind, UpdateReport};
+use ecdysis_protocol::{UpdateKind, UpdateReport};
 
 use crate::kv_server::{self, KvServer};
 use crate::{cargo, plugin, run};

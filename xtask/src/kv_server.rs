@@ -12,9 +12,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ecdysis_host::UpdateReport;
-use ecdysis_host::control::Client;
-use ecdysis_host::protocol::{Command as ControlCommand, Reply};
+use ecdysis_protocol::{Client, Command as ControlCommand, ErrorChain, Reply, UpdateReport};
 
 /// How long the server may take to announce that it is ready.
 const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
@@ -219,8 +217,8 @@ pub fn reload_through(control_socket: &Path, library: &Path) -> Result<UpdateRep
 
 /// Sends one command on a fresh control connection and expects a report.
 fn control_request(control_socket: &Path, command: ControlCommand) -> Result<UpdateReport, String> {
-    let mut client = Client::connect(control_socket, CONTROL_REPLY_DEADLINE).map_err(|error| error.to_string())?;
-    match client.request(command).map_err(|error| error.to_string())? {
+    let mut client = Client::connect(control_socket, CONTROL_REPLY_DEADLINE).map_err(|error| ErrorChain(&error).to_string())?;
+    match client.request(command).map_err(|error| ErrorChain(&error).to_string())? {
         Reply::Report { report } => Ok(report),
         Reply::Error { message, .. } => Err(message),
         other => Err(format!("the host answered with {other:?} instead of a report")),

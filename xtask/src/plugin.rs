@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use ecdysis_host::UpdateReport;
-use ecdysis_host::control::{Client, find_default_socket};
-use ecdysis_host::protocol::{Command, Reply};
+use ecdysis_protocol::{Client, Command, ErrorChain, Reply, UpdateReport, find_default_socket};
 
 use crate::cargo;
 
@@ -102,9 +100,10 @@ pub enum ReloadError {
 
 /// Asks the host at `socket` to update the module `library` declares to it.
 pub fn reload(socket: &Path, library: &Path) -> Result<UpdateReport, ReloadError> {
-    let mut client = Client::connect(socket, Duration::from_secs(300)).map_err(|error| ReloadError::Failed(error.to_string()))?;
+    let mut client =
+        Client::connect(socket, Duration::from_secs(300)).map_err(|error| ReloadError::Failed(ErrorChain(&error).to_string()))?;
     let command = Command::Reload { module: None, library: library.to_owned(), allow_downgrade: false, force: false };
-    match client.request(command).map_err(|error| ReloadError::Failed(error.to_string()))? {
+    match client.request(command).map_err(|error| ReloadError::Failed(ErrorChain(&error).to_string()))? {
         Reply::Report { report } => Ok(report),
         Reply::Error { message, .. } => Err(ReloadError::Refused(message)),
         other => Err(ReloadError::Failed(format!("the host answered a reload with {other:?}"))),

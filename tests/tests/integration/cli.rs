@@ -414,7 +414,13 @@ fn failures_exit_non_zero_with_one_line_and_leave_the_server_serving() {
             FailureCase::new(&[argument("reload"), argument("kettle"), v2().as_os_str()], 1, "no module named `kettle`"),
             FailureCase::new(&[argument("rollback"), argument("counter")], 1, "no previous version"),
             FailureCase::new(&[argument("commit"), argument("kettle")], 1, "no module named `kettle`"),
+            FailureCase::new(
+                &[argument("reload"), argument("counter"), defective("undefined_symbol").as_os_str()],
+                1,
+                "undefined symbol: ecdysis_test_symbol_nobody_defines",
+            ),
             FailureCase::new(&[argument("status")], 2, "cannot connect").through(&nobody_listens),
+            FailureCase::new(&[argument("status")], 2, "nobody.sock`: No such file or directory").through(&nobody_listens),
             FailureCase::new(&[argument("reload"), argument("counter"), v2().as_os_str()], 2, "cannot connect").through(&nobody_listens),
         ],
     );

@@ -5,6 +5,7 @@ mod calls;
 mod cli;
 mod concurrency;
 mod control;
+mod errors;
 mod kv;
 mod operate;
 mod refusals;
@@ -68,4 +69,21 @@ fn loaded_with_state(plugin: PathBuf) -> (Host, Module<dyn Counter>) {
         counter.increment("plums", 1000).unwrap();
     });
     (host, counter)
+}
+
+/// Asserts the rule that lets `ErrorChain` show each cause once: no error in `error`'s chain repeats
+/// its cause's message in its own, and the rendered chain has no segment twice.
+#[track_caller]
+fn assert_causes_not_repeated(error: &(dyn std::error::Error + 'static)) {
+    let mut current = error;
+    while let Some(cause) = current.source() {
+        let (message, cause_message) = (current.to_string(), cause.to_string());
+        assert!(!message.contains(&cause_message), "`{message}` repeats its cause `{cause_message}`");
+        current = cause;
+    }
+    let rendered = ecdysis_host::ErrorChain(error).to_string();
+    let segments: Vec<&str> = rendered.split(": ").collect();
+    for (index, segment) in segments.iter().enumerate() {
+        assert!(!segments[index + 1..].contains(segment), "`{segment}` appears twice in `{rendered}`");
+    }
 }

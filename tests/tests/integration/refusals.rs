@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ecdysis_host::{CallError, LoadError, UpdateError, UpdateOptions};
+use ecdysis_host::{CallError, ErrorChain, LoadError, UpdateError, UpdateOptions};
 
 use super::*;
 
@@ -39,8 +39,8 @@ impl Candidate {
 }
 
 /// Offers `candidate` to a host running `running` (with state), expects the update to fail with an
-/// error for which `is_expected` holds and whose message contains `message`, then checks that
-/// nothing changed and the module still serves.
+/// error for which `is_expected` holds and whose rendered chain contains `message` (with no cause
+/// repeated), then checks that nothing changed and the module still serves.
 #[track_caller]
 fn check(running: PathBuf, candidate: Candidate, options: UpdateOptions, is_expected: fn(&UpdateError) -> bool, message: &str) {
     let scratch = tempfile::tempdir().unwrap();
@@ -52,8 +52,9 @@ fn check(running: PathBuf, candidate: Candidate, options: UpdateOptions, is_expe
     let error = host.update_with("counter", &candidate, &options).unwrap_err();
 
     assert!(is_expected(&error), "unexpected error: {error:?}");
-    let text = error.to_string();
+    let text = ErrorChain(&error).to_string();
     assert!(text.contains(message), "the message `{text}` should contain `{message}`");
+    assert_causes_not_repeated(&error);
     assert_eq!(observe(&counter), before, "the state is unchanged");
     let status_after = host.status();
     assert_eq!(status_after[0].version, status_before[0].version, "the same version runs");

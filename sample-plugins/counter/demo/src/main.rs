@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use counter_interface::Counter;
-use ecdysis_host::{Host, Module};
+use ecdysis_host::{ErrorChain, Host, Module};
 
 const WORKERS: usize = 4;
 
@@ -27,12 +27,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("counter-demo: {error}");
-            let mut source = std::error::Error::source(&*error);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            eprintln!("counter-demo: {:#}", ErrorChain(&*error));
             ExitCode::FAILURE
         }
     }

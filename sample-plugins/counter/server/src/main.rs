@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use counter_interface::Counter;
-use ecdysis_host::{CallError, ControlSocket, Host, Module};
+use ecdysis_host::{CallError, ControlSocket, ErrorChain, Host, Module};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("counter-server: {error}");
+            eprintln!("counter-server: {}", ErrorChain(&*error));
             ExitCode::FAILURE
         }
     }

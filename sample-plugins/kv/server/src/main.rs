@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use ecdysis_host::{ControlSocket, Host, Module};
+use ecdysis_host::{ControlSocket, ErrorChain, Host, Module};
 use kv_interface::Kv;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("kv-server: {error}");
+            eprintln!("kv-server: {}", ErrorChain(&*error));
             ExitCode::FAILURE
         }
     }

@@ -1,19 +1,32 @@
-//! The control protocol, shared by the host's control socket, the `ecdysis` command-line tool and
-//! `cargo xtask`: one JSON object per line in each direction, versioned, size-bounded.
+//! The control protocol of an ecdysis host, in a crate of its own so that the `ecdysis` tool,
+//! `cargo xtask` and any other client speak it without linking the host (and its plugin loader).
 //!
-//! A request is `{"protocol": 1, "command": "reload", "module": "counter", "library": "/path/lib.so"}`
-//! (`module` may be left out: the library's descriptor names it), `{"protocol": 1, "command":
-//! "status"}`, `"rollback"` and `"commit"` with a `module`, or `"history"`. A reply is
-//! `{"protocol": 1, "reply": "report" | "status" | "committed" | "history" | "error", ...}`.
+//! One JSON object per line in each direction, versioned, size-bounded. A request is
+//! `{"protocol": 1, "command": "reload", "module": "counter", "library": "/path/lib.so"}` (`module`
+//! may be left out: the library's descriptor names it), `{"protocol": 1, "command": "status"}`,
+//! `"rollback"` and `"commit"` with a `module`, or `"history"`. A reply is `{"protocol": 1,
+//! "reply": "report" | "status" | "committed" | "history" | "error", ...}`.
+//!
+//! - This module: [`Request`], [`Command`], [`Response`], [`Reply`], [`ErrorKind`] and
+//!   [`parse_request`], which names every kind of bad input.
+//! - [`UpdateReport`], [`ModuleStatus`], [`HistoryEntry`]: the data the replies carry. The host
+//!   builds them; they are defined here, once, so that both ends agree on them.
+//! - [`Client`], [`find_default_socket`], [`default_directory`]: connecting to a host.
+//! - [`ErrorChain`]: the one way an error is shown to an operator, with all its causes.
+
+#![forbid(unsafe_code)]
+
+mod client;
+mod error_chain;
+mod report;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::UpdateError;
-use crate::host::ModuleStatus;
-use crate::journal::HistoryEntry;
-use crate::transaction::UpdateReport;
+pub use client::{Client, ClientError, default_directory, find_default_socket};
+pub use error_chain::ErrorChain;
+pub use report::{HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, UpdateKind, UpdateReport};
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -111,21 +124,6 @@ pub enum ErrorKind {
     Timeout,
 }
 
-impl From<&UpdateError> for ErrorKind {
-    fn from(error: &UpdateError) -> Self {
-        match error {
-            UpdateError::NoSuchModule { .. } | UpdateError::NothingToRollBack { .. } => ErrorKind::NoSuchModule,
-            UpdateError::QuiesceTimeout { .. } | UpdateError::HookTimeout { .. } => ErrorKind::Timeout,
-            UpdateError::PrepareRefused { .. }
-            | UpdateError::Export { .. }
-            | UpdateError::Transform { .. }
-            | UpdateError::ValidationExport { .. }
-            | UpdateError::ValidationMismatch { .. } => ErrorKind::Aborted,
-            _ => ErrorKind::Refused,
-        }
-    }
-}
-
 /// What the host answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
@@ -157,7 +155,8 @@ pub enum Reply {
     Error {
         /// What kind of failure.
         kind: ErrorKind,
-        /// A one-line reason.
+        /// The reason with its causes down to the root one, on one line, as [`ErrorChain`]
+        /// renders it.
         message: String,
     },
 }
@@ -190,6 +189,9 @@ impl Response {
 ///
 /// # Errors
 /// The error response to send back.
+// The error is the reply to send, built once per bad request; boxing it would save nothing that
+// matters.
+#[allow(clippy::result_large_err)]
 pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
     let value: serde_json::Value = serde_json::from_slice(line)
         .map_err(|error| Response::error(ErrorKind::Malformed, format!("request is not valid JSON: {error}")))?;

@@ -1,0 +1,218 @@
+//! The data the host's replies carry: the report of an update, the status of a module, the
+//! history. The host builds these values; they are defined here, with their serde forms, so that
+//! the host and its clients cannot disagree on them.
+//!
+//! The structs are not `#[non_exhaustive]`: the host, another crate, builds them field by field,
+//! and a new field is a change of the protocol anyway.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Serialises durations as whole microseconds.
+mod micros {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(duration.as_micros() as u64)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_micros)
+    }
+}
+
+/// Whether a transaction was an update or a rollback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateKind {
+    /// To a new library; the version before stays loaded for probation.
+    Update,
+    /// Back to the previous version; the version rolled back from is released at once.
+    Rollback,
+}
+
+/// A phase of the update transaction. (Not `#[non_exhaustive]`: the host, which runs them, matches
+/// on every phase.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Copy, open and verify the candidate library.
+    Stage,
+    /// Stop admitting calls, drain in-flight calls, ask the running version to prepare.
+    Quiesce,
+    /// The running version exports its state.
+    Export,
+    /// The candidate builds its instance from that state.
+    Transform,
+    /// The candidate exports its state back; it must equal the running version's export.
+    Validate,
+    /// Publish the candidate and admit calls again.
+    Swap,
+}
+
+impl Phase {
+    /// The phase's name, lowercase.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Stage => "stage",
+            Phase::Quiesce => "quiesce",
+            Phase::Export => "export",
+            Phase::Transform => "transform",
+            Phase::Validate => "validate",
+            Phase::Swap => "swap",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// How long one phase took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseTiming {
+    /// The phase.
+    pub phase: Phase,
+    /// Its duration.
+    #[serde(rename = "micros", with = "micros")]
+    pub duration: Duration,
+}
+
+/// What a successful update did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateReport {
+    /// Update or rollback.
+    pub kind: UpdateKind,
+    /// The module.
+    pub module: String,
+    /// The version that ran before.
+    pub from_version: semver::Version,
+    /// The version that runs now.
+    pub to_version: semver::Version,
+    /// The schema version of the state before.
+    pub from_schema: u32,
+    /// The schema version of the state now.
+    pub to_schema: u32,
+    /// The schema version the state crossed in (the old one for upgrades, the new one for
+    /// downgrades, which use the running version's downward migration).
+    pub transfer_schema: u32,
+    /// Each phase with its duration, in order.
+    pub phases: Vec<PhaseTiming>,
+    /// The size of the exported state, in bytes.
+    pub state_bytes: usize,
+    /// How long calls were held: from admission closed to admission reopened.
+    #[serde(rename = "pause_micros", with = "micros")]
+    pub pause: Duration,
+    /// The whole transaction.
+    #[serde(rename = "total_micros", with = "micros")]
+    pub total: Duration,
+    /// Whether the round-trip validation ran.
+    pub validated: bool,
+}
+
+impl UpdateReport {
+    /// The duration of `phase`, if it ran.
+    #[must_use]
+    pub fn phase(&self, phase: Phase) -> Option<Duration> {
+        self.phases.iter().find(|timing| timing.phase == phase).map(|timing| timing.duration)
+    }
+}
+
+impl fmt::Display for UpdateReport {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            formatter,
+            "{} {} {} → {} (state schema v{} → v{}, {} bytes{})",
+            match self.kind {
+                UpdateKind::Update => "updated",
+                UpdateKind::Rollback => "rolled back",
+            },
+            self.module,
+            self.from_version,
+            self.to_version,
+            self.from_schema,
+            self.to_schema,
+            self.state_bytes,
+            if self.validated { ", validated" } else { ", not validated" }
+        )?;
+        for timing in &self.phases {
+            writeln!(formatter, "  {:<10} {:>10.3} ms", timing.phase.as_str(), timing.duration.as_secs_f64() * 1e3)?;
+        }
+        writeln!(formatter, "  {:<10} {:>10.3} ms (calls held)", "pause", self.pause.as_secs_f64() * 1e3)?;
+        write!(formatter, "  {:<10} {:>10.3} ms", "total", self.total.as_secs_f64() * 1e3)
+    }
+}
+
+/// A loaded module, as the host's `status` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleStatus {
+    /// The module's name.
+    pub name: String,
+    /// The version serving calls.
+    pub version: semver::Version,
+    /// Its state schema version.
+    pub schema_version: u32,
+    /// The library it was loaded from.
+    pub path: PathBuf,
+    /// The version that ran before the last update, still loaded for a rollback until probation
+    /// ends.
+    pub previous_version: Option<semver::Version>,
+    /// Milliseconds until probation ends and the previous version is released.
+    pub probation_remaining_ms: Option<u64>,
+    /// How many updates and rollbacks the module went through.
+    pub updates: u64,
+    /// Calls inside the module right now.
+    pub in_flight: usize,
+}
+
+/// One event in a host's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When it happened, in milliseconds since the Unix epoch.
+    pub at_unix_ms: u64,
+    /// The module.
+    pub module: String,
+    /// What happened.
+    pub event: HistoryEvent,
+}
+
+/// What happened to a module.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HistoryEvent {
+    /// The module was loaded.
+    Loaded {
+        /// Its version.
+        version: semver::Version,
+        /// The library.
+        path: PathBuf,
+    },
+    /// An update (or rollback) went through.
+    Updated {
+        /// Its report.
+        report: UpdateReport,
+    },
+    /// An update or rollback was refused or aborted; the running version kept serving.
+    Refused {
+        /// What was offered, if a library was.
+        path: Option<PathBuf>,
+        /// Why.
+        message: String,
+    },
+    /// Probation ended, by `commit` or because its time ran out.
+    Committed {
+        /// The version released, if one was still loaded.
+        released: Option<semver::Version>,
+        /// Whether the probation period ran out (rather than an explicit commit).
+        expired: bool,
+    },
+}

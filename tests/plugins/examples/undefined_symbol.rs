@@ -1,0 +1,31 @@
+//! A counter plugin that needs a symbol nothing defines. The linker lets a shared library leave
+//! symbols undefined; the dynamic loader does not: with `RTLD_NOW` it refuses the library at
+//! `dlopen`, with its own reason, "undefined symbol: ecdysis_test_symbol_nobody_defines". Nothing
+//! else is wrong with it, so only that refusal can stop it.
+
+use counter_interface::{Counter, CounterStateV1, CounterStateV2};
+use ecdysis_test_plugins::{Defect, DefectiveCounter};
+
+unsafe extern "C" {
+    /// Defined nowhere.
+    fn ecdysis_test_symbol_nobody_defines() -> u32;
+}
+
+/// Uses the missing symbol, so that the library keeps its reference to it.
+#[unsafe(no_mangle)]
+pub extern "C" fn undefined_symbol_answer() -> u32 {
+    // SAFETY: never called: a library with an undefined symbol cannot be loaded with `RTLD_NOW`.
+    unsafe { ecdysis_test_symbol_nobody_defines() }
+}
+
+/// No defect in behaviour: the library cannot be loaded at all.
+pub struct Correct;
+impl Defect for Correct {}
+
+ecdysis_plugin_api::export_plugin! {
+    module: "counter",
+    version: "3.0.0",
+    plugin: DefectiveCounter<Correct>,
+    interface: dyn Counter,
+    migrations: [CounterStateV1 => CounterStateV2, CounterStateV2 => CounterStateV1],
+}
