@@ -43,13 +43,15 @@ static DIRECT: LazyLock<Direct> = LazyLock::new(|| {
     // SAFETY: the descriptor symbol of an ecdysis plugin of this ABI, which the host's tests verify.
     let descriptor: *const PluginDescriptor<'static> =
         unsafe { *library.get::<*const PluginDescriptor<'static>>(DESCRIPTOR_SYMBOL).expect("a descriptor") };
+    // SAFETY: the descriptor is static data of the library, which stays loaded.
+    let descriptor = unsafe { &*descriptor };
     let mut instance = std::ptr::null_mut();
     let mut error = Vec::new();
     // SAFETY: the descriptor's `create` entry point with a writable slot.
-    let status = unsafe { ((*descriptor).entry_points.create)(&mut instance, ByteSink::for_vec(&mut error)) };
+    let status = unsafe { (descriptor.entry_points.create)(&mut instance, ByteSink::for_vec(&mut error)) };
     assert_eq!(status, CallStatus::OK);
-    // SAFETY: the table of a verified counter plugin is a `CounterTable`.
-    let table = unsafe { (*descriptor).interface_table as *const CounterTable };
+    // The table of a verified counter plugin is a `CounterTable`.
+    let table = descriptor.interface_table as *const CounterTable;
     Direct { _library: library, table, instance }
 });
 
@@ -61,7 +63,7 @@ static HANDLE: LazyLock<(Host, Module<dyn Counter>)> = LazyLock::new(|| {
 
 /// The floor: the plugin's exported function, called through a plain function pointer.
 #[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
-fn plain_function_pointer(bencher: divan::Bencher) {
+fn plain_function_pointer(bencher: divan::Bencher<'_, '_>) {
     let direct = &*DIRECT;
     // SAFETY: the table stays loaded for the whole benchmark.
     let function = unsafe { (*direct.table).total_increments.as_raw() };
@@ -81,14 +83,14 @@ fn plain_function_pointer(bencher: divan::Bencher) {
 
 /// The same function through a `Module` handle: `module.call(|counter| counter.total_increments())`.
 #[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
-fn module_handle(bencher: divan::Bencher) {
+fn module_handle(bencher: divan::Bencher<'_, '_>) {
     let counter = &HANDLE.1;
     bencher.bench(|| counter.call(|counter| counter.total_increments()).expect("the call succeeds"));
 }
 
 /// Entering and leaving the module without calling a method: the cost of the in-flight mark alone.
 #[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
-fn enter_and_leave(bencher: divan::Bencher) {
+fn enter_and_leave(bencher: divan::Bencher<'_, '_>) {
     let counter = &HANDLE.1;
     bencher.bench(|| {
         counter.call(|proxy| {
@@ -99,6 +101,6 @@ fn enter_and_leave(bencher: divan::Bencher) {
 
 /// Method calls inside one long module call: the cost of the proxy alone.
 #[divan::bench(threads = [1, 2], sample_count = 200, sample_size = 20_000)]
-fn calls_inside_one_module_call(bencher: divan::Bencher) {
+fn calls_inside_one_module_call(bencher: divan::Bencher<'_, '_>) {
     HANDLE.1.call(|counter| bencher.bench_local(|| counter.total_increments().expect("the call succeeds")));
 }

@@ -227,17 +227,26 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
         // How the result crosses: its `Output` type, how the plugin's body produces it, and how the
         // proxy turns it back into the method's result type.
         let (output_type, produce, finish) = match &result {
-            Crossing::Unit => (quote!(()), quote!(Ok(())), quote!(output)),
-            Crossing::Primitive => (quote!(#result_type), quote!(Ok(result)), quote!(output)),
+            Crossing::Unit => (quote!(()), quote!(Ok(())), None),
+            Crossing::Primitive => (quote!(#result_type), quote!(Ok(result)), None),
             Crossing::MessagePack { owned, .. } => (
                 quote!(#private::OutputBytes),
                 quote!(Ok(#private::OutputBytes(#private::encode(&result).map_err(#private::ShimFailure::Codec)?))),
-                quote!(#private::decode::<#owned>(&output.0).map_err(|message| #private::CallError::Codec { message })?),
+                Some(quote!(#private::decode::<#owned>(&output.0).map_err(|message| #private::CallError::Codec { message }))),
             ),
-            Crossing::RawBytes => (quote!(#private::OutputBytes), quote!(Ok(#private::OutputBytes(result))), quote!(output.0)),
+            Crossing::RawBytes => (quote!(#private::OutputBytes), quote!(Ok(#private::OutputBytes(result))), Some(quote!(Ok(output.0)))),
             Crossing::Str | Crossing::Bytes => unreachable!("results are classified as unit, primitive, raw bytes or MessagePack"),
         };
         let unit_result = matches!(result, Crossing::Unit);
+        // Results that cross as they are come back as they are; the others are decoded.
+        let call = quote!(self.bound.call(|table| &table.#method_name, &arguments));
+        let call_and_finish = match finish {
+            None => call,
+            Some(finish) => quote! {
+                let output = #call?;
+                #finish
+            },
+        };
         let bind_result = if unit_result { quote!(let () =) } else { quote!(let result =) };
 
         signatures.push(quote! {
@@ -283,8 +292,7 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
             pub fn #method_name(&self, #(#proxy_params),*) -> ::core::result::Result<#result_type, #private::CallError> {
                 #(#proxy_prelude)*
                 let arguments = #arguments_name { #(#record_values)* __call: ::core::marker::PhantomData };
-                let output = self.bound.call(|table| &table.#method_name, &arguments)?;
-                Ok(#finish)
+                #call_and_finish
             }
         });
     }

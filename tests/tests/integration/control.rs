@@ -197,9 +197,10 @@ fn as_nobody(ecdysis: &Path, socket: &Path) -> std::process::Output {
 
 #[test]
 fn another_user_is_refused() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: running the client as another user needs root (these tests run as uid {})", unsafe { libc::geteuid() });
+    // SAFETY: a test fixture asking for its own user id; geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    if uid != 0 {
+        eprintln!("skipped: running the client as another user needs root (these tests run as uid {uid})");
         return;
     }
     // The binary must be executable by `nobody`, wherever this checkout lives.

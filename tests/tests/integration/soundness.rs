@@ -98,16 +98,15 @@ fn forbid_membarrier() -> Result<(), String> {
         statement(BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW),
     ];
     let program = sock_fprog { len: filter.len() as u16, filter: filter.as_mut_ptr() };
-    // SAFETY: a test fixture that installs a seccomp filter on its own (child) process: prctl and
-    // seccomp read only the program above, which lives across both calls. No safe wrapper exists in
-    // the workspace's dependencies, and the host itself must not carry one.
-    unsafe {
-        if libc::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return Err(format!("prctl(PR_SET_NO_NEW_PRIVS) failed: {}", std::io::Error::last_os_error()));
-        }
-        if libc::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &raw const program) != 0 {
-            return Err(format!("seccomp(SECCOMP_SET_MODE_FILTER) failed: {}", std::io::Error::last_os_error()));
-        }
+    // This test fixture installs a seccomp filter on its own (child) process; no safe wrapper exists
+    // in the workspace's dependencies, and the host itself must not carry one.
+    // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) takes integers only.
+    if unsafe { libc::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(format!("prctl(PR_SET_NO_NEW_PRIVS) failed: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: seccomp reads the program above, which lives across the call.
+    if unsafe { libc::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &raw const program) } != 0 {
+        return Err(format!("seccomp(SECCOMP_SET_MODE_FILTER) failed: {}", std::io::Error::last_os_error()));
     }
     Ok(())
 }
@@ -242,7 +241,7 @@ fn the_log_of_released_libraries_keeps_only_the_most_recent() {
     let downgrade = UpdateOptions::new().allow_downgrade(true);
     let cycles = ecdysis_host::RELEASE_LOG_CAPACITY + 10;
     for cycle in 0..cycles {
-        let library = if cycle % 2 == 0 { "counter-v2" } else { "counter-v1" };
+        let library = if cycle.is_multiple_of(2) { "counter-v2" } else { "counter-v1" };
         host.update_with("counter", sample(library), &downgrade).unwrap();
         host.commit("counter").unwrap();
     }
@@ -251,6 +250,6 @@ fn the_log_of_released_libraries_keeps_only_the_most_recent() {
     assert!(released.iter().all(|release| !release.still_mapped), "every released library left the address space");
     // The most recent release is the last one: the version the last update replaced.
     let last = released.last().unwrap();
-    assert_eq!(last.version.to_string(), if cycles % 2 == 0 { "2.0.0" } else { "1.0.0" });
+    assert_eq!(last.version.to_string(), if cycles.is_multiple_of(2) { "2.0.0" } else { "1.0.0" });
     assert_eq!(observe(&counter).values, before.values);
 }
