@@ -1,233 +1,59 @@
-//! The [`Host`]: its configuration, the registry of loaded modules, and the operations on them
-//! (load, update, rollback, commit, status, history).
+//! The [`Host`]: the registry of loaded modules and the operations on them (load, update,
+//! rollback, commit, status, history), and the probation keeper. Built on loading, calling and
+//! updating; the operator surfaces (control socket, watch mode) and the builder sit above it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::Interface;
 use ecdysis_protocol::{ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, UpdateReport};
 use parking_lot::Mutex;
 
-use crate::call_path::{Admission, MAX_MODULES, ModuleBit};
-use crate::control::{ControlServer, ControlSocket};
-use crate::error::{BuildError, LoadError, UpdateError};
-use crate::ffi::Instance;
-use crate::journal::Journal;
-use crate::loader::{LibraryRelease, Loader, parse_sha256};
-use crate::module::{Module, ModuleCell};
-use crate::transaction::{self, Candidate, with_deadline};
-use crate::watch::DirectoryWatcher;
-
-/// The host's settings. Build with [`Host::builder`].
-#[derive(Clone, Debug)]
-pub struct HostConfig {
-    pub(crate) quiesce_timeout: Duration,
-    pub(crate) hook_timeout: Duration,
-    pub(crate) validate: bool,
-    pub(crate) probation: Duration,
-    library_dir: Option<PathBuf>,
-    allowed_directories: Vec<PathBuf>,
-    pins: Vec<(PathBuf, String)>,
-    control_socket: Option<ControlSocket>,
-    watch_directory: Option<PathBuf>,
-}
-
-impl Default for HostConfig {
-    fn default() -> Self {
-        HostConfig {
-            quiesce_timeout: Duration::from_millis(500),
-            hook_timeout: Duration::from_secs(5),
-            validate: true,
-            probation: Duration::from_secs(300),
-            library_dir: None,
-            allowed_directories: Vec::new(),
-            pins: Vec::new(),
-            control_socket: None,
-            watch_directory: None,
-        }
-    }
-}
-
-/// Builds a [`Host`].
-#[derive(Clone, Debug, Default)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct HostBuilder {
-    config: HostConfig,
-}
-
-impl HostBuilder {
-    /// How long an update waits for in-flight calls to drain before it gives up (default 500 ms).
-    pub fn quiesce_timeout(mut self, timeout: Duration) -> Self {
-        self.config.quiesce_timeout = timeout;
-        self
-    }
-
-    /// How long each plugin hook of an update (`prepare`, export, transform, validation export) and
-    /// a module's first `create` may run (default 5 s). Calls wait during an update, so this bounds
-    /// the worst pause.
-    pub fn hook_timeout(mut self, timeout: Duration) -> Self {
-        self.config.hook_timeout = timeout;
-        self
-    }
-
-    /// Whether updates validate the state transfer by a round trip (default on).
-    pub fn validate(mut self, validate: bool) -> Self {
-        self.config.validate = validate;
-        self
-    }
-
-    /// How long the previous version stays loaded after an update, ready for a rollback, before it
-    /// is released (default 5 minutes). `commit` ends probation early.
-    pub fn probation(mut self, probation: Duration) -> Self {
-        self.config.probation = probation;
-        self
-    }
-
-    /// Where private copies of libraries go (default: a new directory under the system's temporary
-    /// directory, removed when the host is dropped).
-    pub fn library_dir(mut self, directory: impl Into<PathBuf>) -> Self {
-        self.config.library_dir = Some(directory.into());
-        self
-    }
-
-    /// Allows loading libraries from `directory` (after resolving symlinks). Once any directory is
-    /// allowed, libraries anywhere else are refused.
-    pub fn allow_directory(mut self, directory: impl Into<PathBuf>) -> Self {
-        self.config.allowed_directories.push(directory.into());
-        self
-    }
-
-    /// Pins the library at `path` to a SHA-256 digest (64 hexadecimal digits): a file at that path
-    /// with any other content is refused.
-    pub fn pin_library(mut self, path: impl Into<PathBuf>, sha256: impl Into<String>) -> Self {
-        self.config.pins.push((path.into(), sha256.into()));
-        self
-    }
-
-    /// Serves the control socket (see [`ControlSocket`]) for the `ecdysis` command-line tool.
-    pub fn control_socket(mut self, socket: ControlSocket) -> Self {
-        self.config.control_socket = Some(socket);
-        self
-    }
-
-    /// Watch mode, for development: watches `directory` (not its subdirectories) and, whenever a
-    /// `*.so` file in it is created or changed, updates the module that library declares, as
-    /// [`Host::update_from_library`] does with default options. Point it at `target/debug` and a
-    /// `cargo build` of a plugin updates the running program.
-    ///
-    /// Changes are debounced (300 ms) and a library is loaded only once its size has stopped
-    /// changing, so a half-written file is not read. A library whose content did not change since
-    /// it was last seen (or since the host was built, for files already there) is not loaded again.
-    /// Outcomes are logged with `tracing`: an update at info level, a refusal (the running version
-    /// keeps serving) as a warning, and a library of a module that is not loaded at debug level.
-    /// The watcher never keeps the host alive, and stops when the host is dropped.
-    pub fn watch_directory(mut self, directory: impl Into<PathBuf>) -> Self {
-        self.config.watch_directory = Some(directory.into());
-        self
-    }
-
-    /// Builds the host, and starts its control socket and directory watcher if they were asked
-    /// for.
-    ///
-    /// # Errors
-    /// When the directory for private copies cannot be made, an allowed directory or a pinned
-    /// library cannot be resolved, a pin is not a SHA-256 digest, the control socket cannot be set
-    /// up safely, or the directory to watch does not exist or cannot be watched.
-    pub fn build(self) -> Result<Host, BuildError> {
-        let config = self.config;
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("ecdysis-libraries-");
-        let library_dir = match &config.library_dir {
-            Some(parent) => std::fs::create_dir_all(parent).and_then(|()| builder.tempdir_in(parent)),
-            None => builder.tempdir(),
-        }
-        .map_err(BuildError::LibraryDirectory)?;
-        let allowed_directories = config
-            .allowed_directories
-            .iter()
-            .map(|directory| directory.canonicalize().map_err(|source| BuildError::AllowedDirectory { path: directory.clone(), source }))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut pins = HashMap::new();
-        for (path, digest) in &config.pins {
-            let canonical = path.canonicalize().map_err(|error| BuildError::Pin { path: path.clone(), reason: error.to_string() })?;
-            let digest = parse_sha256(digest)
-                .ok_or_else(|| BuildError::Pin { path: path.clone(), reason: format!("`{digest}` is not 64 hexadecimal digits") })?;
-            pins.insert(canonical, digest);
-        }
-        let control_socket = config.control_socket.clone();
-        let watch_directory = config.watch_directory.clone();
-        let inner = Arc::new(HostInner {
-            config,
-            modules: Mutex::new(BTreeMap::new()),
-            loader: Loader { library_dir, releases: Arc::new(Mutex::new(std::collections::VecDeque::new())), allowed_directories, pins },
-            journal: Journal::default(),
-            control: Mutex::new(None),
-            watcher: Mutex::new(None),
-        });
-        spawn_probation_keeper(Arc::downgrade(&inner));
-        if let Some(socket) = control_socket {
-            let server = ControlServer::start(&socket, Arc::downgrade(&inner))?;
-            *inner.control.lock() = Some(server);
-        }
-        if let Some(directory) = watch_directory {
-            let watcher = DirectoryWatcher::start(&directory, Arc::downgrade(&inner))?;
-            *inner.watcher.lock() = Some(watcher);
-        }
-        Ok(Host { inner })
-    }
-}
-
-/// Options of one update.
-#[derive(Clone, Debug, Default)]
-#[must_use]
-pub struct UpdateOptions {
-    pub(crate) allow_downgrade: bool,
-    pub(crate) force: bool,
-}
-
-impl UpdateOptions {
-    /// The defaults: downgrades refused.
-    pub fn new() -> Self {
-        UpdateOptions::default()
-    }
-
-    /// Whether a candidate older than the running version is accepted.
-    pub fn allow_downgrade(mut self, allow: bool) -> Self {
-        self.allow_downgrade = allow;
-        self
-    }
-
-    /// Whether migration steps that would lose data (a downgrade to a schema that cannot hold
-    /// everything) go ahead and drop it instead of refusing. Off by default.
-    pub fn force(mut self, force: bool) -> Self {
-        self.force = force;
-        self
-    }
-
-    pub(crate) fn migration_options(&self) -> ecdysis_plugin_api::MigrationOptions {
-        ecdysis_plugin_api::MigrationOptions::forced(self.force)
-    }
-}
+use crate::calling::call_path::{Admission, MAX_MODULES, ModuleBit};
+use crate::calling::instance::Instance;
+use crate::calling::module::{Module, ModuleCell};
+use crate::error::{LoadError, UpdateError};
+use crate::loading::{LibraryRelease, Loader};
+use crate::updating::journal::Journal;
+use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions, with_deadline};
 
 pub(crate) struct HostInner {
-    pub(crate) config: HostConfig,
+    settings: TransactionSettings,
     modules: Mutex<BTreeMap<String, Arc<ModuleCell>>>,
-    pub(crate) loader: Loader,
+    loader: Loader,
     journal: Journal,
-    control: Mutex<Option<ControlServer>>,
-    /// The directory watcher of watch mode; dropping it stops it.
-    watcher: Mutex<Option<DirectoryWatcher>>,
+    /// What runs on the host's behalf (the control socket, the directory watcher), type-erased so
+    /// that the host knows nothing of them; each stops when dropped, with the host.
+    operators: Mutex<Vec<Box<dyn Send>>>,
+    /// Where the control socket listens, once one was started.
+    control_socket_path: OnceLock<PathBuf>,
+}
+
+/// A reference to a host that does not keep it alive, held by the threads that work on its behalf.
+#[derive(Clone)]
+pub(crate) struct WeakHost(Weak<HostInner>);
+
+impl WeakHost {
+    /// The host, unless it was dropped.
+    pub(crate) fn upgrade(&self) -> Option<Host> {
+        self.0.upgrade().map(|inner| Host { inner })
+    }
+
+    /// Whether the host was dropped.
+    pub(crate) fn is_gone(&self) -> bool {
+        self.0.strong_count() == 0
+    }
 }
 
 /// Releases previous versions whose probation ran out, until the host is dropped.
-fn spawn_probation_keeper(host: Weak<HostInner>) {
+fn spawn_probation_keeper(host: WeakHost) {
     let spawned = std::thread::Builder::new().name("ecdysis-probation".into()).spawn(move || {
         loop {
             std::thread::sleep(Duration::from_millis(200));
             let Some(host) = host.upgrade() else { return };
-            Host { inner: host }.release_expired_probations();
+            host.release_expired_probations();
         }
     });
     if let Err(error) = spawned {
@@ -238,31 +64,48 @@ fn spawn_probation_keeper(host: Weak<HostInner>) {
 /// Loads plugins as modules and updates them live. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Host {
-    pub(crate) inner: Arc<HostInner>,
+    inner: Arc<HostInner>,
 }
 
 impl std::fmt::Debug for Host {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Host")
-            .field("config", &self.inner.config)
+            .field("settings", &self.inner.settings)
             .field("modules", &self.inner.modules.lock().keys().collect::<Vec<_>>())
             .finish()
     }
 }
 
 impl Host {
-    /// A builder with the default settings.
-    pub fn builder() -> HostBuilder {
-        HostBuilder::default()
+    /// A host with `settings` that loads with `loader`; its probation keeper runs until it is
+    /// dropped. Operators are attached by the builder.
+    pub(crate) fn start(settings: TransactionSettings, loader: Loader) -> Host {
+        let inner = Arc::new(HostInner {
+            settings,
+            modules: Mutex::new(BTreeMap::new()),
+            loader,
+            journal: Journal::default(),
+            operators: Mutex::new(Vec::new()),
+            control_socket_path: OnceLock::new(),
+        });
+        spawn_probation_keeper(WeakHost(Arc::downgrade(&inner)));
+        Host { inner }
     }
 
-    /// A host with the default settings (no control socket).
-    ///
-    /// # Errors
-    /// When the directory for private library copies cannot be created.
-    pub fn new() -> Result<Host, BuildError> {
-        Host::builder().build()
+    /// A reference to this host that does not keep it alive.
+    pub(crate) fn downgrade(&self) -> WeakHost {
+        WeakHost(Arc::downgrade(&self.inner))
+    }
+
+    /// Keeps `operator` running until the host is dropped.
+    pub(crate) fn attach_operator(&self, operator: Box<dyn Send>) {
+        self.inner.operators.lock().push(operator);
+    }
+
+    /// Records where the control socket listens.
+    pub(crate) fn set_control_socket_path(&self, path: PathBuf) {
+        let _ = self.inner.control_socket_path.set(path);
     }
 
     fn cell(&self, module: &str) -> Result<Arc<ModuleCell>, UpdateError> {
@@ -295,7 +138,7 @@ impl Host {
             return Err(LoadError::AlreadyLoaded { module: info.module });
         }
         let bit = ModuleBit::allocate().ok_or_else(|| LoadError::TooManyModules { module: info.module.clone(), max: MAX_MODULES })?;
-        let deadline = self.inner.config.hook_timeout;
+        let deadline = self.inner.settings.hook_timeout;
         let creating = Arc::clone(&library);
         let instance = match with_deadline("create", deadline, move || Instance::create(&creating)) {
             None => return Err(LoadError::CreateTimeout { module: info.module, version: info.version, deadline }),
@@ -340,7 +183,7 @@ impl Host {
         let path = path.as_ref();
         let result = self.cell(module).and_then(|cell| {
             let _one_transaction_at_a_time = cell.transaction.lock();
-            transaction::update(&self.inner, &cell, Candidate::Path(path), options)
+            transaction::update(&self.inner.loader, &self.inner.settings, &cell, Candidate::Path(path), options)
         });
         self.record_outcome(module, Some(path), &result);
         result
@@ -365,7 +208,7 @@ impl Host {
         let module = library.info().module.clone();
         let result = self.cell(&module).and_then(|cell| {
             let _one_transaction_at_a_time = cell.transaction.lock();
-            transaction::update(&self.inner, &cell, Candidate::Opened(library), options)
+            transaction::update(&self.inner.loader, &self.inner.settings, &cell, Candidate::Opened(library), options)
         });
         self.record_outcome(&module, Some(path), &result);
         result
@@ -393,7 +236,7 @@ impl Host {
             let _one_transaction_at_a_time = cell.transaction.lock();
             let previous = cell.versions.lock().previous.as_ref().map(|previous| Arc::clone(previous.library()));
             let previous = previous.ok_or_else(|| UpdateError::NothingToRollBack { module: module.to_owned() })?;
-            transaction::update(&self.inner, &cell, Candidate::Previous(previous), &options)
+            transaction::update(&self.inner.loader, &self.inner.settings, &cell, Candidate::Previous(previous), &options)
         });
         self.record_outcome(module, None, &result);
         result
@@ -482,6 +325,6 @@ impl Host {
     /// Where the control socket listens, if it was turned on.
     #[must_use]
     pub fn control_socket_path(&self) -> Option<PathBuf> {
-        self.inner.control.lock().as_ref().map(|server| server.path().to_owned())
+        self.inner.control_socket_path.get().cloned()
     }
 }

@@ -54,30 +54,28 @@
 // Updates are rare and their errors carry versions and paths for the operator; boxing them would
 // save nothing that matters.
 #![allow(clippy::result_large_err)]
-// Unsafe code lives in `ffi` alone, where every block says why it is sound.
+// Unsafe code lives in two files alone, `loading/open.rs` and `calling/instance.rs`, where every
+// block says why it is sound.
 #![deny(unsafe_code)]
 
-mod call_path;
-pub mod control;
+// The floors, bottom to top; each file imports only from its own floor and the ones below it.
+mod builder;
+mod calling;
 mod error;
-#[allow(unsafe_code)]
-mod ffi;
 mod host;
-mod journal;
-mod loader;
-mod module;
-mod transaction;
-mod validate;
-mod watch;
+mod loading;
+mod operating;
+mod updating;
 
-pub use call_path::MAX_MODULES;
-pub use control::ControlSocket;
+pub use builder::{HostBuilder, HostConfig};
+pub use calling::{MAX_MODULES, Module};
 pub use ecdysis_plugin_api::{CallError, Interface};
 /// The control protocol (`ecdysis-protocol`), shared with the `ecdysis` tool and `cargo xtask`.
 pub use ecdysis_protocol as protocol;
 pub use ecdysis_protocol::{ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, UpdateKind, UpdateReport};
 pub use error::{BuildError, LoadError, UpdateError};
-pub use host::{Host, HostBuilder, HostConfig, UpdateOptions};
-pub use journal::HISTORY_CAPACITY;
-pub use loader::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
-pub use module::Module;
+pub use host::Host;
+pub use loading::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
+pub use operating::control;
+pub use operating::control::ControlSocket;
+pub use updating::{HISTORY_CAPACITY, UpdateOptions};

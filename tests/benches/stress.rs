@@ -7,6 +7,8 @@
 //! This is a long test rather than a measurement, so it lives with the benchmarks, outside
 //! `cargo test`: it prints what it did and exits non-zero on the first broken guarantee.
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,6 +1,8 @@
 //! Support for the end-to-end tests and benchmarks: builds the plugin libraries they load with
 //! cargo, once per process, and finds them.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

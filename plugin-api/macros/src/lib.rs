@@ -17,6 +17,8 @@
 //! MessagePack otherwise. Results cross as they are when primitive, as raw bytes when `Vec<u8>`, and
 //! as MessagePack otherwise, always copied into memory of the caller.
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};

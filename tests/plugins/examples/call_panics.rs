@@ -1,5 +1,7 @@
 //! A counter v3.0.0 whose increment panics for the key `panic`.
 
+#![forbid(unsafe_code)]
+
 use counter_interface::{Counter, CounterStateV1, CounterStateV2};
 use ecdysis_test_plugins::{Defect, DefectiveCounter};
 

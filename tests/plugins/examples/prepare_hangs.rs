@@ -2,6 +2,8 @@
 //! deadline: the update is refused, and the running version must still be resumed once `prepare`
 //! returns (`value("__resumed")` counts resumes).
 
+#![forbid(unsafe_code)]
+
 use counter_interface::{Counter, CounterStateV1, CounterStateV2};
 use ecdysis_plugin_api::PluginError;
 use ecdysis_test_plugins::{Defect, DefectiveCounter};

@@ -1,5 +1,7 @@
 //! A counter v3.0.0 that is correct, loaded as the running version to check that a refused prepare aborts an update.
 
+#![forbid(unsafe_code)]
+
 use counter_interface::{Counter, CounterStateV1, CounterStateV2};
 use ecdysis_plugin_api::PluginError;
 use ecdysis_test_plugins::{Defect, DefectiveCounter};

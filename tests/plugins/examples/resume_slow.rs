@@ -1,6 +1,8 @@
 //! A counter v3.0.0, updated to, whose `resume` takes a while before it counts the resume: no call
 //! may reach it before its `resume` has returned (`value("__resumed")` counts resumes).
 
+#![forbid(unsafe_code)]
+
 use counter_interface::{Counter, CounterStateV1, CounterStateV2};
 use ecdysis_test_plugins::{Defect, DefectiveCounter};
 

@@ -1,5 +1,7 @@
 //! A counter v3.0.0 whose transform returns an error.
 
+#![forbid(unsafe_code)]
+
 use counter_interface::{Counter, CounterStateV1, CounterStateV2};
 use ecdysis_plugin_api::PluginError;
 use ecdysis_test_plugins::{Defect, DefectiveCounter};

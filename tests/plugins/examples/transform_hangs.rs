@@ -1,5 +1,7 @@
 //! A counter v3.0.0 whose transform does not return within any sensible deadline (it gives up after ten minutes, so a test process never hangs on it).
 
+#![forbid(unsafe_code)]
+
 use counter_interface::{Counter, CounterStateV1, CounterStateV2};
 use ecdysis_plugin_api::PluginError;
 use ecdysis_test_plugins::{Defect, DefectiveCounter};

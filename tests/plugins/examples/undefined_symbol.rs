@@ -3,6 +3,10 @@
 //! `dlopen`, with its own reason, "undefined symbol: ecdysis_test_symbol_nobody_defines". Nothing
 //! else is wrong with it, so only that refusal can stop it.
 
+// A fixture that must export a symbol by hand (or use one nothing defines), which only unsafe
+// code can do.
+#![allow(unsafe_code)]
+
 use counter_interface::{Counter, CounterStateV1, CounterStateV2};
 use ecdysis_test_plugins::{Defect, DefectiveCounter};
 

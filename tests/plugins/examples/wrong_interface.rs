@@ -1,6 +1,8 @@
 //! A plugin for module `counter` whose interface has the same id (`Counter`) but other signatures:
 //! `increment` takes and returns `i32`. Its fingerprint differs, so a host must refuse it.
 
+#![forbid(unsafe_code)]
+
 use std::sync::Mutex;
 
 use counter_interface::{CounterStateV1, CounterStateV2};

@@ -1,5 +1,7 @@
 //! A correct plugin, but of another module (`gauge`).
 
+#![forbid(unsafe_code)]
+
 use counter_interface::{Counter, CounterStateV1, CounterStateV2};
 use ecdysis_test_plugins::{Defect, DefectiveCounter};
 

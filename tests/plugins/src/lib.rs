@@ -1,6 +1,8 @@
 //! A counter plugin (state schema v2) whose behaviour can be broken at chosen points, shared by the
 //! defective plugins in `examples/`.
 
+#![forbid(unsafe_code)]
+
 use std::marker::PhantomData;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};

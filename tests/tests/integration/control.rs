@@ -197,8 +197,7 @@ fn as_nobody(ecdysis: &Path, socket: &Path) -> std::process::Output {
 
 #[test]
 fn another_user_is_refused() {
-    // SAFETY: a test fixture asking for its own user id; geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
+    let uid = rustix::process::geteuid().as_raw();
     if uid != 0 {
         eprintln!("skipped: running the client as another user needs root (these tests run as uid {uid})");
         return;

@@ -2,6 +2,7 @@
 //! `redis` crate, Debian's `redis-cli` and `redis-benchmark`) while its `kv` module is updated live
 //! through the control socket, v1 → v2 → v3 and back, with every reply and every key checked.
 
+use rustix::process::{Pid, Resource, Signal, getrlimit, kill_process};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -141,18 +142,16 @@ impl KvServer {
 
     /// Sends `signal` to the server and waits (at most [`PATIENCE`]) for it to exit. Returns its
     /// exit status and every line it printed on stdout since start-up.
-    fn stop_with(&mut self, signal: libc::c_int) -> (ExitStatus, Vec<String>) {
-        let process_id = libc::pid_t::try_from(self.child.id()).expect("a process id fits pid_t");
-        // SAFETY: kill takes plain integers and touches no memory of ours; the process is our child
-        // and has not been waited for, so its id cannot have been reused.
-        let sent = unsafe { libc::kill(process_id, signal) };
-        assert_eq!(sent, 0, "sending signal {signal} to kv-server");
+    fn stop_with(&mut self, signal: Signal) -> (ExitStatus, Vec<String>) {
+        // The process is our child and has not been waited for, so its id cannot have been reused.
+        let process_id = Pid::from_child(&self.child);
+        kill_process(process_id, signal).unwrap_or_else(|error| panic!("sending signal {signal:?} to kv-server: {error}"));
         let started = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("waiting for kv-server") {
                 break status;
             }
-            assert!(started.elapsed() < PATIENCE, "kv-server did not exit within {PATIENCE:?} of signal {signal}");
+            assert!(started.elapsed() < PATIENCE, "kv-server did not exit within {PATIENCE:?} of signal {signal:?}");
             std::thread::sleep(Duration::from_millis(10));
         };
         let mut lines = Vec::new();
@@ -722,7 +721,7 @@ fn raw_resp_inline_commands_quit_and_protocol_errors() {
 
 #[test]
 fn kv_server_shuts_down_cleanly_on_sigterm_and_sigint() {
-    for signal in [libc::SIGTERM, libc::SIGINT] {
+    for signal in [Signal::TERM, Signal::INT] {
         let mut server = KvServer::start("kv-v1", "1.0.0");
         let mut busy = server.connect();
         redis::cmd("SET").arg("key").arg("value").exec(&mut busy).expect("SET");
@@ -732,7 +731,7 @@ fn kv_server_shuts_down_cleanly_on_sigterm_and_sigint() {
         assert!(socket.exists());
 
         let (status, lines) = server.stop_with(signal);
-        assert!(status.success(), "kv-server exits with status 0 on signal {signal}: {status}; stderr:\n{}", server.stderr());
+        assert!(status.success(), "kv-server exits with status 0 on signal {signal:?}: {status}; stderr:\n{}", server.stderr());
         assert_eq!(lines, ["shut down"], "after start-up it prints only `shut down`");
         assert!(!socket.exists(), "the control socket {} is removed", socket.display());
         // Open connections were closed.
@@ -745,11 +744,9 @@ fn kv_server_shuts_down_cleanly_on_sigterm_and_sigint() {
 #[test]
 fn connections_above_the_limit_are_refused() {
     const LIMIT: usize = 1024;
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes one `rlimit` into `limit`, which is that large.
-    let queried = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    if queried != 0 || limit.rlim_cur < (LIMIT as libc::rlim_t) * 2 + 100 {
-        println!("skipped: this test and kv-server need more than {} open files (limit {})", LIMIT * 2 + 100, limit.rlim_cur);
+    let open_files = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if open_files < (LIMIT as u64) * 2 + 100 {
+        println!("skipped: this test and kv-server need more than {} open files (limit {open_files})", LIMIT * 2 + 100);
         return;
     }
     let server = KvServer::start("kv-v1", "1.0.0");

@@ -1,6 +1,9 @@
 //! End-to-end tests: real plugin cdylibs built by cargo, loaded into a real host, called from real
 //! threads, updated live.
 
+// Unsafe code only in fixtures that say why (`#[allow(unsafe_code)]` on each).
+#![deny(unsafe_code)]
+
 mod calls;
 mod cli;
 mod concurrency;

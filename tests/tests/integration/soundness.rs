@@ -84,6 +84,9 @@ fn a_call_from_a_thread_local_destructor_is_served() {
 
 /// Makes every later `membarrier` system call of this process fail with `EPERM`, as a sandbox
 /// installed after initialisation would. Returns why it could not, if it could not.
+// A test fixture that installs a seccomp filter, which no safe API of the workspace's dependencies
+// offers (and the host must not carry one).
+#[allow(unsafe_code)]
 fn forbid_membarrier() -> Result<(), String> {
     use libc::{
         BPF_ABS, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_RET, BPF_W, EPERM, PR_SET_NO_NEW_PRIVS, SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_RET_ALLOW,
@@ -98,8 +101,6 @@ fn forbid_membarrier() -> Result<(), String> {
         statement(BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ALLOW),
     ];
     let program = sock_fprog { len: filter.len() as u16, filter: filter.as_mut_ptr() };
-    // This test fixture installs a seccomp filter on its own (child) process; no safe wrapper exists
-    // in the workspace's dependencies, and the host itself must not carry one.
     // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) takes integers only.
     if unsafe { libc::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(format!("prctl(PR_SET_NO_NEW_PRIVS) failed: {}", std::io::Error::last_os_error()));
@@ -113,11 +114,7 @@ fn forbid_membarrier() -> Result<(), String> {
 
 /// Whether this kernel offers expedited private membarriers (what the host uses when it can).
 fn kernel_offers_membarrier() -> bool {
-    const MEMBARRIER_CMD_QUERY: libc::c_long = 0;
-    const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
-    // SAFETY: a test fixture asking the kernel a question; the call touches no memory.
-    let offered = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0) };
-    offered > 0 && offered & MEMBARRIER_CMD_PRIVATE_EXPEDITED != 0
+    rustix::thread::membarrier_query().contains(rustix::thread::MembarrierQuery::PRIVATE_EXPEDITED)
 }
 
 /// Sends one control request and returns the reply line.

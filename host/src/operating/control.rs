@@ -12,15 +12,16 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 pub use ecdysis_protocol::{Client, ClientError, default_directory, find_default_socket};
 use ecdysis_protocol::{Command, ErrorChain, ErrorKind, MAX_REQUEST_BYTES, Reply, Request, Response, parse_request};
 
 use crate::error::BuildError;
-use crate::host::{Host, HostInner, UpdateOptions};
+use crate::host::{Host, WeakHost};
+use crate::updating::transaction::UpdateOptions;
 
 /// How many connections are served at once; more get a `busy` error.
 const MAX_CONNECTIONS: usize = 16;
@@ -71,7 +72,7 @@ pub(crate) struct ControlServer {
 
 impl ControlServer {
     /// Checks the directory, binds the socket (mode 0600) and starts accepting connections.
-    pub(crate) fn start(socket: &ControlSocket, host: Weak<HostInner>) -> Result<ControlServer, BuildError> {
+    pub(crate) fn start(socket: &ControlSocket, host: WeakHost) -> Result<ControlServer, BuildError> {
         let path = socket.path();
         let refuse = |reason: String| BuildError::ControlSocket { path: path.clone(), reason };
         let directory = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_owned();
@@ -136,7 +137,7 @@ impl Drop for ControlServer {
     }
 }
 
-fn accept(listener: &UnixListener, host: &Weak<HostInner>, shutdown: &AtomicBool) {
+fn accept(listener: &UnixListener, host: &WeakHost, shutdown: &AtomicBool) {
     let active = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
         if shutdown.load(Ordering::SeqCst) {
@@ -197,7 +198,7 @@ fn send(stream: &mut UnixStream, response: &Response) -> std::io::Result<()> {
     stream.flush()
 }
 
-fn serve_connection(stream: UnixStream, host: &Weak<HostInner>) {
+fn serve_connection(stream: UnixStream, host: &WeakHost) {
     let _ = stream.set_read_timeout(Some(CONNECTION_TIMEOUT));
     let _ = stream.set_write_timeout(Some(CONNECTION_TIMEOUT));
     let owner = effective_uid();
@@ -243,7 +244,7 @@ fn serve_connection(stream: UnixStream, host: &Weak<HostInner>) {
             Err(response) => response,
             Ok(request) => match host.upgrade() {
                 None => Response::error(ErrorKind::ShuttingDown, "the host is shutting down"),
-                Some(inner) => execute(&Host { inner }, request),
+                Some(host) => execute(&host, request),
             },
         };
         if send(&mut stream, &response).is_err() {

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use ecdysis_plugin_api::Interface;
 use parking_lot::Mutex;
 
-use crate::call_path::Admission;
-use crate::ffi::{CurrentInstance, Instance};
-use crate::loader::PluginInfo;
+use crate::calling::call_path::Admission;
+use crate::calling::instance::{CurrentInstance, Instance};
+use crate::loading::PluginInfo;
 
 /// The versions of a module the host holds. Generic over the version type only so that its
 /// bookkeeping can be tested without libraries.

@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Weak;
 use std::time::{Duration, Instant};
 
 use ecdysis_protocol::ErrorChain;
@@ -19,7 +18,8 @@ use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
 
 use crate::error::{BuildError, UpdateError};
-use crate::host::{Host, HostInner, UpdateOptions};
+use crate::host::{Host, WeakHost};
+use crate::updating::transaction::UpdateOptions;
 
 /// How long the file system must stay quiet before a batch of changes is acted upon.
 const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -36,7 +36,7 @@ pub(crate) struct DirectoryWatcher {
 impl DirectoryWatcher {
     /// Remembers the libraries already in `directory`, then watches it (not recursively) for new or
     /// changed ones, updating modules of the host behind `host` while it lives.
-    pub(crate) fn start(directory: &Path, host: Weak<HostInner>) -> Result<DirectoryWatcher, BuildError> {
+    pub(crate) fn start(directory: &Path, host: WeakHost) -> Result<DirectoryWatcher, BuildError> {
         let refuse = |reason: String| BuildError::Watch { path: directory.to_owned(), reason };
         let canonical = directory.canonicalize().map_err(|error| refuse(format!("cannot resolve it: {error}")))?;
         if !canonical.is_dir() {
@@ -89,7 +89,7 @@ fn is_library_name(path: &Path) -> bool {
 
 /// What the debouncer's thread keeps between batches of events.
 struct WatchState {
-    host: Weak<HostInner>,
+    host: WeakHost,
     /// The identity each library had when it was last acted upon (or found at start).
     seen: HashMap<PathBuf, Identity>,
 }
@@ -133,7 +133,7 @@ impl WatchState {
         paths.sort();
         paths.dedup();
         for path in paths {
-            if self.host.strong_count() == 0 {
+            if self.host.is_gone() {
                 return;
             }
             let identity = match settle(&path) {
@@ -151,8 +151,8 @@ impl WatchState {
             if self.seen.insert(path.clone(), identity) == Some(identity) {
                 continue;
             }
-            let Some(inner) = self.host.upgrade() else { return };
-            update(&Host { inner }, &path);
+            let Some(host) = self.host.upgrade() else { return };
+            update(&host, &path);
         }
     }
 }

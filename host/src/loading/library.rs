@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::error::LoadError;
-use crate::ffi::{OpenError, OpenedLibrary};
+use crate::loading::open::{OpenError, OpenedLibrary};
 
 /// What a plugin's descriptor says about it, copied into host memory.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

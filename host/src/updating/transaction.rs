@@ -11,12 +11,67 @@ use std::time::{Duration, Instant};
 use ecdysis_plugin_api::{CallError, MigrationOptions, StateEnvelope};
 use ecdysis_protocol::{ErrorChain, Phase, PhaseTiming, UpdateKind, UpdateReport};
 
+use crate::calling::instance::Instance;
+use crate::calling::module::ModuleCell;
 use crate::error::UpdateError;
-use crate::ffi::Instance;
-use crate::host::{HostConfig, HostInner, UpdateOptions};
-use crate::loader::{LoadedLibrary, PluginInfo};
-use crate::module::ModuleCell;
-use crate::validate;
+use crate::loading::{LoadedLibrary, Loader, PluginInfo};
+use crate::updating::validate;
+
+/// The host's settings that every transaction follows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TransactionSettings {
+    /// How long calls may take to drain.
+    pub(crate) quiesce_timeout: Duration,
+    /// How long each plugin hook may run.
+    pub(crate) hook_timeout: Duration,
+    /// Whether the state transfer is validated by a round trip.
+    pub(crate) validate: bool,
+    /// How long the version before an update stays loaded for a rollback.
+    pub(crate) probation: Duration,
+}
+
+impl Default for TransactionSettings {
+    fn default() -> Self {
+        TransactionSettings {
+            quiesce_timeout: Duration::from_millis(500),
+            hook_timeout: Duration::from_secs(5),
+            validate: true,
+            probation: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Options of one update.
+#[derive(Clone, Debug, Default)]
+#[must_use]
+pub struct UpdateOptions {
+    pub(crate) allow_downgrade: bool,
+    pub(crate) force: bool,
+}
+
+impl UpdateOptions {
+    /// The defaults: downgrades refused.
+    pub fn new() -> Self {
+        UpdateOptions::default()
+    }
+
+    /// Whether a candidate older than the running version is accepted.
+    pub fn allow_downgrade(mut self, allow: bool) -> Self {
+        self.allow_downgrade = allow;
+        self
+    }
+
+    /// Whether migration steps that would lose data (a downgrade to a schema that cannot hold
+    /// everything) go ahead and drop it instead of refusing. Off by default.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
+    pub(crate) fn migration_options(&self) -> MigrationOptions {
+        MigrationOptions::forced(self.force)
+    }
+}
 
 /// What a transaction replaces the running version with.
 pub(crate) enum Candidate<'path> {
@@ -140,7 +195,8 @@ fn verify(running: &PluginInfo, candidate: &PluginInfo, options: &UpdateOptions,
 
 /// Runs one update (or rollback) of `cell` to `candidate`. The caller holds `cell.transaction`.
 pub(crate) fn update(
-    host: &HostInner,
+    loader: &Loader,
+    config: &TransactionSettings,
     cell: &ModuleCell,
     candidate: Candidate<'_>,
     options: &UpdateOptions,
@@ -156,7 +212,6 @@ pub(crate) fn update(
     };
     let _entered = span.enter();
     let started = Instant::now();
-    let config = &host.config;
     let mut phases = Phases(Vec::with_capacity(6));
     let running = cell.current();
     let running_info = running.info().clone();
@@ -165,7 +220,7 @@ pub(crate) fn update(
     // 1. Stage: nothing of the running version is touched.
     let (candidate, transfer_schema) = phases.time(Phase::Stage, || -> Result<_, UpdateError> {
         let library = match candidate {
-            Candidate::Path(path) => Arc::new(host.loader.open(path)?),
+            Candidate::Path(path) => Arc::new(loader.open(path)?),
             Candidate::Opened(library) | Candidate::Previous(library) => library,
         };
         let transfer_schema = verify(&running_info, library.info(), options, config.validate)?;
@@ -420,7 +475,7 @@ fn resume_candidate(instance: &Instance) {
 }
 
 fn transfer(
-    config: &HostConfig,
+    config: &TransactionSettings,
     phases: &mut Phases,
     hooks: &HookWorker,
     transfer_schema: u32,

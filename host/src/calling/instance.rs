@@ -1,100 +1,24 @@
-//! The host's side of the FFI boundary: opening a library and reading its descriptor, calling a
-//! plugin's lifecycle entry points, and binding the current instance to its table for a call. All
-//! of the host's `unsafe` code is in this file.
+//! A live plugin instance at the FFI boundary: its lifecycle entry points (create, import, export,
+//! prepare, resume, destroy), and the binding of the current instance to its table for a call. One
+//! of the host's two files with `unsafe` code (the other is `loading/open.rs`).
 //!
-//! What makes it sound, in one place:
-//! - A library is trusted once the operator asks the host to load it (its initialisers run at
-//!   `dlopen`, before anything can be checked). After that, nothing of it is read or called until
-//!   its descriptor's magic, ABI version and size match this build's.
-//! - A descriptor borrowed from a library never outlives it: [`OpenedLibrary::descriptor`] ties it
-//!   to `&self`, and [`OpenedLibrary`] closes the library only when dropped.
+//! What makes it sound:
 //! - An [`Instance`] holds an `Arc` of its library, so the code it points into stays mapped while
-//!   it lives.
+//!   it lives, and it was made by that library's verified entry points.
 //! - A call reaches an instance only through [`CurrentInstance::call`], which requires the
 //!   in-flight mark of the calling thread; an update replaces and releases instances only after
 //!   it has closed admission and drained every mark (see `call_path.rs`).
 
 use std::ffi::c_void;
-use std::path::Path;
-use std::ptr::{self, NonNull};
+use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use ecdysis_plugin_api::descriptor::{DESCRIPTOR_SYMBOL, DescriptorHeader};
-use ecdysis_plugin_api::ffi::{Bound, ByteSink, CallStatus, LogCallback, PluginDescriptor, RawSlice};
+use ecdysis_plugin_api::ffi::{Bound, ByteSink, CallStatus, RawSlice};
 use ecdysis_plugin_api::{CallError, Interface, MigrationOptions};
 
-use crate::call_path::InFlight;
-use crate::loader::{LoadedLibrary, PluginInfo};
-
-/// What went wrong while opening a library, before the loader names the path.
-pub(crate) enum OpenError {
-    /// `dlopen` refused the file.
-    Open(libloading::Error),
-    /// The library exports no descriptor symbol.
-    NoDescriptor,
-    /// The descriptor's header is not this build's (magic, ABI version, size).
-    Header(DescriptorHeader),
-}
-
-/// An open library whose descriptor header matches this build. Closed by [`OpenedLibrary::close`],
-/// or when dropped.
-pub(crate) struct OpenedLibrary {
-    library: Option<libloading::Library>,
-    descriptor: NonNull<PluginDescriptor<'static>>,
-}
-
-// SAFETY: the descriptor pointer points to immutable static data of the library, which stays
-// loaded as long as this value; `libloading::Library` is itself Send and Sync.
-unsafe impl Send for OpenedLibrary {}
-// SAFETY: as above; nothing is mutated through a shared reference.
-unsafe impl Sync for OpenedLibrary {}
-
-impl OpenedLibrary {
-    /// Opens the file at `path` and checks its descriptor's header with `header_matches`. Runs no
-    /// plugin function (but the library's initialisers, which `dlopen` runs).
-    pub(crate) fn open(path: &Path, header_matches: impl FnOnce(&DescriptorHeader) -> bool) -> Result<OpenedLibrary, OpenError> {
-        // RTLD_NOW resolves every symbol now, so a missing symbol fails the load, not a later call;
-        // RTLD_LOCAL keeps the plugin's symbols out of the global namespace, so two versions of the
-        // same plugin never bind to each other.
-        let flags = libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL;
-        // SAFETY: loading a library runs its initialisers. This is the trust an operator gives a
-        // library by asking the host to load it, and is why the control surface is owner-only.
-        let library = unsafe { libloading::os::unix::Library::open(Some(path), flags) }.map_err(OpenError::Open)?;
-        let library = libloading::Library::from(library);
-        // SAFETY: the symbol, if present, is the descriptor static; it is read as an address only.
-        let descriptor = match unsafe { library.get::<*const PluginDescriptor<'static>>(DESCRIPTOR_SYMBOL) } {
-            Ok(symbol) => *symbol,
-            Err(_) => return Err(OpenError::NoDescriptor),
-        };
-        let descriptor = NonNull::new(descriptor.cast_mut()).ok_or(OpenError::NoDescriptor)?;
-        // SAFETY: every ecdysis descriptor of any ABI version starts with the header, whose layout
-        // never changes; reading it unaligned assumes nothing of a foreign static's alignment.
-        let header = unsafe { descriptor.cast::<DescriptorHeader>().as_ptr().read_unaligned() };
-        if !header_matches(&header) {
-            return Err(OpenError::Header(header));
-        }
-        Ok(OpenedLibrary { library: Some(library), descriptor })
-    }
-
-    /// The verified descriptor, borrowed for as long as the library is open.
-    pub(crate) fn descriptor(&self) -> &PluginDescriptor<'_> {
-        // SAFETY: `open` checked that the header is this build's (magic, ABI version, size), so the
-        // static is a `PluginDescriptor` of this layout; the library stays open while `self` lives.
-        unsafe { self.descriptor.as_ref() }
-    }
-
-    /// Hands the plugin the host's log callback.
-    pub(crate) fn install_logger(&self, logger: LogCallback) {
-        // SAFETY: a verified entry point; the callback is a host function that lives forever.
-        unsafe { (self.descriptor().entry_points.install_logger)(logger) }
-    }
-
-    /// Closes the library now.
-    pub(crate) fn close(mut self) -> Result<(), libloading::Error> {
-        self.library.take().map_or(Ok(()), libloading::Library::close)
-    }
-}
+use crate::calling::call_path::InFlight;
+use crate::loading::{LoadedLibrary, PluginInfo};
 
 /// Turns a call's status and error bytes into a result.
 fn check(body: impl FnOnce(ByteSink<'_>) -> CallStatus) -> Result<(), CallError> {

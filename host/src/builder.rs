@@ -1,0 +1,164 @@
+//! [`HostBuilder`]: a host's configuration, and the start of the host with the operator surfaces
+//! it asks for (control socket, watch mode). The top floor: it puts the others together.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::error::BuildError;
+use crate::host::Host;
+use crate::loading::{Loader, parse_sha256};
+use crate::operating::control::{ControlServer, ControlSocket};
+use crate::operating::watch::DirectoryWatcher;
+use crate::updating::transaction::TransactionSettings;
+
+/// The host's settings. Build with [`Host::builder`].
+#[derive(Clone, Debug, Default)]
+pub struct HostConfig {
+    settings: TransactionSettings,
+    library_dir: Option<PathBuf>,
+    allowed_directories: Vec<PathBuf>,
+    pins: Vec<(PathBuf, String)>,
+    control_socket: Option<ControlSocket>,
+    watch_directory: Option<PathBuf>,
+}
+
+
+/// Builds a [`Host`].
+#[derive(Clone, Debug, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct HostBuilder {
+    config: HostConfig,
+}
+
+impl HostBuilder {
+    /// How long an update waits for in-flight calls to drain before it gives up (default 500 ms).
+    pub fn quiesce_timeout(mut self, timeout: Duration) -> Self {
+        self.config.settings.quiesce_timeout = timeout;
+        self
+    }
+
+    /// How long each plugin hook of an update (`prepare`, export, transform, validation export) and
+    /// a module's first `create` may run (default 5 s). Calls wait during an update, so this bounds
+    /// the worst pause.
+    pub fn hook_timeout(mut self, timeout: Duration) -> Self {
+        self.config.settings.hook_timeout = timeout;
+        self
+    }
+
+    /// Whether updates validate the state transfer by a round trip (default on).
+    pub fn validate(mut self, validate: bool) -> Self {
+        self.config.settings.validate = validate;
+        self
+    }
+
+    /// How long the previous version stays loaded after an update, ready for a rollback, before it
+    /// is released (default 5 minutes). `commit` ends probation early.
+    pub fn probation(mut self, probation: Duration) -> Self {
+        self.config.settings.probation = probation;
+        self
+    }
+
+    /// Where private copies of libraries go (default: a new directory under the system's temporary
+    /// directory, removed when the host is dropped).
+    pub fn library_dir(mut self, directory: impl Into<PathBuf>) -> Self {
+        self.config.library_dir = Some(directory.into());
+        self
+    }
+
+    /// Allows loading libraries from `directory` (after resolving symlinks). Once any directory is
+    /// allowed, libraries anywhere else are refused.
+    pub fn allow_directory(mut self, directory: impl Into<PathBuf>) -> Self {
+        self.config.allowed_directories.push(directory.into());
+        self
+    }
+
+    /// Pins the library at `path` to a SHA-256 digest (64 hexadecimal digits): a file at that path
+    /// with any other content is refused.
+    pub fn pin_library(mut self, path: impl Into<PathBuf>, sha256: impl Into<String>) -> Self {
+        self.config.pins.push((path.into(), sha256.into()));
+        self
+    }
+
+    /// Serves the control socket (see [`ControlSocket`]) for the `ecdysis` command-line tool.
+    pub fn control_socket(mut self, socket: ControlSocket) -> Self {
+        self.config.control_socket = Some(socket);
+        self
+    }
+
+    /// Watch mode, for development: watches `directory` (not its subdirectories) and, whenever a
+    /// `*.so` file in it is created or changed, updates the module that library declares, as
+    /// [`Host::update_from_library`] does with default options. Point it at `target/debug` and a
+    /// `cargo build` of a plugin updates the running program.
+    ///
+    /// Changes are debounced (300 ms) and a library is loaded only once its size has stopped
+    /// changing, so a half-written file is not read. A library whose content did not change since
+    /// it was last seen (or since the host was built, for files already there) is not loaded again.
+    /// Outcomes are logged with `tracing`: an update at info level, a refusal (the running version
+    /// keeps serving) as a warning, and a library of a module that is not loaded at debug level.
+    /// The watcher never keeps the host alive, and stops when the host is dropped.
+    pub fn watch_directory(mut self, directory: impl Into<PathBuf>) -> Self {
+        self.config.watch_directory = Some(directory.into());
+        self
+    }
+
+    /// Builds the host, and starts its control socket and directory watcher if they were asked
+    /// for.
+    ///
+    /// # Errors
+    /// When the directory for private copies cannot be made, an allowed directory or a pinned
+    /// library cannot be resolved, a pin is not a SHA-256 digest, the control socket cannot be set
+    /// up safely, or the directory to watch does not exist or cannot be watched.
+    pub fn build(self) -> Result<Host, BuildError> {
+        let config = self.config;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("ecdysis-libraries-");
+        let library_dir = match &config.library_dir {
+            Some(parent) => std::fs::create_dir_all(parent).and_then(|()| builder.tempdir_in(parent)),
+            None => builder.tempdir(),
+        }
+        .map_err(BuildError::LibraryDirectory)?;
+        let allowed_directories = config
+            .allowed_directories
+            .iter()
+            .map(|directory| directory.canonicalize().map_err(|source| BuildError::AllowedDirectory { path: directory.clone(), source }))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut pins = HashMap::new();
+        for (path, digest) in &config.pins {
+            let canonical = path.canonicalize().map_err(|error| BuildError::Pin { path: path.clone(), reason: error.to_string() })?;
+            let digest = parse_sha256(digest)
+                .ok_or_else(|| BuildError::Pin { path: path.clone(), reason: format!("`{digest}` is not 64 hexadecimal digits") })?;
+            pins.insert(canonical, digest);
+        }
+        let loader = Loader { library_dir, releases: Arc::new(Mutex::new(std::collections::VecDeque::new())), allowed_directories, pins };
+        let host = Host::start(config.settings, loader);
+        if let Some(socket) = &config.control_socket {
+            let server = ControlServer::start(socket, host.downgrade())?;
+            host.set_control_socket_path(server.path().to_owned());
+            host.attach_operator(Box::new(server));
+        }
+        if let Some(directory) = &config.watch_directory {
+            let watcher = DirectoryWatcher::start(directory, host.downgrade())?;
+            host.attach_operator(Box::new(watcher));
+        }
+        Ok(host)
+    }
+}
+
+impl Host {
+    /// A builder with the default settings.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    /// A host with the default settings (no control socket).
+    ///
+    /// # Errors
+    /// When the directory for private library copies cannot be created.
+    pub fn new() -> Result<Host, BuildError> {
+        Host::builder().build()
+    }
+}

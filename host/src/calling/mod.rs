@@ -1,0 +1,11 @@
+//! Calling: a module's live instances and the path every call takes into the current one (in-flight
+//! marks, admission, the swap of the current instance). Built on loading; knows nothing of how an
+//! update decides what to swap in.
+
+pub(crate) mod call_path;
+#[allow(unsafe_code)]
+pub(crate) mod instance;
+pub(crate) mod module;
+
+pub use call_path::MAX_MODULES;
+pub use module::Module;

@@ -1,0 +1,9 @@
+//! Loading: from a file on disk to a verified library whose descriptor the host has read. The
+//! bottom floor of the host: it knows nothing of modules, calls or updates.
+
+mod library;
+#[allow(unsafe_code)]
+mod open;
+
+pub use library::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
+pub(crate) use library::{LoadedLibrary, Loader, parse_sha256};

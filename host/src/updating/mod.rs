@@ -1,0 +1,10 @@
+//! Updating: the transaction that moves a module from one version to another (stage, quiesce,
+//! export, transform, validate, swap), the round-trip comparison, and the history of what happened.
+//! Built on calling and loading; knows nothing of the host's registry or of operator surfaces.
+
+pub(crate) mod journal;
+pub(crate) mod transaction;
+mod validate;
+
+pub use journal::HISTORY_CAPACITY;
+pub use transaction::UpdateOptions;
