@@ -36,7 +36,9 @@
 //!
 //! # Concepts
 //! - **Module**: a named, swappable unit (e.g. `counter`) implementing an *interface*, a trait
-//!   marked `#[ecdysis_plugin_api::interface]`. [`Module<dyn Trait>`](Module) calls it.
+//!   marked `#[ecdysis_plugin_api::interface]`. [`Module<dyn Trait>`](Module) calls it, always
+//!   inside a closure ([`Module::call`]): the proxy the closure gets cannot leave it, so no call
+//!   outlives the version it reached, and an update waits for exactly the calls in flight.
 //! - **Version**: one plugin library of a module, with a semver version and a state *schema*
 //!   version. The descriptor the plugin exports is verified before any of its code runs.
 //! - **Update**: a transaction, see [`Phase`]: stage, quiesce, export, transform, validate, swap.
