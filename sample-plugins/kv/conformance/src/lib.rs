@@ -1,15 +1,21 @@
 //! Conformance cases shared by every kv plugin version: commands and the RESP2 replies Redis 7 gives
 //! to them, grouped by feature, so that each version's unit tests run the groups it supports.
 //! Test-only: the versions take this crate as a dev-dependency, so none of it (cases, runner, test
-//! clock) is in a plugin library, in `kv-server` or in the `kv-interface` contract.
+//! clock, shared tests) is in a plugin library, in `kv-server` or in the `kv-interface` contract.
 //!
 //! A case is a script of steps run in order on a fresh instance whose clock starts at [`START_MS`].
 //! A step is a command written as text and split at single spaces (see [`arguments`]), or `+<n>ms`
 //! (see [`clock_step`]), which moves the test clock forward by `n` milliseconds; the commands
 //! between two clock steps go to the plugin as one batch. Each command has one expected reply.
 //! Only the [`expiry`], [`lists`], [`hashes`] and [`value_types`] groups use clock steps.
+//!
+//! The tests every version shares beyond conformance cases (batches as bytes, INFO's version lines,
+//! expiry sweeps, the state round trip, randomized commands) are in [`shared`], generic over the
+//! version under test.
 
 #![forbid(unsafe_code)]
+
+pub mod shared;
 
 /// `+OK`.
 pub const OK: &str = "+OK\r\n";

@@ -3,39 +3,30 @@
 
 use std::collections::HashMap;
 
-use ecdysis_plugin_api::Plugin;
-use kv_conformance::{
-    self as conformance, Case, NULL, OK, RANDOM_ARGUMENTS, RANDOM_COMMAND_NAMES, Random, START_MS, arguments, array, bulk, bulks, error,
-    integer, set_test_clock, test_clock,
-};
+use kv_conformance::shared::{self, RandomClock, Version, create};
+use kv_conformance::{self as conformance, Case, NULL, START_MS, array, bulk, bulks, error, integer, test_clock};
+use kv_interface::Kv;
 use kv_interface::schema::{EntryV3, KvStateV3, ValueV3};
-use kv_interface::{CommandBatch, Kv};
 use serde_bytes::ByteBuf;
 
 use crate::KvV3;
+use crate::database::Value;
 
-/// An instance made by `Plugin::create`, reading the test clock.
-fn create() -> KvV3 {
-    let plugin = KvV3::create().expect("the plugin starts");
-    plugin.database().clock = test_clock;
-    plugin
-}
-
-/// An instance made by `Plugin::from_state`, reading the test clock.
-fn import(state: KvStateV3) -> KvV3 {
-    let plugin = KvV3::from_state(state).expect("the plugin takes the state");
-    plugin.database().clock = test_clock;
-    plugin
+/// Version 3's database reads the test clock in tests.
+impl Version for KvV3 {
+    fn read_test_clock(&self) {
+        self.database().clock = test_clock;
+    }
 }
 
 /// Runs `commands` through the shared conformance runner on a fresh instance.
 fn check(commands: &[&str], expected_replies: &[&str]) {
-    conformance::check(commands, expected_replies, create);
+    conformance::check(commands, expected_replies, create::<KvV3>);
 }
 
 /// Runs every case of a conformance group on fresh instances.
 fn check_cases(cases: Vec<Case>) {
-    conformance::check_cases(cases, create);
+    conformance::check_cases(cases, create::<KvV3>);
 }
 
 #[test]
@@ -75,16 +66,7 @@ fn conformance_value_types() {
 
 #[test]
 fn info_reports_the_version() {
-    let plugin = create();
-    for command in ["INFO", "INFO all", "INFO server keyspace"] {
-        let mut batch = CommandBatch::new();
-        batch.push(&arguments(command));
-        let reply = String::from_utf8(plugin.execute(batch.as_bytes())).expect("INFO is text");
-        assert!(reply.contains("\r\n# Server\r\nredis_version:7.0.15\r\necdysis_kv_version:3.0.0\r\necdysis_kv_schema:3\r\n"), "{reply:?}");
-        assert!(reply.contains("\r\n\r\n# Keyspace\r\n"), "{reply:?}");
-        let length: usize = reply[1..reply.find("\r\n").expect("a header")].parse().expect("a length");
-        assert_eq!(length + format!("${length}\r\n\r\n").len(), reply.len(), "{reply:?}");
-    }
+    shared::info_reports_the_version::<KvV3>("3.0.0", 3);
 }
 
 #[test]
@@ -92,70 +74,27 @@ fn unknown_and_empty_commands() {
     // Which names are unknown depends on the version; the cases every version shares are in
     // `conformance::server`.
     check(&["SADD s m"], &[&error("ERR unknown command 'SADD', with args beginning with: 's' 'm' ")]);
-    let plugin = create();
-    let mut batch = CommandBatch::new();
-    batch.push::<&str>(&[]);
-    batch.push(&["PING"]);
-    assert_eq!(plugin.execute(batch.as_bytes()), b"-ERR empty command\r\n+PONG\r\n");
-    assert_eq!(plugin.execute(&[]), b"");
+    shared::empty_commands::<KvV3>();
 }
 
 #[test]
 fn a_malformed_batch_gets_one_error_and_stops() {
-    let plugin = create();
-    let mut batch = CommandBatch::new();
-    batch.push(&["SET", "a", "1"]);
-    batch.push(&["SET", "b", "2"]);
-    let bytes = batch.as_bytes();
-    // Cut the second command short: the first runs, the second gets the error.
-    let replies = plugin.execute(&bytes[..bytes.len() - 1]);
-    assert_eq!(replies, b"+OK\r\n-ERR malformed command batch\r\n");
-    assert_eq!(plugin.key_count(), 1);
+    shared::a_malformed_batch_gets_one_error_and_stops::<KvV3>();
 }
 
 #[test]
 fn keys_and_values_are_binary() {
-    let plugin = create();
-    let mut batch = CommandBatch::new();
-    batch.push::<&[u8]>(&[b"SET", b"\x00key\xff", b"line\r\nbreak"]);
-    batch.push::<&[u8]>(&[b"GET", b"\x00key\xff"]);
-    assert_eq!(plugin.execute(batch.as_bytes()), b"+OK\r\n$11\r\nline\r\nbreak\r\n");
+    shared::keys_and_values_are_binary::<KvV3>();
 }
 
 #[test]
 fn key_count_skips_expired_keys_and_sweeps_remove_them() {
-    set_test_clock(START_MS);
-    let plugin = create();
-    let mut batch = CommandBatch::new();
-    batch.push(&["SET", "short", "v", "PX", "10"]);
-    batch.push(&["SET", "long", "v", "PX", "100000"]);
-    batch.push(&["SET", "forever", "v"]);
-    plugin.execute(batch.as_bytes());
-    assert_eq!(plugin.key_count(), 3);
-    set_test_clock(START_MS + 11);
-    assert_eq!(plugin.key_count(), 2);
-    assert_eq!(plugin.database().entries.len(), 3, "nothing touched the expired key yet");
-    let mut pings = CommandBatch::new();
-    for _ in 0..1024 {
-        pings.push(&["PING"]);
-    }
-    plugin.execute(pings.as_bytes());
-    assert_eq!(plugin.database().entries.len(), 2, "a sweep removed the expired key");
+    shared::key_count_skips_expired_keys_and_sweeps_remove_them(|plugin: &KvV3| plugin.database().entries.len());
 }
 
 #[test]
 fn the_system_clock_expires_keys() {
-    let plugin = KvV3::create().expect("the plugin starts");
-    let mut batch = CommandBatch::new();
-    batch.push(&["SET", "k", "v", "PX", "30"]);
-    batch.push(&["GET", "k"]);
-    assert_eq!(plugin.execute(batch.as_bytes()), b"+OK\r\n$1\r\nv\r\n");
-    std::thread::sleep(std::time::Duration::from_millis(60));
-    let mut read = CommandBatch::new();
-    read.push(&["GET", "k"]);
-    read.push(&["TTL", "k"]);
-    assert_eq!(plugin.execute(read.as_bytes()), b"$-1\r\n:-2\r\n");
-    assert_eq!(plugin.key_count(), 0);
+    shared::the_system_clock_expires_keys::<KvV3>();
 }
 
 /// A state entry.
@@ -170,21 +109,10 @@ fn bytes(text: &str) -> ByteBuf {
 
 #[test]
 fn state_survives_export_and_import() {
-    set_test_clock(START_MS);
-    let plugin = create();
-    let mut batch = CommandBatch::new();
-    batch.push(&["MSET", "a", "1", "empty", ""]);
-    batch.push(&["SET", "ttl", "v", "EX", "100"]);
-    batch.push(&["SET", "short", "v", "PX", "10"]);
-    batch.push(&["RPUSH", "list", "x", "y", "x"]);
-    batch.push(&["PEXPIRE", "list", "200000"]);
-    batch.push(&["HSET", "hash", "f", "1", "g", "2"]);
-    batch.push::<&[u8]>(&[b"SET", b"\xffbinary", b"\x00\x01"]);
-    plugin.execute(batch.as_bytes());
     // The short-lived key expires; nothing touches it before the export, which keeps it.
-    set_test_clock(START_MS + 11);
-    let state = plugin.export_state().expect("export");
-    assert_eq!(plugin.export_state().expect("export"), state, "exporting changes nothing");
+    let writes =
+        ["MSET a 1 empty ", "SET ttl v EX 100", "SET short v PX 10", "RPUSH list x y x", "PEXPIRE list 200000", "HSET hash f 1 g 2"];
+    let (state, imported) = shared::export_and_import::<KvV3>(&writes, 11);
     assert_eq!(state.entries.len(), 7);
     assert_eq!(state.entries[&bytes("ttl")], entry(ValueV3::String(bytes("v")), Some(START_MS + 100_000)));
     assert_eq!(state.entries[&bytes("short")], entry(ValueV3::String(bytes("v")), Some(START_MS + 10)));
@@ -193,11 +121,8 @@ fn state_survives_export_and_import() {
         state.entries[&bytes("hash")],
         entry(ValueV3::Hash(HashMap::from([(bytes("f"), bytes("1")), (bytes("g"), bytes("2"))])), None)
     );
-
-    let imported = import(state.clone());
-    assert_eq!(imported.export_state().expect("export"), state, "importing keeps expired keys too");
     assert_eq!(imported.key_count(), 6);
-    check_batch(
+    shared::check_batch(
         &imported,
         &["MGET a empty missing short", "PTTL ttl", "LRANGE list 0 -1", "PTTL list", "HGETALL hash", "TYPE hash"],
         &[
@@ -209,79 +134,33 @@ fn state_survives_export_and_import() {
             "+hash\r\n",
         ],
     );
-    let mut binary = CommandBatch::new();
-    binary.push::<&[u8]>(&[b"GET", b"\xffbinary"]);
-    assert_eq!(imported.execute(binary.as_bytes()), b"$2\r\n\x00\x01\r\n");
 }
 
 #[test]
 fn state_with_far_expiries_reads_safely() {
-    set_test_clock(START_MS);
     let state = KvStateV3 {
         entries: HashMap::from([
             (bytes("far"), entry(ValueV3::String(bytes("v")), Some(u64::MAX))),
             (bytes("past"), entry(ValueV3::List(vec![bytes("v")]), Some(0))),
         ]),
     };
-    let plugin = import(state);
-    check_batch(
-        &plugin,
-        &["TTL far", "PTTL far", "EXPIRETIME far", "EXPIRE far 10 GT", "EXPIRE far 10 LT", "TTL far", "LLEN past", "EXPIRE past 10"],
-        &[
-            &integer(i64::MAX / 1000),
-            &integer(i64::MAX),
-            &integer(i64::MAX / 1000),
-            &integer(0),
-            &integer(1),
-            &integer(10),
-            &integer(0),
-            &integer(0),
-        ],
-    );
-}
-
-/// Runs `commands` as one batch on `plugin` and compares the replies.
-fn check_batch(plugin: &KvV3, commands: &[&str], expected_replies: &[&str]) {
-    let mut batch = CommandBatch::new();
-    for command in commands {
-        batch.push(&arguments(command));
-    }
-    assert_eq!(String::from_utf8_lossy(&plugin.execute(batch.as_bytes())), expected_replies.concat());
+    shared::state_with_far_expiries_reads_safely::<KvV3>(state, "LLEN past", &integer(0));
 }
 
 #[test]
 fn random_commands_never_panic_and_keep_the_state_consistent() {
-    let mut random = Random(0x9e37_79b9_7f4a_7c15);
-    set_test_clock(START_MS);
-    let plugin = create();
-    for _ in 0..20_000 {
-        if random.below(16) == 0 {
-            set_test_clock(test_clock() + random.below(3000));
-        }
-        let mut command = vec![random.pick(RANDOM_COMMAND_NAMES)];
-        for _ in 0..random.below(7) {
-            command.push(random.pick(RANDOM_ARGUMENTS));
-        }
-        let mut batch = CommandBatch::new();
-        batch.push(&command);
-        let reply = plugin.execute(batch.as_bytes());
-        assert!(reply.ends_with(b"\r\n"), "{command:?} got a reply: {reply:?}");
-    }
-    let database = plugin.database();
-    for entry in database.entries.values() {
+    let plugin = shared::random_commands_never_panic_and_keep_the_state_consistent::<KvV3>(RandomClock::Moving);
+    for entry in plugin.database().entries.values() {
         match &entry.value {
-            crate::database::Value::List(list) => assert!(!list.is_empty(), "no list is left empty"),
-            crate::database::Value::Hash(hash) => assert!(!hash.is_empty(), "no hash is left empty"),
-            crate::database::Value::String(_) => {}
+            Value::List(list) => assert!(!list.is_empty(), "no list is left empty"),
+            Value::Hash(hash) => assert!(!hash.is_empty(), "no hash is left empty"),
+            Value::String(_) => {}
         }
     }
-    drop(database);
-    let state = plugin.export_state().expect("export");
-    assert_eq!(import(state.clone()).export_state().expect("export"), state);
 }
 
 #[test]
 #[should_panic(expected = "reply to \"GET k\" (after the commands before it)")]
 fn check_names_the_command_whose_reply_differs() {
-    check(&["SET k v", "GET k", "PING"], &[OK, &bulk("w"), "+PONG\r\n"]);
+    shared::check_names_the_command_whose_reply_differs::<KvV3>();
 }
