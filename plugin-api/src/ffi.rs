@@ -244,7 +244,7 @@ pub struct Hooks {
 #[repr(C)]
 pub struct HookTable<'a> {
     /// `size_of::<Hooks>()` in the plugin's build.
-    pub size: usize,
+    size: usize,
     hooks: *const Hooks,
     _borrow: PhantomData<&'a Hooks>,
 }
@@ -254,6 +254,12 @@ impl<'a> HookTable<'a> {
     #[must_use]
     pub const fn new(hooks: &'a Hooks) -> HookTable<'a> {
         HookTable { size: size_of::<Hooks>(), hooks, _borrow: PhantomData }
+    }
+
+    /// How many bytes of [`Hooks`] the plugin's build has: entries beyond are not offered.
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     /// The entry at byte `offset` of [`Hooks`], if the plugin's table is long enough to hold it.
@@ -374,8 +380,12 @@ mod sealed {
 pub trait Output: sealed::Sealed + Sized + 'static {
     /// Runs `call` with a pointer to a fresh result slot; the value, when `call` returns
     /// [`CallStatus::OK`].
+    ///
+    /// # Safety
+    /// `call` may return [`CallStatus::OK`] only after it had [`Output::deliver`] write a value of
+    /// this type through the pointer.
     #[doc(hidden)]
-    fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>);
+    unsafe fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>);
 
     /// Writes the value into the slot `slot`, which `receive` on the other side made.
     ///
@@ -390,10 +400,11 @@ macro_rules! primitive_outputs {
         impl sealed::Sealed for $primitive {}
         impl Output for $primitive {
             #[inline]
-            fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>) {
+            unsafe fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>) {
                 let mut slot = MaybeUninit::<$primitive>::uninit();
                 let status = call(slot.as_mut_ptr().cast());
-                // SAFETY: status OK means the plugin's `deliver` wrote a value into the slot.
+                // SAFETY: status OK means `deliver` wrote a value into the slot (the caller's
+                // contract).
                 let value = (status == CallStatus::OK).then(|| unsafe { slot.assume_init() });
                 (status, value)
             }
@@ -411,7 +422,7 @@ primitive_outputs!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64,
 impl sealed::Sealed for () {}
 impl Output for () {
     #[inline]
-    fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>) {
+    unsafe fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>) {
         let status = call(std::ptr::null_mut());
         (status, (status == CallStatus::OK).then_some(()))
     }
@@ -427,7 +438,7 @@ pub struct OutputBytes(pub Vec<u8>);
 impl sealed::Sealed for OutputBytes {}
 impl Output for OutputBytes {
     #[inline]
-    fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>) {
+    unsafe fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>) {
         let mut bytes = Vec::new();
         let mut sink = ByteSink::for_vec(&mut bytes);
         let status = call((&raw mut sink).cast());
@@ -534,13 +545,15 @@ impl<'call, T> Bound<'call, T> {
             "a method was called through a table it does not belong to"
         );
         let mut error = Vec::new();
-        let (status, value) = M::Output::receive(|output| {
+        let call = |output| {
             // SAFETY: `method` is an entry of the plugin's table (checked above), made by
             // `Method::implemented_by::<P>` for the `P` that made `instance` (`Bound::new`'s
             // contract); the argument record is `M`'s and lives for the call; `receive` made the
             // output slot for `M::Output`.
             unsafe { (method.raw)(self.instance, std::ptr::from_ref(arguments).cast(), output, ByteSink::for_vec(&mut error)) }
-        });
+        };
+        // SAFETY: the shim returns OK only after it delivered the method's output (`method_shim`).
+        let (status, value) = unsafe { M::Output::receive(call) };
         CallError::check(status, error)?;
         value.ok_or(CallError::UnknownStatus { status: status.0 })
     }
