@@ -106,3 +106,8 @@ fn build(profile: Profile) -> Plugins {
     });
     Plugins { directory }
 }
+
+/// The README's examples, compiled and run as doctests so that they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
