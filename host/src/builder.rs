@@ -26,7 +26,6 @@ pub struct HostConfig {
     watch_directory: Option<PathBuf>,
 }
 
-
 /// Builds a [`Host`].
 #[derive(Clone, Debug, Default)]
 #[must_use = "a builder does nothing until `build` is called"]
