@@ -417,7 +417,25 @@ macro_rules! primitive_outputs {
         }
     )*};
 }
-primitive_outputs!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64, bool);
+primitive_outputs!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64);
+
+// A `bool` crosses as a byte, so that a foreign library's stray value is `true`, never undefined
+// behaviour.
+impl sealed::Sealed for bool {}
+impl Output for bool {
+    #[inline]
+    unsafe fn receive(call: impl FnOnce(*mut c_void) -> CallStatus) -> (CallStatus, Option<Self>) {
+        // SAFETY: the caller's contract is the one `u8` needs.
+        let (status, byte) = unsafe { u8::receive(call) };
+        (status, byte.map(|byte| byte != 0))
+    }
+
+    #[inline]
+    unsafe fn deliver(self, slot: *mut c_void) {
+        // SAFETY: the caller passes the slot `receive` made: a `u8`'s.
+        unsafe { u8::from(self).deliver(slot) }
+    }
+}
 
 impl sealed::Sealed for () {}
 impl Output for () {
@@ -738,4 +756,30 @@ pub(crate) fn forward_log(logger: LogCallback, level: u32, message: &str) {
 /// `logger` must stay callable for as long as this library is loaded.
 pub unsafe extern "C" fn install_logger(logger: LogCallback) {
     crate::log::install(logger);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bool_crosses_as_a_byte_and_a_stray_byte_reads_as_true() {
+        for (byte, expected) in [(0u8, false), (1, true), (2, true), (255, true)] {
+            let write = |slot: *mut c_void| {
+                // SAFETY: `bool::receive` passes the slot of a `u8`.
+                unsafe { slot.cast::<u8>().write(byte) };
+                CallStatus::OK
+            };
+            // SAFETY: the closure writes the slot before it returns OK.
+            let (status, value) = unsafe { bool::receive(write) };
+            assert_eq!((status, value), (CallStatus::OK, Some(expected)), "byte {byte}");
+        }
+    }
+
+    #[test]
+    fn a_failed_call_delivers_no_value() {
+        // SAFETY: the closure returns a failure, so nothing is read from the slot.
+        let (status, value) = unsafe { u64::receive(|_| CallStatus::FAILED) };
+        assert_eq!((status, value), (CallStatus::FAILED, None));
+    }
 }
