@@ -230,6 +230,11 @@ pub type InstanceHook = unsafe extern "C" fn(instance: *const c_void, error: Byt
 /// know. A `None` entry means "not offered": the host then does what the hook's documentation
 /// says it does without it. Never reorder, remove or retype an entry; that would need a new
 /// [`ABI_VERSION`](crate::ABI_VERSION).
+///
+/// To add a hook: append a field `pub name: Option<T>`, where `T` is an `extern "C"` function
+/// pointer or a reference to a `#[repr(C)]` table of them (so that `None` is a null pointer), add
+/// an accessor to [`HookTable`] that reads it with `entry::<T>(offset_of!(Hooks, name))`, fill it
+/// in `export_plugin!`, and say in its documentation what the host does when it is not offered.
 #[repr(C)]
 pub struct Hooks {
     /// Asks the instance to reach an update point (park its own threads). An error refuses the
@@ -262,29 +267,33 @@ impl<'a> HookTable<'a> {
         self.size
     }
 
-    /// The entry at byte `offset` of [`Hooks`], if the plugin's table is long enough to hold it.
-    fn entry(&self, offset: usize) -> Option<InstanceHook> {
-        if offset + size_of::<Option<InstanceHook>>() > self.size {
+    /// The entry of type `Option<T>` at byte `offset` of [`Hooks`], if the plugin's table is long
+    /// enough to hold it.
+    ///
+    /// Every accessor passes the offset and type of its own field (`offset_of!(Hooks, field)`), so
+    /// the read matches the layout both sides were built with up to `size`.
+    fn entry<T: Copy>(&self, offset: usize) -> Option<T> {
+        if offset + size_of::<Option<T>>() > self.size {
             return None;
         }
         // SAFETY: a `HookTable<'a>` is made by `new` from a `&'a Hooks` whose build recorded `size`
         // bytes, and the entry lies within them.
         let entry = unsafe { self.hooks.cast::<u8>().add(offset) };
-        // SAFETY: every entry of `Hooks` is an `Option<InstanceHook>` at an offset that never
-        // changes, alive for `'a`.
-        unsafe { entry.cast::<Option<InstanceHook>>().read() }
+        // SAFETY: the entry at this offset is an `Option<T>` (the accessor's own field, at an
+        // offset that never changes), alive for `'a`.
+        unsafe { entry.cast::<Option<T>>().read() }
     }
 
     /// The `prepare` hook, if offered.
     #[must_use]
     pub fn prepare(&self) -> Option<InstanceHook> {
-        self.entry(offset_of!(Hooks, prepare))
+        self.entry::<InstanceHook>(offset_of!(Hooks, prepare))
     }
 
     /// The `resume` hook, if offered.
     #[must_use]
     pub fn resume(&self) -> Option<InstanceHook> {
-        self.entry(offset_of!(Hooks, resume))
+        self.entry::<InstanceHook>(offset_of!(Hooks, resume))
     }
 }
 
