@@ -785,6 +785,25 @@ mod tests {
         }
     }
 
+    unsafe extern "C" fn hook_that_does_nothing(_instance: *const c_void, _error: ByteSink<'_>) -> CallStatus {
+        CallStatus::OK
+    }
+
+    #[test]
+    fn a_hook_beyond_the_size_a_plugin_recorded_is_not_offered() {
+        let hooks = Hooks { prepare: Some(hook_that_does_nothing), resume: Some(hook_that_does_nothing) };
+        let entry = size_of::<Option<InstanceHook>>();
+        // What a plugin built when `Hooks` had fewer entries exports: the same fields, fewer bytes.
+        for (size, prepare, resume) in [(0, false, false), (entry, true, false), (2 * entry, true, true)] {
+            let table = HookTable { size, hooks: &hooks, _borrow: PhantomData };
+            assert_eq!((table.prepare().is_some(), table.resume().is_some()), (prepare, resume), "{size} bytes of hooks");
+        }
+        let current = HookTable::new(&hooks);
+        assert_eq!(current.size(), size_of::<Hooks>());
+        let not_offered = Hooks { prepare: None, resume: None };
+        assert!(HookTable::new(&not_offered).prepare().is_none(), "a `None` entry is not offered either");
+    }
+
     #[test]
     fn a_failed_call_delivers_no_value() {
         // SAFETY: the closure returns a failure, so nothing is read from the slot.
