@@ -758,8 +758,9 @@ pub(crate) fn forward_log(logger: LogCallback, level: u32, message: &str) {
     unsafe { logger(level, RawStr::new(message)) }
 }
 
-/// Entry point used by the descriptor: remembers the host's callback; see
-/// [`crate::log::install`].
+/// Entry point used by the descriptor: remembers the host's callback, which the
+/// [`info!`](crate::info) family of macros then log through, and routes this library's panic
+/// messages to it.
 ///
 /// # Safety
 /// `logger` must stay callable for as long as this library is loaded.
