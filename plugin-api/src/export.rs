@@ -41,8 +41,10 @@ pub trait Plugin: Send + Sync + Sized + 'static {
         Ok(())
     }
 
-    /// The instance is live: restart what `prepare` parked (old instance, update refused or failed),
-    /// or start background work (new instance, after the swap). The default does nothing.
+    /// The instance is live: restart what `prepare` parked (the old instance, when an update was
+    /// refused or failed, also when `prepare` returned after the host stopped waiting for it), or
+    /// start background work (the new instance: after its state was validated and before the first
+    /// call reaches it, while calls still wait). The default does nothing.
     fn resume(&self) {}
 }
 
