@@ -2,8 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use counter_interface::{Counter, CounterStateV1, CounterStateV2};
-use ecdysis_test_plugins::{Defect, DefectiveCounter};
+use ecdysis_test_plugins::Defect;
 
 /// The defect.
 pub struct ThisDefect;
@@ -16,10 +15,4 @@ impl Defect for ThisDefect {
     }
 }
 
-ecdysis_plugin_api::export_plugin! {
-    module: "counter",
-    version: "3.0.0",
-    plugin: DefectiveCounter<ThisDefect>,
-    interface: dyn Counter,
-    migrations: [CounterStateV1 => CounterStateV2, CounterStateV2 => CounterStateV1],
-}
+ecdysis_test_plugins::export_defective_counter!(ThisDefect);

@@ -7,8 +7,7 @@
 // code can do.
 #![allow(unsafe_code)]
 
-use counter_interface::{Counter, CounterStateV1, CounterStateV2};
-use ecdysis_test_plugins::{Defect, DefectiveCounter};
+use ecdysis_test_plugins::Defect;
 
 unsafe extern "C" {
     /// Defined nowhere.
@@ -26,10 +25,4 @@ pub extern "C" fn undefined_symbol_answer() -> u32 {
 pub struct Correct;
 impl Defect for Correct {}
 
-ecdysis_plugin_api::export_plugin! {
-    module: "counter",
-    version: "3.0.0",
-    plugin: DefectiveCounter<Correct>,
-    interface: dyn Counter,
-    migrations: [CounterStateV1 => CounterStateV2, CounterStateV2 => CounterStateV1],
-}
+ecdysis_test_plugins::export_defective_counter!(Correct);

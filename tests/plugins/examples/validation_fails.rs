@@ -2,9 +2,9 @@
 
 #![forbid(unsafe_code)]
 
-use counter_interface::{Counter, CounterStateV1, CounterStateV2};
+use counter_interface::CounterStateV2;
 use ecdysis_plugin_api::PluginError;
-use ecdysis_test_plugins::{Defect, DefectiveCounter};
+use ecdysis_test_plugins::Defect;
 
 /// The defect.
 pub struct ThisDefect;
@@ -18,10 +18,4 @@ impl Defect for ThisDefect {
     }
 }
 
-ecdysis_plugin_api::export_plugin! {
-    module: "counter",
-    version: "3.0.0",
-    plugin: DefectiveCounter<ThisDefect>,
-    interface: dyn Counter,
-    migrations: [CounterStateV1 => CounterStateV2, CounterStateV2 => CounterStateV1],
-}
+ecdysis_test_plugins::export_defective_counter!(ThisDefect);

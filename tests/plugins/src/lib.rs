@@ -99,3 +99,22 @@ impl<D: Defect> Plugin for DefectiveCounter<D> {
         self.resumed.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// Exports `DefectiveCounter<$defect>` as version 3.0.0 of the `counter` module (state schema v2,
+/// migrating from and down to v1): what every defective plugin but the ones that get the
+/// descriptor itself wrong exports.
+#[macro_export]
+macro_rules! export_defective_counter {
+    ($defect:ty) => {
+        ::ecdysis_plugin_api::export_plugin! {
+            module: "counter",
+            version: "3.0.0",
+            plugin: $crate::DefectiveCounter<$defect>,
+            interface: dyn ::counter_interface::Counter,
+            migrations: [
+                ::counter_interface::CounterStateV1 => ::counter_interface::CounterStateV2,
+                ::counter_interface::CounterStateV2 => ::counter_interface::CounterStateV1,
+            ],
+        }
+    };
+}
