@@ -44,3 +44,18 @@ fn loading_the_same_module_twice_is_refused() {
     let error = host.load::<dyn Counter>(sample("counter-v2")).unwrap_err();
     assert_eq!(error.to_string(), "module `counter` is already loaded; update it instead of loading it again");
 }
+
+#[test]
+fn a_library_whose_call_panicked_leaves_the_address_space_when_released() {
+    let host = host();
+    let counter = host.load::<dyn Counter>(defective("call_panics")).unwrap();
+    // The panic runs the plugin's panic hook and unwinds through its frames on this thread, which
+    // stays alive after the release: nothing of it may keep the library mapped.
+    let _ = counter.call(|counter| counter.increment("panic", 1)).unwrap_err();
+    host.update_with("counter", sample("counter-v2"), &ecdysis_host::UpdateOptions::new().allow_downgrade(true)).unwrap();
+    host.commit("counter").unwrap();
+    let released = host.released_libraries();
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].version.to_string(), "3.0.0");
+    assert!(!released[0].still_mapped, "the library stayed mapped after a call panicked in it: {released:?}");
+}
