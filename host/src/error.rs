@@ -40,6 +40,15 @@ pub enum LoadError {
         /// What the header showed.
         reason: &'static str,
     },
+    /// The file is an ELF shared object, but not one this host can open safely: another class,
+    /// byte order or machine, or cut short.
+    #[error("`{path}` cannot be loaded: {reason}")]
+    NotLoadable {
+        /// The path given.
+        path: PathBuf,
+        /// What reading it as an ELF object showed.
+        reason: String,
+    },
     /// Reading or copying the file failed.
     #[error("could not read `{path}`")]
     Io {

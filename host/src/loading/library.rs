@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::error::LoadError;
+use crate::loading::elf;
 use crate::loading::open::{OpenError, OpenedLibrary};
 
 /// What a plugin's descriptor says about it, copied into host memory.
@@ -141,18 +142,18 @@ impl LoadedLibrary {
         check_file(path)?;
         let pin = loader.check_policy(path)?;
         let private_copy = copy_privately(path, loader.library_dir.path())?;
+        // The copy is what will be opened, so the copy is what is hashed and read.
+        let bytes = std::fs::read(&private_copy).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
         if let Some(expected) = pin {
-            // The copy is what will be opened, so the copy is what is hashed.
-            let bytes = std::fs::read(&private_copy).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
             let found: [u8; 32] = Sha256::digest(&bytes).into();
             if found != expected {
                 return Err(LoadError::HashMismatch { path: path.to_owned(), expected: hex(&expected), found: hex(&found) });
             }
         }
+        elf::check_loadable(path, &bytes)?;
+        drop(bytes);
 
-        let mut found_header = None;
         let opened = OpenedLibrary::open(&private_copy, |header| {
-            found_header = Some(*header);
             header.magic == MAGIC
                 && header.abi_version == ABI_VERSION
                 && header.descriptor_size as usize == size_of::<PluginDescriptor<'_>>()

@@ -1,6 +1,7 @@
 //! Loading: from a file on disk to a verified library whose descriptor the host has read. The
 //! bottom floor of the host: it knows nothing of modules, calls or updates.
 
+mod elf;
 mod library;
 #[allow(unsafe_code)]
 mod open;

@@ -117,8 +117,14 @@ impl KvServer {
 
     /// Updates the `kv` module to the library of `plugin_crate` through the control socket.
     fn reload(&self, plugin_crate: &str, allow_downgrade: bool, force: bool) -> Result<UpdateReport, String> {
+        self.reload_library(sample(plugin_crate), allow_downgrade, force)
+    }
+
+    /// Updates the `kv` module to the library at `library` through the control socket.
+    fn reload_library(&self, library: PathBuf, allow_downgrade: bool, force: bool) -> Result<UpdateReport, String> {
+        let plugin_crate = library.display().to_string();
         let mut control = Client::connect(&self.socket, PATIENCE).expect("the control socket accepts");
-        let command = ControlCommand::Reload { module: Some("kv".into()), library: sample(plugin_crate), allow_downgrade, force };
+        let command = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade, force };
         match control.request(command) {
             Ok(Reply::Report { report }) => Ok(report),
             Ok(Reply::Error { kind, message }) => Err(format!("{kind:?}: {message}")),
@@ -246,6 +252,33 @@ fn check_every_key(connection: &mut redis::Connection, expiry_set_at: Option<Ins
         }
     }
     assert_eq!(database_size(connection), KEY_COUNT as i64);
+}
+
+#[test]
+fn a_library_cut_short_is_refused_and_the_server_keeps_serving_every_key() {
+    let server = KvServer::start("kv-v1", "1.0.0");
+    let mut connection = server.connect();
+    let keys = 1_000;
+    let mut pipeline = redis::pipe();
+    for index in 0..keys {
+        pipeline.cmd("SET").arg(key(index)).arg(value(index)).ignore();
+    }
+    let () = pipeline.query(&mut connection).expect("a pipeline of SETs");
+    // A copy or a build caught half-written, cut inside the segments `dlopen` maps (the first few
+    // hundred kilobytes of a debug build; the rest is debug information): without the ELF check,
+    // the dynamic loader touches the missing pages and the server dies of SIGBUS.
+    let scratch = tempfile::tempdir().unwrap();
+    let library = scratch.path().join("libkv_v2.so");
+    let bytes = std::fs::read(sample("kv-v2")).unwrap();
+    std::fs::write(&library, &bytes[..bytes.len() / 32]).unwrap();
+    let error = server.reload_library(library, false, false).expect_err("a library cut short is refused");
+    assert!(error.contains("cannot be loaded") && error.contains("cut short"), "the refusal says why: {error}");
+    assert_eq!(reported_version(&mut connection), "1.0.0", "the same version serves");
+    assert_eq!(database_size(&mut connection), keys as i64);
+    for index in 0..keys {
+        let stored: String = redis::cmd("GET").arg(key(index)).query(&mut connection).expect("GET");
+        assert_eq!(stored, value(index));
+    }
 }
 
 #[test]

@@ -15,6 +15,10 @@ enum Candidate {
     Directory,
     EmptyFile,
     TextFile,
+    /// A sample library cut short, as a copy or a build caught half-written is.
+    CutShort(&'static str),
+    /// A sample library whose ELF header says it is for another machine.
+    ForeignMachine(&'static str),
 }
 
 impl Candidate {
@@ -32,6 +36,21 @@ impl Candidate {
             Candidate::TextFile => {
                 let path = scratch.join("libtext.so");
                 std::fs::write(&path, b"this is not a shared library\n").unwrap();
+                path
+            }
+            Candidate::CutShort(name) => {
+                let bytes = std::fs::read(sample(name)).unwrap();
+                let path = scratch.join("libcut_short.so");
+                std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+                path
+            }
+            Candidate::ForeignMachine(name) => {
+                let mut bytes = std::fs::read(sample(name)).unwrap();
+                // e_machine, at byte 18 of the ELF header: 183 is AArch64, 62 is x86-64.
+                let foreign: u16 = if cfg!(target_arch = "aarch64") { 62 } else { 183 };
+                bytes[18..20].copy_from_slice(&foreign.to_le_bytes());
+                let path = scratch.join("libforeign.so");
+                std::fs::write(&path, bytes).unwrap();
                 path
             }
         }
@@ -107,6 +126,39 @@ fn a_file_that_is_not_a_shared_library_is_refused() {
         UpdateOptions::new(),
         |e| matches!(e, UpdateError::Load(LoadError::NotASharedLibrary { .. })),
         "is not a shared library: it does not start with an ELF header",
+    );
+}
+
+#[test]
+fn a_library_cut_short_is_refused_before_it_is_opened() {
+    check(
+        v1(),
+        Candidate::CutShort("counter-v2"),
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::Load(LoadError::NotLoadable { .. })),
+        "libcut_short.so` cannot be loaded: ",
+    );
+    check(
+        v1(),
+        Candidate::CutShort("counter-v2"),
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::Load(LoadError::NotLoadable { .. })),
+        "cut short",
+    );
+}
+
+#[test]
+fn a_library_for_another_machine_is_refused_before_it_is_opened() {
+    check(
+        v1(),
+        Candidate::ForeignMachine("counter-v2"),
+        UpdateOptions::new(),
+        |e| matches!(e, UpdateError::Load(LoadError::NotLoadable { .. })),
+        if cfg!(target_arch = "aarch64") {
+            "it is built for x86-64, but this host runs on AArch64"
+        } else {
+            "it is built for AArch64, but this host runs on x86-64"
+        },
     );
 }
 
