@@ -13,6 +13,7 @@ use crate::host::Host;
 use crate::loading::{Loader, parse_sha256};
 use crate::operating::control::{ControlServer, ControlSocket};
 use crate::operating::watch::DirectoryWatcher;
+use crate::updating::journal::Journal;
 use crate::updating::transaction::TransactionSettings;
 
 /// The host's settings. Build with [`Host::builder`].
@@ -24,6 +25,7 @@ pub struct HostConfig {
     pins: Vec<(PathBuf, String)>,
     control_socket: Option<ControlSocket>,
     watch_directory: Option<PathBuf>,
+    state_directory: Option<PathBuf>,
 }
 
 /// Builds a [`Host`].
@@ -104,13 +106,23 @@ impl HostBuilder {
         self
     }
 
+    /// Keeps the host's durable state in `directory` (created if missing): the journal of every
+    /// load, update, rollback, refusal and commit, appended and `fsync`'d as each happens, which a
+    /// host started later on the same directory reads back (`Host::history`, `ecdysis history`).
+    /// One host at a time may use a directory.
+    pub fn state_directory(mut self, directory: impl Into<PathBuf>) -> Self {
+        self.config.state_directory = Some(directory.into());
+        self
+    }
+
     /// Builds the host, and starts its control socket and directory watcher if they were asked
     /// for.
     ///
     /// # Errors
     /// When the directory for private copies cannot be made, an allowed directory or a pinned
     /// library cannot be resolved, a pin is not a SHA-256 digest, the control socket cannot be set
-    /// up safely, or the directory to watch does not exist or cannot be watched.
+    /// up safely, the directory to watch does not exist or cannot be watched, or the state directory
+    /// cannot be used (see [`HostBuilder::state_directory`]).
     pub fn build(self) -> Result<Host, BuildError> {
         let config = self.config;
         let mut builder = tempfile::Builder::new();
@@ -133,7 +145,11 @@ impl HostBuilder {
             pins.insert(canonical, digest);
         }
         let loader = Loader { library_dir, releases: Arc::new(Mutex::new(std::collections::VecDeque::new())), allowed_directories, pins };
-        let host = Host::start(config.settings, loader);
+        let journal = match &config.state_directory {
+            Some(directory) => Journal::open(directory)?,
+            None => Journal::in_memory(),
+        };
+        let host = Host::start(config.settings, loader, journal);
         if let Some(socket) = &config.control_socket {
             let server = ControlServer::start(socket, host.downgrade())?;
             host.set_control_socket_path(server.path().to_owned());

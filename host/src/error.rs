@@ -419,6 +419,18 @@ pub enum BuildError {
         /// What went wrong.
         reason: String,
     },
+    /// The state directory cannot be used: it cannot be made or read, another host uses it, or its
+    /// journal is of another format.
+    #[error("cannot use state directory `{path}`: {reason}")]
+    StateDirectory {
+        /// The directory given.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+        /// The system's error, when there is one.
+        #[source]
+        source: Option<std::io::Error>,
+    },
     /// The directory given to `HostBuilder::watch_directory` cannot be watched.
     #[error("could not watch `{path}` for plugin libraries: {reason}")]
     Watch {

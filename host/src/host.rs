@@ -78,14 +78,14 @@ impl std::fmt::Debug for Host {
 }
 
 impl Host {
-    /// A host with `settings` that loads with `loader`; its probation keeper runs until it is
-    /// dropped. Operators are attached by the builder.
-    pub(crate) fn start(settings: TransactionSettings, loader: Loader) -> Host {
+    /// A host with `settings` that loads with `loader` and records its history in `journal`; its
+    /// probation keeper runs until it is dropped. Operators are attached by the builder.
+    pub(crate) fn start(settings: TransactionSettings, loader: Loader, journal: Journal) -> Host {
         let inner = Arc::new(HostInner {
             settings,
             modules: Mutex::new(BTreeMap::new()),
             loader,
-            journal: Journal::default(),
+            journal,
             operators: Mutex::new(Vec::new()),
             control_socket_path: OnceLock::new(),
         });

@@ -41,9 +41,15 @@ impl KvServer {
     /// Starts a server on the library of `plugin_crate` (e.g. `kv-v1`) and waits until it says it
     /// is ready, running `expected_version`.
     fn start(plugin_crate: &str, expected_version: &str) -> KvServer {
+        KvServer::start_with(plugin_crate, expected_version, &[])
+    }
+
+    /// [`KvServer::start`], with more command-line arguments.
+    fn start_with(plugin_crate: &str, expected_version: &str, arguments: &[&std::ffi::OsStr]) -> KvServer {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let socket = directory.path().join("control.sock");
         let mut child = Command::new(built().binary("kv-server"))
+            .args(arguments)
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--control")
@@ -279,6 +285,44 @@ fn a_library_cut_short_is_refused_and_the_server_keeps_serving_every_key() {
         let stored: String = redis::cmd("GET").arg(key(index)).query(&mut connection).expect("GET");
         assert_eq!(stored, value(index));
     }
+}
+
+/// What the server's history says, oldest first, as `(module, kind, version)`.
+fn history(server: &KvServer) -> Vec<(String, String, String)> {
+    let mut control = Client::connect(&server.socket, PATIENCE).expect("the control socket accepts");
+    let Ok(Reply::History { entries }) = control.request(ControlCommand::History) else { panic!("a history reply") };
+    entries
+        .into_iter()
+        .map(|entry| {
+            let event = serde_json::to_value(&entry.event).expect("an event serialises");
+            let kind = event["kind"].as_str().unwrap_or_default().to_owned();
+            let version = match &entry.event {
+                ecdysis_host::HistoryEvent::Loaded { version, .. } => version.to_string(),
+                ecdysis_host::HistoryEvent::Updated { report } => format!("{} -> {}", report.from_version, report.to_version),
+                _ => String::new(),
+            };
+            (entry.module, kind, version)
+        })
+        .collect()
+}
+
+#[test]
+fn the_history_survives_a_sigkill_with_a_state_directory() {
+    let state = tempfile::tempdir().unwrap();
+    let arguments = [std::ffi::OsStr::new("--state-dir"), state.path().as_os_str()];
+    let mut server = KvServer::start_with("kv-v1", "1.0.0", &arguments);
+    server.update_to("kv-v2", "2.0.0", false);
+    server.update_to("kv-v3", "3.0.0", false);
+    let before = history(&server);
+    assert_eq!(before.len(), 3, "{before:?}");
+    // No chance to flush anything: every entry was on disk before its operation returned.
+    let (status, _) = server.stop_with(Signal::KILL);
+    assert!(!status.success());
+    let server = KvServer::start_with("kv-v1", "1.0.0", &arguments);
+    let after = history(&server);
+    assert_eq!(after[..3], before[..], "the entries made before the SIGKILL are read back");
+    assert_eq!(after[3], ("kv".to_owned(), "loaded".to_owned(), "1.0.0".to_owned()), "and the restart is recorded after them");
+    assert_eq!(after.len(), 4);
 }
 
 #[test]

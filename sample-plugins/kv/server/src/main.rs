@@ -2,9 +2,11 @@
 //! plugin, which an operator can update live through the ecdysis control socket while clients keep
 //! their connections.
 //!
-//! Usage: `kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N]`.
-//! `--listen` defaults to `127.0.0.1:6379`; port 0 picks a free port. Without `--control`, the control
-//! socket goes to the default location. At start the server prints, one line each:
+//! Usage: `kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N]
+//! [--state-dir DIR]`. `--listen` defaults to `127.0.0.1:6379`; port 0 picks a free port. Without
+//! `--control`, the control socket goes to the default location. With `--state-dir`, the host keeps
+//! its journal there (every load, update, rollback, refusal and commit, `fsync`'d), so `ecdysis
+//! history` shows what happened before a restart, a crash or a SIGKILL. At start the server prints, one line each:
 //!
 //! ```text
 //! control socket: PATH
@@ -38,7 +40,7 @@ use signal_hook::iterator::Signals;
 
 use crate::connection::{Connections, refuse_for_too_many_connections, serve_connection};
 
-const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N]";
+const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR]";
 
 /// How long connections get to finish the batch they are executing and write its replies once
 /// shutdown has begun, before their sockets are shut down both ways.
@@ -66,6 +68,7 @@ struct Options {
     listen_address: String,
     control_socket: ControlSocket,
     probation: Option<Duration>,
+    state_directory: Option<PathBuf>,
 }
 
 impl Options {
@@ -74,6 +77,7 @@ impl Options {
         let mut listen_address = "127.0.0.1:6379".to_owned();
         let mut control_socket = ControlSocket::Default;
         let mut probation = None;
+        let mut state_directory = None;
         let mut arguments = std::env::args().skip(1);
         while let Some(argument) = arguments.next() {
             let mut value = || arguments.next().ok_or_else(|| format!("{argument} needs a value\n{USAGE}"));
@@ -87,12 +91,13 @@ impl Options {
                         milliseconds.parse().map_err(|_| format!("--probation-ms takes a number of milliseconds, not `{milliseconds}`"))?;
                     probation = Some(Duration::from_millis(milliseconds));
                 }
+                "--state-dir" => state_directory = Some(PathBuf::from(value()?)),
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 _ => return Err(format!("unknown argument `{argument}`\n{USAGE}")),
             }
         }
         let plugin = plugin.ok_or_else(|| format!("--plugin is required\n{USAGE}"))?;
-        Ok(Options { plugin, listen_address, control_socket, probation })
+        Ok(Options { plugin, listen_address, control_socket, probation, state_directory })
     }
 }
 
@@ -101,6 +106,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = Host::builder().control_socket(options.control_socket);
     if let Some(probation) = options.probation {
         builder = builder.probation(probation);
+    }
+    if let Some(directory) = &options.state_directory {
+        builder = builder.state_directory(directory);
     }
     let host = builder.build()?;
     let kv: Module<dyn Kv> = host.load(&options.plugin)?;
