@@ -111,6 +111,7 @@ pub fn describe_event(event: &HistoryEvent) -> String {
             format!("{verb} {} → {} (pause {:.3} ms)", report.from_version, report.to_version, report.pause.as_secs_f64() * 1e3)
         }
         HistoryEvent::Refused { message, .. } => format!("refused: {}", single_line(message)),
+        HistoryEvent::ProbationFailed { version, reason } => format!("{version} failed its probation: {}", single_line(reason)),
         HistoryEvent::Committed { released, expired } => {
             let cause = if *expired { "probation ended" } else { "committed" };
             match released {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 use crate::error::BuildError;
-use crate::host::Host;
+use crate::host::{Host, ProbationChecks};
 use crate::loading::{Loader, parse_sha256};
 use crate::operating::control::{ControlServer, ControlSocket};
 use crate::operating::watch::DirectoryWatcher;
@@ -20,6 +20,7 @@ use crate::updating::transaction::TransactionSettings;
 #[derive(Clone, Debug, Default)]
 pub struct HostConfig {
     settings: TransactionSettings,
+    checks: ProbationChecks,
     library_dir: Option<PathBuf>,
     allowed_directories: Vec<PathBuf>,
     pins: Vec<(PathBuf, String)>,
@@ -106,6 +107,30 @@ impl HostBuilder {
         self
     }
 
+    /// How often a version on probation is checked (default every second): its health hook, the
+    /// check given to [`HostBuilder::health_check`], and its panicking calls against
+    /// [`HostBuilder::panic_budget`]. A version that fails is rolled back to the previous one
+    /// automatically, state carried down, and the reason is recorded in the history and shown by
+    /// `status`.
+    pub fn probation_checks_every(mut self, interval: Duration) -> Self {
+        self.config.checks.interval = interval;
+        self
+    }
+
+    /// How many calls may panic in a version on probation before it is rolled back (default: no
+    /// limit).
+    pub fn panic_budget(mut self, calls: u64) -> Self {
+        self.config.checks.panic_budget = Some(calls);
+        self
+    }
+
+    /// The embedder's own check of a version on probation, given the module's name: `Err` with a
+    /// reason rolls the module back to the previous version.
+    pub fn health_check(mut self, check: impl Fn(&str) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        self.config.checks.check = Some(Arc::new(check));
+        self
+    }
+
     /// Keeps the host's durable state in `directory` (created if missing): the journal of every
     /// load, update, rollback, refusal and commit, appended and `fsync`'d as each happens, which a
     /// host started later on the same directory reads back (`Host::history`, `ecdysis history`).
@@ -149,7 +174,7 @@ impl HostBuilder {
             Some(directory) => Journal::open(directory)?,
             None => Journal::in_memory(),
         };
-        let host = Host::start(config.settings, loader, journal);
+        let host = Host::start(config.settings, config.checks, loader, journal);
         if let Some(socket) = &config.control_socket {
             let server = ControlServer::start(socket, host.downgrade())?;
             host.set_control_socket_path(server.path().to_owned());

@@ -19,8 +19,42 @@ use crate::loading::{LibraryRelease, Loader};
 use crate::updating::journal::Journal;
 use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions, with_deadline};
 
+/// What a version on probation must pass, checked by the probation keeper; when it fails, the
+/// module is rolled back to the previous version automatically.
+#[derive(Clone)]
+pub(crate) struct ProbationChecks {
+    /// How often the checks run.
+    pub(crate) interval: Duration,
+    /// How many calls may panic in a version on probation before it is rolled back; `None`: any
+    /// number.
+    pub(crate) panic_budget: Option<u64>,
+    /// The embedder's own check, given the module's name.
+    pub(crate) check: Option<Arc<HealthCheck>>,
+}
+
+/// An embedder's health check: given a module's name, `Err` with a reason when it is not healthy.
+pub(crate) type HealthCheck = dyn Fn(&str) -> Result<(), String> + Send + Sync;
+
+impl Default for ProbationChecks {
+    fn default() -> Self {
+        ProbationChecks { interval: Duration::from_secs(1), panic_budget: None, check: None }
+    }
+}
+
+impl std::fmt::Debug for ProbationChecks {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ProbationChecks")
+            .field("interval", &self.interval)
+            .field("panic_budget", &self.panic_budget)
+            .field("check", &self.check.as_ref().map(|_| "a function"))
+            .finish()
+    }
+}
+
 pub(crate) struct HostInner {
     settings: TransactionSettings,
+    checks: ProbationChecks,
     modules: Mutex<BTreeMap<String, Arc<ModuleCell>>>,
     loader: Loader,
     journal: Journal,
@@ -47,13 +81,19 @@ impl WeakHost {
     }
 }
 
-/// Releases previous versions whose probation ran out, until the host is dropped.
-fn spawn_probation_keeper(host: WeakHost) {
+/// Releases previous versions whose probation ran out, and checks the versions on probation,
+/// until the host is dropped.
+fn spawn_probation_keeper(host: WeakHost, interval: Duration) {
     let spawned = std::thread::Builder::new().name("ecdysis-probation".into()).spawn(move || {
+        let mut last_checked = Instant::now();
         loop {
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(200).min(interval));
             let Some(host) = host.upgrade() else { return };
             host.release_expired_probations();
+            if last_checked.elapsed() >= interval {
+                host.check_probations();
+                last_checked = Instant::now();
+            }
         }
     });
     if let Err(error) = spawned {
@@ -80,16 +120,18 @@ impl std::fmt::Debug for Host {
 impl Host {
     /// A host with `settings` that loads with `loader` and records its history in `journal`; its
     /// probation keeper runs until it is dropped. Operators are attached by the builder.
-    pub(crate) fn start(settings: TransactionSettings, loader: Loader, journal: Journal) -> Host {
+    pub(crate) fn start(settings: TransactionSettings, checks: ProbationChecks, loader: Loader, journal: Journal) -> Host {
+        let interval = checks.interval;
         let inner = Arc::new(HostInner {
             settings,
+            checks,
             modules: Mutex::new(BTreeMap::new()),
             loader,
             journal,
             operators: Mutex::new(Vec::new()),
             control_socket_path: OnceLock::new(),
         });
-        spawn_probation_keeper(WeakHost(Arc::downgrade(&inner)));
+        spawn_probation_keeper(WeakHost(Arc::downgrade(&inner)), interval);
         Host { inner }
     }
 
@@ -285,6 +327,72 @@ impl Host {
         }
     }
 
+    /// Checks every version on probation (its panicking calls against the budget, its health
+    /// hook, the embedder's check) and rolls back the ones that fail.
+    fn check_probations(&self) {
+        let cells: Vec<Arc<ModuleCell>> = self.inner.modules.lock().values().cloned().collect();
+        for cell in cells {
+            let current = {
+                let versions = cell.versions.lock();
+                if versions.previous.is_none() {
+                    continue;
+                }
+                Arc::clone(&versions.current)
+            };
+            if let Some(reason) = self.probation_failure(&cell.name, &current) {
+                self.roll_back_failed_probation(&cell, &current, reason);
+            }
+        }
+    }
+
+    /// Why the version `current` of `module` fails its probation, if it does.
+    fn probation_failure(&self, module: &str, current: &Arc<Instance>) -> Option<String> {
+        let checks = &self.inner.checks;
+        if let Some(budget) = checks.panic_budget {
+            let panicked = current.panicked_calls();
+            if panicked > budget {
+                return Some(format!("{panicked} calls panicked in it during probation, more than the budget of {budget}"));
+            }
+        }
+        let deadline = self.inner.settings.hook_timeout;
+        let instance = Arc::clone(current);
+        match with_deadline("health", deadline, move || instance.health()) {
+            None => return Some(format!("its health check did not answer within {deadline:?}")),
+            Some(Err(error)) => return Some(format!("its health check failed: {}", ErrorChain(&error))),
+            Some(Ok(())) => {}
+        }
+        if let Some(check) = &checks.check
+            && let Err(reason) = check(module)
+        {
+            return Some(format!("the host's health check failed: {reason}"));
+        }
+        None
+    }
+
+    /// Rolls `cell` back from `failed`, unless an update, rollback or commit came first.
+    fn roll_back_failed_probation(&self, cell: &ModuleCell, failed: &Arc<Instance>, reason: String) {
+        let _one_transaction_at_a_time = cell.transaction.lock();
+        let previous = {
+            let versions = cell.versions.lock();
+            if !Arc::ptr_eq(&versions.current, failed) {
+                return;
+            }
+            match &versions.previous {
+                Some(previous) => Arc::clone(previous.library()),
+                None => return,
+            }
+        };
+        let version = failed.info().version.clone();
+        tracing::warn!(module = %cell.name, %version, %reason, "version on probation failed its checks; rolling back");
+        self.inner.journal.record(&cell.name, HistoryEvent::ProbationFailed { version, reason: reason.clone() });
+        let options = UpdateOptions::new().allow_downgrade(true);
+        let result = transaction::update(&self.inner.loader, &self.inner.settings, cell, Candidate::Previous(previous), &options);
+        if result.is_ok() {
+            cell.versions.lock().probation_failure = Some(reason);
+        }
+        self.record_outcome(&cell.name, None, &result);
+    }
+
     /// The loaded modules.
     #[must_use]
     pub fn status(&self) -> Vec<ModuleStatus> {
@@ -304,6 +412,7 @@ impl Host {
                     probation_remaining_ms: versions.probation_ends.map(|ends| ends.saturating_duration_since(now).as_millis() as u64),
                     updates: versions.updates,
                     in_flight: cell.admission.in_flight(),
+                    probation_failure: versions.probation_failure.clone(),
                 }
             })
             .collect()

@@ -46,6 +46,16 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// start background work (the new instance: after its state was validated and before the first
     /// call reaches it, while calls still wait). The default does nothing.
     fn resume(&self) {}
+
+    /// Whether the instance is healthy. During probation after an update the host asks the new
+    /// version regularly, and rolls it back to the previous version (state carried down) when it
+    /// answers with an error, which it records as the reason. The default is always healthy.
+    ///
+    /// # Errors
+    /// When the instance is not healthy; the message says why.
+    fn health(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
 }
 
 /// Exports a plugin: its descriptor, its interface table and its lifecycle entry points.
@@ -85,6 +95,7 @@ macro_rules! export_plugin {
             pub(super) static HOOKS: private::Hooks = private::Hooks {
                 prepare: Some(private::ffi::prepare::<$plugin>),
                 resume: Some(private::ffi::resume::<$plugin>),
+                health: Some(private::ffi::health::<$plugin>),
             };
 
             $crate::__state_entry_points!($plugin, STEPS);

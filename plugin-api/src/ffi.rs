@@ -14,6 +14,7 @@
 use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::mem::{MaybeUninit, offset_of};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::descriptor::{DescriptorHeader, MigrationEdge};
 use crate::error::{CallError, ShimFailure, guard};
@@ -243,6 +244,9 @@ pub struct Hooks {
     /// Tells the instance it is live: after a refused or failed update for the old instance, after
     /// the swap for the new one. Not offered: nothing to restart.
     pub resume: Option<InstanceHook>,
+    /// Asks the instance whether it is healthy; an error says why not. The host asks during
+    /// probation and rolls back a new version that is not. Not offered: healthy.
+    pub health: Option<InstanceHook>,
 }
 
 /// A plugin's [`Hooks`] as it exports them: where they are and how large its build made them.
@@ -294,6 +298,12 @@ impl<'a> HookTable<'a> {
     #[must_use]
     pub fn resume(&self) -> Option<InstanceHook> {
         self.entry::<InstanceHook>(offset_of!(Hooks, resume))
+    }
+
+    /// The `health` hook, if offered.
+    #[must_use]
+    pub fn health(&self) -> Option<InstanceHook> {
+        self.entry::<InstanceHook>(offset_of!(Hooks, health))
     }
 }
 
@@ -537,18 +547,19 @@ unsafe extern "C" fn method_shim<P, M: MethodBody<P>>(
 pub struct Bound<'call, T> {
     table: &'call T,
     instance: *const c_void,
+    panics: &'call AtomicU64,
 }
 
 impl<'call, T> Bound<'call, T> {
-    /// Binds `instance` to `table`.
+    /// Binds `instance` to `table`; every call that panics adds one to `panics`.
     ///
     /// # Safety
     /// `table` must be the interface table that a plugin exported (its `Implementation::TABLE`) and
     /// `instance` an instance that the same plugin made and has not destroyed; both must stay alive
     /// for `'call`.
     #[must_use]
-    pub unsafe fn new(table: &'call T, instance: *const c_void) -> Bound<'call, T> {
-        Bound { table, instance }
+    pub unsafe fn new(table: &'call T, instance: *const c_void, panics: &'call AtomicU64) -> Bound<'call, T> {
+        Bound { table, instance, panics }
     }
 
     /// Calls the method that `select` picks from the table.
@@ -581,6 +592,9 @@ impl<'call, T> Bound<'call, T> {
         };
         // SAFETY: the shim returns OK only after it delivered the method's output (`method_shim`).
         let (status, value) = unsafe { M::Output::receive(call) };
+        if status == CallStatus::PANICKED {
+            self.panics.fetch_add(1, Ordering::Relaxed);
+        }
         CallError::check(status, error)?;
         value.ok_or(CallError::UnknownStatus { status: status.0 })
     }
@@ -682,6 +696,18 @@ pub unsafe extern "C" fn resume<P: Plugin>(instance: *const c_void, error: ByteS
     guard(error, || {
         // SAFETY: the caller passes a live instance of `P`.
         unsafe { plugin::<P>(instance) }.resume();
+        Ok(())
+    })
+}
+
+/// The `health` hook of plugin type `P`.
+///
+/// # Safety
+/// `instance` must come from this plugin and be alive.
+pub unsafe extern "C" fn health<P: Plugin>(instance: *const c_void, error: ByteSink<'_>) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        unsafe { plugin::<P>(instance) }.health()?;
         Ok(())
     })
 }
@@ -792,16 +818,24 @@ mod tests {
 
     #[test]
     fn a_hook_beyond_the_size_a_plugin_recorded_is_not_offered() {
-        let hooks = Hooks { prepare: Some(hook_that_does_nothing), resume: Some(hook_that_does_nothing) };
+        let hooks =
+            Hooks { prepare: Some(hook_that_does_nothing), resume: Some(hook_that_does_nothing), health: Some(hook_that_does_nothing) };
         let entry = size_of::<Option<InstanceHook>>();
         // What a plugin built when `Hooks` had fewer entries exports: the same fields, fewer bytes.
-        for (size, prepare, resume) in [(0, false, false), (entry, true, false), (2 * entry, true, true)] {
+        // (Version 2 of the ABI shipped with two entries; `health` was appended after them.)
+        for (size, prepare, resume, health) in
+            [(0, false, false, false), (entry, true, false, false), (2 * entry, true, true, false), (3 * entry, true, true, true)]
+        {
             let table = HookTable { size, hooks: &hooks, _borrow: PhantomData };
-            assert_eq!((table.prepare().is_some(), table.resume().is_some()), (prepare, resume), "{size} bytes of hooks");
+            assert_eq!(
+                (table.prepare().is_some(), table.resume().is_some(), table.health().is_some()),
+                (prepare, resume, health),
+                "{size} bytes of hooks"
+            );
         }
         let current = HookTable::new(&hooks);
         assert_eq!(current.size(), size_of::<Hooks>());
-        let not_offered = Hooks { prepare: None, resume: None };
+        let not_offered = Hooks { prepare: None, resume: None, health: None };
         assert!(HookTable::new(&not_offered).prepare().is_none(), "a `None` entry is not offered either");
     }
 

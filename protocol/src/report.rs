@@ -171,6 +171,10 @@ pub struct ModuleStatus {
     pub updates: u64,
     /// Calls inside the module right now.
     pub in_flight: usize,
+    /// Why the module was last rolled back automatically at the end of a failed probation (a
+    /// failing health check, too many panicking calls), if it was.
+    #[serde(default)]
+    pub probation_failure: Option<String>,
 }
 
 /// One event in a host's history.
@@ -207,6 +211,14 @@ pub enum HistoryEvent {
         path: Option<PathBuf>,
         /// Why.
         message: String,
+    },
+    /// A version on probation failed its checks (its health hook, the host's check, or more
+    /// panicking calls than the budget); the host rolls it back, which the next entry records.
+    ProbationFailed {
+        /// The version that failed.
+        version: semver::Version,
+        /// Why.
+        reason: String,
     },
     /// Probation ended, by `commit` or because its time ran out.
     Committed {

@@ -12,7 +12,7 @@
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use ecdysis_plugin_api::ffi::{Bound, ByteSink, CallStatus, RawSlice};
 use ecdysis_plugin_api::{CallError, Interface, MigrationOptions};
@@ -33,6 +33,8 @@ pub(crate) struct Instance {
     /// The interface table, cached here so a call reads one pointer less.
     table: *const c_void,
     library: Arc<LoadedLibrary>,
+    /// How many calls into this instance panicked (written only when one does).
+    panics: AtomicU64,
 }
 
 // SAFETY: plugin instances are `Send + Sync` (the `Plugin` trait requires it), and the library
@@ -43,7 +45,7 @@ unsafe impl Sync for Instance {}
 
 impl Instance {
     fn adopt(library: &Arc<LoadedLibrary>, pointer: *mut c_void) -> Instance {
-        Instance { pointer, table: library.opened().descriptor().interface_table, library: Arc::clone(library) }
+        Instance { pointer, table: library.opened().descriptor().interface_table, library: Arc::clone(library), panics: AtomicU64::new(0) }
     }
 
     /// Creates an instance with empty state.
@@ -95,6 +97,18 @@ impl Instance {
         let Some(resume) = self.library.opened().descriptor().hooks.resume() else { return Ok(()) };
         // SAFETY: a verified hook of this instance's library; the instance is alive.
         check(|error| unsafe { resume(self.pointer, error) })
+    }
+
+    /// Asks the instance whether it is healthy. A plugin that does not offer the hook is.
+    pub(crate) fn health(&self) -> Result<(), CallError> {
+        let Some(health) = self.library.opened().descriptor().hooks.health() else { return Ok(()) };
+        // SAFETY: a verified hook of this instance's library; the instance is alive.
+        check(|error| unsafe { health(self.pointer, error) })
+    }
+
+    /// How many calls into the instance panicked since it was made.
+    pub(crate) fn panicked_calls(&self) -> u64 {
+        self.panics.load(Ordering::Relaxed)
     }
 
     /// What the instance's library's descriptor says.
@@ -156,7 +170,7 @@ impl CurrentInstance {
         let table = unsafe { &*instance.table.cast::<I::Table>() };
         // SAFETY: the instance was made by the library that exported the table, and both live until
         // `body` returns (above). The proxy's lifetime is that of this call: `body` cannot keep it.
-        let proxy = I::proxy(unsafe { Bound::new(table, instance.pointer) });
+        let proxy = I::proxy(unsafe { Bound::new(table, instance.pointer, &instance.panics) });
         body(&proxy)
     }
 }

@@ -24,11 +24,13 @@ pub(crate) struct Versions<V = Arc<Instance>> {
     pub(crate) probation_ends: Option<Instant>,
     /// How many updates (and rollbacks) this module went through.
     pub(crate) updates: u64,
+    /// Why the last probation failed, when the module was rolled back for it.
+    pub(crate) probation_failure: Option<String>,
 }
 
 impl<V> Versions<V> {
     fn new(current: V) -> Versions<V> {
-        Versions { current, previous: None, probation_ends: None, updates: 0 }
+        Versions { current, previous: None, probation_ends: None, updates: 0, probation_failure: None }
     }
 
     /// Makes `next` current. With `probation`, the current version becomes the previous one for

@@ -24,6 +24,10 @@ pub trait Defect: Send + Sync + 'static {
     fn before_increment(_key: &str) {}
     /// Runs in `resume`, before the instance counts the resume.
     fn resume() {}
+    /// The answer of `health`.
+    fn health() -> Result<(), PluginError> {
+        Ok(())
+    }
 }
 
 /// The key under which `value` reports how many times the instance was resumed, so that tests can
@@ -97,6 +101,10 @@ impl<D: Defect> Plugin for DefectiveCounter<D> {
     fn resume(&self) {
         D::resume();
         self.resumed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn health(&self) -> Result<(), PluginError> {
+        D::health()
     }
 }
 

@@ -12,6 +12,7 @@ mod durability;
 mod errors;
 mod kv;
 mod operate;
+mod probation;
 mod refusals;
 mod soundness;
 mod update;
