@@ -93,7 +93,7 @@ pub use envelope::StateEnvelope;
 pub use error::{CallError, PluginError};
 pub use export::Plugin;
 pub use ffi::{Implementation, Interface};
-pub use migrate::{Migrate, MigrationOptions, MigrationStep, Schema};
+pub use migrate::{Migrate, MigrationOptions, MigrationStep, Schema, assert_round_trip, round_trip};
 
 /// What the generated code refers to. Not a public API.
 #[doc(hidden)]

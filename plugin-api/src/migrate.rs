@@ -105,6 +105,59 @@ fn encode_erased<S: Schema>(value: &dyn Any) -> Result<Vec<u8>, String> {
     encode(value)
 }
 
+/// Migrates `state` up to `High` and back down to `Low` (without force), and returns what came
+/// back: for a pair of steps that lose nothing, `state` itself.
+///
+/// # Errors
+/// When either step refuses.
+pub fn round_trip<Low, High>(state: Low) -> Result<Low, PluginError>
+where
+    Low: Migrate<High>,
+    High: Migrate<Low>,
+{
+    let options = MigrationOptions::default();
+    state.migrate(&options)?.migrate(&options)
+}
+
+/// Checks that `state` survives the migration up to `High` and back down unchanged: the one line a
+/// property test of a plugin's migrations needs.
+///
+/// ```
+/// # use ecdysis_plugin_api::{Migrate, MigrationOptions, PluginError, Schema};
+/// # #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)] struct V1 { n: u32 }
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct V2 { n: u64, added: bool }
+/// # impl Schema for V1 { const NAME: &'static str = "s"; const VERSION: u32 = 1; }
+/// # impl Schema for V2 { const NAME: &'static str = "s"; const VERSION: u32 = 2; }
+/// # impl Migrate<V2> for V1 { fn migrate(self, _: &MigrationOptions) -> Result<V2, PluginError> { Ok(V2 { n: self.n.into(), added: false }) } }
+/// # impl Migrate<V1> for V2 {
+/// #     fn migrate(self, _: &MigrationOptions) -> Result<V1, PluginError> {
+/// #         Ok(V1 { n: u32::try_from(self.n).map_err(|_| PluginError::new("too large for v1"))? })
+/// #     }
+/// # }
+/// // In a test, for every state a property-testing crate generates:
+/// ecdysis_plugin_api::assert_round_trip::<V1, V2>(V1 { n: 7 });
+/// ```
+///
+/// # Panics
+/// When a step refuses, or what comes back differs from `state`; the message shows both.
+#[track_caller]
+pub fn assert_round_trip<Low, High>(state: Low)
+where
+    Low: Migrate<High> + Clone + PartialEq + std::fmt::Debug,
+    High: Migrate<Low>,
+{
+    match round_trip::<Low, High>(state.clone()) {
+        Ok(back) => assert!(
+            back == state,
+            "schema v{} → v{} → v{} changed the state:\n before: {state:?}\n after:  {back:?}",
+            Low::VERSION,
+            High::VERSION,
+            Low::VERSION
+        ),
+        Err(error) => panic!("schema v{} → v{} → v{} refused: {error}; state: {state:?}", Low::VERSION, High::VERSION, Low::VERSION),
+    }
+}
+
 /// Encodes a schema value as MessagePack (maps with field names, so that readers can be lenient).
 ///
 /// # Errors
@@ -256,11 +309,11 @@ mod tests {
     struct V1 {
         n: u32,
     }
-    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
     struct V2 {
         count: u32,
     }
-    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
     struct V3 {
         count: u64,
         label: String,
@@ -303,6 +356,20 @@ mod tests {
 
     const STEPS: &[MigrationStep] =
         &[MigrationStep::new::<V1, V2>(), MigrationStep::new::<V2, V3>(), MigrationStep::new::<V3, V2>(), MigrationStep::new::<V2, V1>()];
+
+    #[test]
+    fn the_round_trip_helper_passes_what_survives_and_names_what_does_not() {
+        // V2 → V3 → V2 loses nothing.
+        assert_round_trip::<V2, V3>(V2 { count: 7 });
+        // V3 → V2 → V3 loses the label: the helper says so.
+        let lossy = std::panic::catch_unwind(|| assert_round_trip::<V3, V2>(V3 { count: 7, label: "kept?".into() }));
+        let message = *lossy.expect_err("a lossy round trip fails").downcast::<String>().unwrap();
+        assert!(message.contains("schema v3 → v2 → v3 changed the state") && message.contains("kept?"), "{message}");
+        // A step that refuses is named too.
+        let refused = std::panic::catch_unwind(|| assert_round_trip::<V3, V2>(V3 { count: u64::MAX, label: String::new() }));
+        let message = *refused.expect_err("a refused step fails").downcast::<String>().unwrap();
+        assert!(message.contains("refused: count does not fit in v2"), "{message}");
+    }
 
     #[test]
     fn chains_run_in_both_directions() {
