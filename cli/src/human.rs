@@ -52,6 +52,15 @@ pub fn status_table(modules: &[ModuleStatus]) -> String {
         table.push_str(line.trim_end());
         table.push('\n');
     }
+    // What a row cannot say: why a probation failed, and which released libraries stay mapped.
+    for module in modules {
+        if let Some(reason) = &module.probation_failure {
+            let _ = writeln!(table, "{}: rolled back after a failed probation: {}", module.name, single_line(reason));
+        }
+        for library in &module.libraries_still_mapped {
+            let _ = writeln!(table, "{}: still mapped: {library}", module.name);
+        }
+    }
     table
 }
 

@@ -15,7 +15,7 @@ use crate::calling::call_path::{Admission, MAX_MODULES, ModuleBit};
 use crate::calling::instance::Instance;
 use crate::calling::module::{Module, ModuleCell};
 use crate::error::{LoadError, UpdateError};
-use crate::loading::{LibraryRelease, Loader};
+use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON};
 use crate::updating::journal::Journal;
 use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions, with_deadline};
 
@@ -398,6 +398,8 @@ impl Host {
     pub fn status(&self) -> Vec<ModuleStatus> {
         let cells: Vec<Arc<ModuleCell>> = self.inner.modules.lock().values().cloned().collect();
         let now = Instant::now();
+        let still_mapped: Vec<LibraryRelease> =
+            self.inner.loader.releases.lock().iter().filter(|release| release.is_still_mapped()).cloned().collect();
         cells
             .iter()
             .map(|cell| {
@@ -413,6 +415,11 @@ impl Host {
                     updates: versions.updates,
                     in_flight: cell.admission.in_flight(),
                     probation_failure: versions.probation_failure.clone(),
+                    libraries_still_mapped: still_mapped
+                        .iter()
+                        .filter(|release| release.module == cell.name)
+                        .map(|release| format!("{} ({}): {STILL_MAPPED_REASON}", release.path.display(), release.version))
+                        .collect(),
                 }
             })
             .collect()

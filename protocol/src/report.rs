@@ -175,6 +175,9 @@ pub struct ModuleStatus {
     /// failing health check, too many panicking calls), if it was.
     #[serde(default)]
     pub probation_failure: Option<String>,
+    /// Released versions of the module whose library is still mapped, each with why.
+    #[serde(default)]
+    pub libraries_still_mapped: Vec<String>,
 }
 
 /// One event in a host's history.

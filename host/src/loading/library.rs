@@ -85,6 +85,19 @@ pub struct LibraryRelease {
     /// Whether the library was still mapped after `dlclose`: some thread-local destructor or other
     /// reference keeps it alive until that thread exits.
     pub still_mapped: bool,
+    /// The private copy that was opened, by which the process's memory map names the library.
+    #[serde(skip)]
+    private_copy: PathBuf,
+}
+
+/// Why a released library stays mapped, as far as the host can tell.
+pub(crate) const STILL_MAPPED_REASON: &str = "a thread that touched one of its thread-locals with a destructor is still alive, so the C library keeps it mapped until that thread has exited and another library is unloaded";
+
+impl LibraryRelease {
+    /// Whether the library is still in this process's memory map now.
+    pub(crate) fn is_still_mapped(&self) -> bool {
+        self.still_mapped && is_mapped(&self.private_copy)
+    }
 }
 
 /// How many releases a host remembers: the most recent ones.
@@ -207,7 +220,7 @@ impl Drop for LoadedLibrary {
                 module = %self.info.module,
                 version = %self.info.version,
                 path = %self.info.path.display(),
-                "library is still mapped after dlclose: a thread that touched one of its thread-locals with a destructor is still alive, so the C library keeps it until that thread exits"
+                "library is still mapped after dlclose: {STILL_MAPPED_REASON}"
             );
         } else {
             tracing::debug!(module = %self.info.module, version = %self.info.version, "library unloaded");
@@ -221,6 +234,7 @@ impl Drop for LoadedLibrary {
             version: self.info.version.clone(),
             path: self.info.path.clone(),
             still_mapped,
+            private_copy: private_copy.as_deref().map(Path::to_owned).unwrap_or_default(),
         });
         drop(releases);
         drop(private_copy);

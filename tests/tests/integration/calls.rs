@@ -59,3 +59,43 @@ fn a_library_whose_call_panicked_leaves_the_address_space_when_released() {
     assert_eq!(released[0].version.to_string(), "3.0.0");
     assert!(!released[0].still_mapped, "the library stayed mapped after a call panicked in it: {released:?}");
 }
+
+#[test]
+fn a_released_library_that_stays_mapped_is_named_in_status_until_it_is_unmapped() {
+    let host = host();
+    let counter = host.load::<dyn Counter>(sample("counter-v2")).unwrap();
+    host.update("counter", defective("thread_local_kept")).unwrap();
+    // A thread that stays alive touches the plugin's thread-local, whose destructor glibc must run
+    // before it may unmap the library.
+    let (called, wait_until_called) = std::sync::mpsc::channel();
+    let (finish, wait_to_finish) = std::sync::mpsc::channel::<()>();
+    let caller = {
+        let counter = counter.clone();
+        std::thread::spawn(move || {
+            counter.call(|counter| counter.increment("from-a-thread-that-stays", 1)).unwrap();
+            called.send(()).unwrap();
+            wait_to_finish.recv().unwrap();
+        })
+    };
+    wait_until_called.recv().unwrap();
+    host.update_with("counter", sample("counter-v2"), &ecdysis_host::UpdateOptions::new().allow_downgrade(true)).unwrap();
+    host.commit("counter").unwrap();
+    let released = host.released_libraries();
+    assert!(released.last().unwrap().still_mapped, "{released:?}");
+    let still_mapped = host.status()[0].libraries_still_mapped.clone();
+    assert_eq!(still_mapped.len(), 1, "{still_mapped:?}");
+    assert!(
+        still_mapped[0].contains("libthread_local_kept.so (3.0.0)")
+            && still_mapped[0].contains("thread-locals with a destructor is still alive"),
+        "status names the library and why: {}",
+        still_mapped[0]
+    );
+    // Once the thread has exited (glibc runs the destructor) and another library is unloaded
+    // (glibc unmaps what is no longer used only when something is closed), it is gone; status
+    // looks again each time.
+    finish.send(()).unwrap();
+    caller.join().unwrap();
+    host.update_with("counter", sample("counter-v1"), &ecdysis_host::UpdateOptions::new().allow_downgrade(true)).unwrap();
+    host.commit("counter").unwrap();
+    assert_eq!(host.status()[0].libraries_still_mapped, Vec::<String>::new());
+}
