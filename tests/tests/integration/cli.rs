@@ -16,18 +16,18 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A `counter-server` child process serving counter v1, with its control socket in a private
 /// directory. Dropping it kills the process and waits for it.
-struct CounterServer {
-    child: Child,
+pub(super) struct CounterServer {
+    pub(super) child: Child,
     stdin: ChildStdin,
     stdout_lines: Receiver<String>,
     stderr_text: Receiver<String>,
-    socket: PathBuf,
+    pub(super) socket: PathBuf,
     directory: tempfile::TempDir,
 }
 
 impl CounterServer {
     /// Starts a server on counter v1 and waits until it says it is ready.
-    fn start() -> CounterServer {
+    pub(super) fn start() -> CounterServer {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let socket = directory.path().join("control.sock");
         let mut child = Command::new(built().binary("counter-server"))
@@ -74,7 +74,7 @@ impl CounterServer {
     }
 
     /// Sends one command line and returns the answer.
-    fn ask(&mut self, command: &str) -> String {
+    pub(super) fn ask(&mut self, command: &str) -> String {
         writeln!(self.stdin, "{command}").expect("counter-server reads its stdin");
         self.stdin.flush().expect("counter-server reads its stdin");
         self.next_line()
@@ -82,7 +82,7 @@ impl CounterServer {
 
     /// Asserts that the server runs `version` and still holds `apples` = `apples`.
     #[track_caller]
-    fn assert_serving(&mut self, version: &str, apples: i64) {
+    pub(super) fn assert_serving(&mut self, version: &str, apples: i64) {
         assert_eq!(self.ask("version"), format!("counter {version}"));
         assert_eq!(self.ask("get apples"), format!("apples = {apples}"));
     }
@@ -116,16 +116,16 @@ fn read_to_end_in_background(mut source: impl Read + Send + 'static) -> Receiver
 
 /// What one run of the tool did.
 #[derive(Debug)]
-struct Run {
-    exit_code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(super) struct Run {
+    pub(super) exit_code: Option<i32>,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
 /// Runs the `ecdysis` binary with `arguments`, after `configure` (for a working directory or
 /// environment), with stdin closed and stdout and stderr captured (so stderr is not a terminal).
 /// Kills it and fails if it takes longer than [`PATIENCE`].
-fn run_ecdysis(arguments: &[&OsStr], configure: impl FnOnce(&mut Command)) -> Run {
+pub(super) fn run_ecdysis(arguments: &[&OsStr], configure: impl FnOnce(&mut Command)) -> Run {
     let mut command = Command::new(built().binary("ecdysis"));
     command.args(arguments).env_remove("ECDYSIS_SOCKET").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     configure(&mut command);

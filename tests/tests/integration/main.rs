@@ -10,6 +10,7 @@ mod concurrency;
 mod control;
 mod durability;
 mod errors;
+mod faults;
 mod kv;
 mod operate;
 mod probation;
