@@ -279,4 +279,29 @@ mod tests {
         assert_eq!(line, r#"{"protocol":1,"reply":"committed","module":"kv","released":"1.0.0"}"#);
         assert_eq!(serde_json::from_str::<Response>(&line).unwrap(), response);
     }
+
+    proptest::proptest! {
+        /// Whatever bytes arrive on the socket, the parser answers with a request or a named
+        /// refusal, and never panics.
+        #[test]
+        fn any_bytes_get_a_request_or_a_named_refusal(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            if let Err(refusal) = parse_request(&line) {
+                let named = matches!(refusal.reply, Reply::Error { .. });
+                proptest::prop_assert!(named, "a refusal is an error reply");
+            }
+        }
+
+        /// Requests that are almost right (a valid one with one byte changed) are parsed or refused
+        /// by name too.
+        #[test]
+        fn requests_with_one_byte_changed_are_parsed_or_refused(position in 0usize..80, byte in proptest::prelude::any::<u8>()) {
+            let mut line = br#"{"protocol":1,"command":"reload","module":"kv","library":"/x.so","force":true}"#.to_vec();
+            let position = position % line.len();
+            line[position] = byte;
+            if let Err(refusal) = parse_request(&line) {
+                let named = matches!(refusal.reply, Reply::Error { .. });
+                proptest::prop_assert!(named, "a refusal is an error reply");
+            }
+        }
+    }
 }

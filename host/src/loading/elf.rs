@@ -91,9 +91,10 @@ pub(crate) fn check_loadable(path: &Path, bytes: &[u8]) -> Result<(), LoadError>
 mod tests {
     use super::*;
 
-    /// This test binary itself: an ELF file of this host, but no plugin.
+    /// This test binary itself: an ELF file of this host, but no plugin. Read once.
     fn this_executable() -> Vec<u8> {
-        std::fs::read(std::env::current_exe().unwrap()).unwrap()
+        static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        BYTES.get_or_init(|| std::fs::read(std::env::current_exe().unwrap()).unwrap()).clone()
     }
 
     #[track_caller]
@@ -122,5 +123,31 @@ mod tests {
         check(&executable[..executable.len() - 100], "the file may have been cut short");
         check(&executable[..40], "its ELF header cannot be read");
         check(&executable, "it exports no `ECDYSIS_PLUGIN_DESCRIPTOR`");
+    }
+
+    proptest::proptest! {
+        // A case of the second test copies this test binary, tens of megabytes: fewer cases.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever a file holds, the reader refuses or accepts it, and never panics or reads
+        /// outside it: arbitrary bytes behind a valid identification.
+        #[test]
+        fn any_bytes_are_read_without_a_panic(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let mut bytes = b"\x7fELF\x02\x01\x01\x00".to_vec();
+            bytes.resize(16, 0);
+            bytes.extend_from_slice(&tail);
+            let _ = check_loadable(Path::new("lib.so"), &bytes);
+        }
+
+        /// A real ELF file with a few bytes of its headers changed: refused or accepted, never a
+        /// panic.
+        #[test]
+        fn a_real_file_with_damaged_headers_is_read_without_a_panic(changes in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..8)) {
+            let mut bytes = this_executable();
+            for (position, byte) in changes {
+                bytes[position] = byte;
+            }
+            let _ = check_loadable(Path::new("lib.so"), &bytes);
+        }
     }
 }

@@ -224,3 +224,30 @@ fn write_durably(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.sync_data()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// Whatever follows the header, reading a journal keeps the whole records before the first
+        /// damaged one and never panics.
+        #[test]
+        fn any_bytes_after_the_header_are_read_without_a_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let (entries, whole) = decode_records(&body);
+            proptest::prop_assert!(whole <= body.len());
+            proptest::prop_assert!(entries.len() <= body.len() / RECORD_HEADER);
+        }
+    }
+
+    #[test]
+    fn records_read_back_as_written_and_a_torn_one_ends_the_reading() {
+        let entry = HistoryEntry { at_unix_ms: 7, module: "kv".into(), event: HistoryEvent::Committed { released: None, expired: false } };
+        let mut bytes = encode_record(&entry);
+        bytes.extend_from_slice(&encode_record(&entry));
+        let whole = bytes.len();
+        bytes.extend_from_slice(&encode_record(&entry)[..10]);
+        let (entries, read) = decode_records(&bytes);
+        assert_eq!((entries, read), (vec![entry.clone(), entry], whole));
+    }
+}
