@@ -273,15 +273,21 @@ impl Host {
     /// # Errors
     /// As [`Host::rollback`].
     pub fn rollback_with(&self, module: &str, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
-        let options = options.clone().allow_downgrade(true);
         let result = self.cell(module).and_then(|cell| {
             let _one_transaction_at_a_time = cell.transaction.lock();
-            let previous = cell.versions.lock().previous.as_ref().map(|previous| Arc::clone(previous.library()));
-            let previous = previous.ok_or_else(|| UpdateError::NothingToRollBack { module: module.to_owned() })?;
-            transaction::update(&self.inner.loader, &self.inner.settings, &cell, Candidate::Previous(previous), &options)
+            self.roll_back_locked(&cell, options)
         });
         self.record_outcome(module, None, &result);
         result
+    }
+
+    /// Rolls `cell` back to its previous version. The caller holds `cell.transaction` and records
+    /// the outcome.
+    fn roll_back_locked(&self, cell: &ModuleCell, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
+        let options = options.clone().allow_downgrade(true);
+        let previous = cell.versions.lock().previous.as_ref().map(|previous| Arc::clone(previous.library()));
+        let previous = previous.ok_or_else(|| UpdateError::NothingToRollBack { module: cell.name.clone() })?;
+        transaction::update(&self.inner.loader, &self.inner.settings, cell, Candidate::Previous(previous), &options)
     }
 
     fn record_outcome(&self, module: &str, path: Option<&Path>, result: &Result<UpdateReport, UpdateError>) {
@@ -372,21 +378,16 @@ impl Host {
     /// Rolls `cell` back from `failed`, unless an update, rollback or commit came first.
     fn roll_back_failed_probation(&self, cell: &ModuleCell, failed: &Arc<Instance>, reason: String) {
         let _one_transaction_at_a_time = cell.transaction.lock();
-        let previous = {
+        {
             let versions = cell.versions.lock();
-            if !Arc::ptr_eq(&versions.current, failed) {
+            if !Arc::ptr_eq(&versions.current, failed) || versions.previous.is_none() {
                 return;
             }
-            match &versions.previous {
-                Some(previous) => Arc::clone(previous.library()),
-                None => return,
-            }
-        };
+        }
         let version = failed.info().version.clone();
         tracing::warn!(module = %cell.name, %version, %reason, "version on probation failed its checks; rolling back");
         self.inner.journal.record(&cell.name, HistoryEvent::ProbationFailed { version, reason: reason.clone() });
-        let options = UpdateOptions::new().allow_downgrade(true);
-        let result = transaction::update(&self.inner.loader, &self.inner.settings, cell, Candidate::Previous(previous), &options);
+        let result = self.roll_back_locked(cell, &UpdateOptions::new());
         if result.is_ok() {
             cell.versions.lock().probation_failure = Some(reason);
         }

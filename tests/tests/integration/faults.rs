@@ -39,12 +39,7 @@ fn check(faulty: Faulty, expected: Outcome) {
     let scratch = tempfile::tempdir().unwrap();
     let library: PathBuf = match faulty {
         Faulty::Fixture(name) => defective(name),
-        Faulty::CutShort(name) => {
-            let bytes = std::fs::read(sample(name)).unwrap();
-            let path = scratch.path().join("libcut_short.so");
-            std::fs::write(&path, &bytes[..bytes.len() / 32]).unwrap();
-            path
-        }
+        Faulty::CutShort(name) => cut_short(name, 32, scratch.path(), "libcut_short.so"),
     };
     let run = run_ecdysis(
         &[OsStr::new("--socket"), server.socket.as_os_str(), OsStr::new("reload"), OsStr::new("counter"), library.as_os_str()],

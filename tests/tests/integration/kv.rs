@@ -274,9 +274,7 @@ fn a_library_cut_short_is_refused_and_the_server_keeps_serving_every_key() {
     // hundred kilobytes of a debug build; the rest is debug information): without the ELF check,
     // the dynamic loader touches the missing pages and the server dies of SIGBUS.
     let scratch = tempfile::tempdir().unwrap();
-    let library = scratch.path().join("libkv_v2.so");
-    let bytes = std::fs::read(sample("kv-v2")).unwrap();
-    std::fs::write(&library, &bytes[..bytes.len() / 32]).unwrap();
+    let library = cut_short("kv-v2", 32, scratch.path(), "libkv_v2.so");
     let error = server.reload_library(library, false, false).expect_err("a library cut short is refused");
     assert!(error.contains("cannot be loaded") && error.contains("cut short"), "the refusal says why: {error}");
     assert_eq!(reported_version(&mut connection), "1.0.0", "the same version serves");

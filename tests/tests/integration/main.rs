@@ -40,6 +40,15 @@ fn defective(name: &str) -> PathBuf {
     built().defective(name)
 }
 
+/// A copy of the library of `crate_name`, in `directory` as `file_name`, cut to `1 / fraction` of
+/// its length: as a copy or a build caught half-written would leave it.
+fn cut_short(crate_name: &str, fraction: usize, directory: &std::path::Path, file_name: &str) -> PathBuf {
+    let bytes = std::fs::read(sample(crate_name)).unwrap();
+    let path = directory.join(file_name);
+    std::fs::write(&path, &bytes[..bytes.len() / fraction]).unwrap();
+    path
+}
+
 /// A host with short deadlines, so refusals that wait for a deadline stay quick.
 fn host() -> Host {
     Host::builder().quiesce_timeout(Duration::from_millis(300)).hook_timeout(Duration::from_millis(1500)).build().unwrap()

@@ -38,12 +38,7 @@ impl Candidate {
                 std::fs::write(&path, b"this is not a shared library\n").unwrap();
                 path
             }
-            Candidate::CutShort(name) => {
-                let bytes = std::fs::read(sample(name)).unwrap();
-                let path = scratch.join("libcut_short.so");
-                std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
-                path
-            }
+            Candidate::CutShort(name) => cut_short(name, 3, scratch, "libcut_short.so"),
             Candidate::ForeignMachine(name) => {
                 let mut bytes = std::fs::read(sample(name)).unwrap();
                 // e_machine, at byte 18 of the ELF header: 183 is AArch64, 62 is x86-64.

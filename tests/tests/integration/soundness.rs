@@ -191,7 +191,7 @@ fn a_running_version_whose_prepare_misses_its_deadline_is_resumed_when_it_return
     assert!(matches!(error, UpdateError::HookTimeout { hook: "prepare", .. }), "{error:?}");
     // `prepare` returns 800 ms after it started; then the running version is resumed.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while counter.call(|counter| counter.value(ecdysis_test_plugins_resumed_key())).unwrap() != Some(1) {
+    while counter.call(|counter| counter.value(RESUMED_KEY)).unwrap() != Some(1) {
         assert!(Instant::now() < deadline, "the running version was never resumed after its late prepare");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -201,9 +201,7 @@ fn a_running_version_whose_prepare_misses_its_deadline_is_resumed_when_it_return
 
 /// The key under which the defective plugins report how many times they were resumed
 /// (`ecdysis_test_plugins::RESUMED_KEY`; the test plugins are libraries this binary does not link).
-fn ecdysis_test_plugins_resumed_key() -> &'static str {
-    "__resumed"
-}
+const RESUMED_KEY: &str = "__resumed";
 
 #[test]
 fn no_call_reaches_a_new_version_before_its_resume_has_returned() {
@@ -215,7 +213,7 @@ fn no_call_reaches_a_new_version_before_its_resume_has_returned() {
             let mut seen = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 // `counter-v2` knows no such key (None); the new version counts its resumes.
-                let resumed = counter.call(|counter| counter.value(ecdysis_test_plugins_resumed_key())).unwrap();
+                let resumed = counter.call(|counter| counter.value(RESUMED_KEY)).unwrap();
                 if seen.last() != Some(&resumed) {
                     seen.push(resumed);
                 }
