@@ -89,7 +89,7 @@ pub mod migrate;
 
 pub use descriptor::{ABI_VERSION, DESCRIPTOR_SYMBOL, PluginDescriptor};
 pub use ecdysis_plugin_api_macros::interface;
-pub use envelope::StateEnvelope;
+pub use envelope::{EnvelopeError, StateEnvelope};
 pub use error::{CallError, PluginError};
 pub use export::Plugin;
 pub use ffi::{Implementation, Interface};
