@@ -61,6 +61,10 @@ pub fn status_table(modules: &[ModuleStatus]) -> String {
             let _ = writeln!(table, "{}: still mapped: {library}", module.name);
         }
     }
+    // Rehearsal is the host's setting, the same for every module.
+    if let Some(rehearsal) = modules.iter().find_map(|module| module.rehearsal.as_ref()) {
+        let _ = writeln!(table, "rehearsal: {rehearsal}");
+    }
     table
 }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use ecdysis_protocol::RehearsalStatus;
+
 use crate::error::BuildError;
 use crate::host::{Host, ProbationChecks};
 use crate::loading::{Loader, parse_sha256};
@@ -51,9 +53,21 @@ impl HostBuilder {
         self
     }
 
-    /// Whether updates validate the state transfer by a round trip (default on).
+    /// Whether updates validate the state transfer by a round trip (default on): the candidate
+    /// exports the state it took over back into the schema it crossed in, and it must equal what
+    /// the running version exported. The round trip runs in the rehearsal when there is one (see
+    /// [`HostBuilder::rehearse`]), and inside the pause otherwise.
     pub fn validate(mut self, validate: bool) -> Self {
         self.config.settings.validate = validate;
+        self
+    }
+
+    /// Whether the round trip is checked again inside the pause after the rehearsal checked it on
+    /// a snapshot (default off). The check in the pause compares the state as it is at the swap,
+    /// and so also catches a transform whose result depends on something other than the state,
+    /// at the price of a pause about twice as long.
+    pub fn revalidate_in_pause(mut self, revalidate: bool) -> Self {
+        self.config.settings.revalidate_in_pause = revalidate;
         self
     }
 
@@ -131,6 +145,26 @@ impl HostBuilder {
         self
     }
 
+    /// Whether updates from a library file are rehearsed in a child process before the running
+    /// version is paused (default on). A rehearsal opens the candidate in a fresh process (the
+    /// program re-executed; its `main` must call [`crate::rehearsal::serve_if_asked`] first), gives
+    /// it a snapshot of the running state, runs the transform and the round trip there, and refuses
+    /// the update when the candidate crashes, exits, hangs past the hook deadline, fails or loses
+    /// data, without ever pausing the running version. A program that cannot rehearse says so when
+    /// the host is built (a warning) and in `status`, and updates without.
+    pub fn rehearse(mut self, rehearse: bool) -> Self {
+        self.config.settings.rehearsal.enabled = rehearse;
+        self
+    }
+
+    /// How much address space a rehearsal process may use beyond four times the size of the state
+    /// it is given (default [`crate::rehearsal::DEFAULT_MEMORY_ALLOWANCE`], 1 GiB). A candidate that
+    /// allocates more fails its rehearsal instead of exhausting the host's memory.
+    pub fn rehearsal_memory_allowance(mut self, bytes: u64) -> Self {
+        self.config.settings.rehearsal.memory_allowance = bytes;
+        self
+    }
+
     /// Keeps the host's durable state in `directory` (created if missing): the journal of every
     /// load, update, rollback, refusal and commit, appended and `fsync`'d as each happens, which a
     /// host started later on the same directory reads back (`Host::history`, `ecdysis history`).
@@ -175,6 +209,9 @@ impl HostBuilder {
             None => Journal::in_memory(),
         };
         let host = Host::start(config.settings, config.checks, loader, journal);
+        if let RehearsalStatus::Unavailable { reason } = host.rehearsal_status() {
+            tracing::warn!("updates will not be rehearsed in a child process: {reason}; a candidate that crashes takes this process down");
+        }
         if let Some(socket) = &config.control_socket {
             let server = ControlServer::start(socket, host.downgrade())?;
             host.set_control_socket_path(server.path().to_owned());

@@ -278,6 +278,18 @@ pub enum UpdateError {
         /// Calls still in flight at the deadline.
         in_flight: usize,
     },
+    /// The update's rehearsal in a child process failed: the candidate crashed, exited, hung,
+    /// failed or lost data there, and the running version was never paused.
+    #[error("the update to `{}` was refused: its rehearsal in a child process failed {step}", path.display())]
+    Rehearsal {
+        /// The candidate library.
+        path: PathBuf,
+        /// The step the rehearsal was in.
+        step: RehearsalStep,
+        /// What happened.
+        #[source]
+        failure: RehearsalFailure,
+    },
     /// A plugin hook did not return in time (`prepare`, `export`, `transform`, `validate`).
     #[error("{module} {version} did not finish `{hook}` within {deadline:?}; the update was abandoned")]
     HookTimeout {
@@ -377,7 +389,8 @@ impl From<&UpdateError> for ErrorKind {
             | UpdateError::Export { .. }
             | UpdateError::Transform { .. }
             | UpdateError::ValidationExport { .. }
-            | UpdateError::ValidationMismatch { .. } => ErrorKind::Aborted,
+            | UpdateError::ValidationMismatch { .. }
+            | UpdateError::Rehearsal { .. } => ErrorKind::Aborted,
             _ => ErrorKind::Refused,
         }
     }
@@ -439,4 +452,92 @@ pub enum BuildError {
         /// What went wrong.
         reason: String,
     },
+}
+
+/// The step a rehearsal was in when it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RehearsalStep {
+    /// Starting the child process.
+    Start,
+    /// Opening the candidate library (its initialisers run).
+    Open,
+    /// Taking a snapshot of the running state, in the host.
+    Snapshot,
+    /// The candidate's transform of the snapshot.
+    Transform,
+    /// The candidate's export of its state back, and the comparison.
+    RoundTrip,
+}
+
+impl std::fmt::Display for RehearsalStep {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            RehearsalStep::Start => "while starting the rehearsal process",
+            RehearsalStep::Open => "while opening the library (its initialisers run there)",
+            RehearsalStep::Snapshot => "while taking the snapshot of the running state",
+            RehearsalStep::Transform => "during the transform",
+            RehearsalStep::RoundTrip => "during the round trip",
+        })
+    }
+}
+
+/// What went wrong in a rehearsal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RehearsalFailure {
+    /// The child process could not be started.
+    #[error("the rehearsal process could not be started")]
+    Spawn(#[source] std::io::Error),
+    /// The child was killed by a signal.
+    #[error("the rehearsal process was killed by signal {signal} ({name}){}", last_words(.stderr))]
+    Killed {
+        /// The signal's number.
+        signal: i32,
+        /// The signal's name.
+        name: &'static str,
+        /// The last line the child wrote to its standard error.
+        stderr: Option<String>,
+    },
+    /// The child exited before it reported.
+    #[error("the rehearsal process exited with status {code}{}", last_words(.stderr))]
+    Exited {
+        /// Its exit status.
+        code: i32,
+        /// The last line the child wrote to its standard error.
+        stderr: Option<String>,
+    },
+    /// The child did not report within the deadline; it was killed.
+    #[error("the rehearsal process did not report within {deadline:?} and was killed")]
+    TimedOut {
+        /// The deadline.
+        deadline: Duration,
+    },
+    /// The candidate reported an error or a panic.
+    #[error("{message}")]
+    Plugin {
+        /// What the candidate reported.
+        message: String,
+    },
+    /// The candidate's state, exported back, differs from the snapshot.
+    #[error("the state exported back differs from the snapshot: {difference}")]
+    Mismatch {
+        /// The first difference.
+        difference: String,
+    },
+    /// The snapshot could not be taken in the host.
+    #[error("{message}")]
+    Snapshot {
+        /// Why.
+        message: String,
+    },
+    /// The child said something the host does not understand, or the pipe broke.
+    #[error("the conversation with the rehearsal process broke: {detail}")]
+    Protocol {
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+fn last_words(stderr: &Option<String>) -> String {
+    stderr.as_ref().map(|line| format!("; its last words: `{line}`")).unwrap_or_default()
 }

@@ -8,15 +8,16 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::Interface;
-use ecdysis_protocol::{ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, UpdateReport};
+use ecdysis_protocol::{ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, RehearsalStatus, UpdateReport};
 use parking_lot::Mutex;
 
 use crate::calling::call_path::{Admission, MAX_MODULES, ModuleBit};
 use crate::calling::instance::Instance;
 use crate::calling::module::{Module, ModuleCell};
-use crate::error::{LoadError, UpdateError};
+use crate::error::{LoadError, RehearsalFailure, RehearsalStep, UpdateError};
 use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON};
 use crate::updating::journal::Journal;
+use crate::updating::rehearsal;
 use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions, with_deadline};
 
 /// What a version on probation must pass, checked by the probation keeper; when it fails, the
@@ -238,22 +239,58 @@ impl Host {
     /// loaded.
     pub fn update_from_library(&self, path: impl AsRef<Path>, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
         let path = path.as_ref();
-        let library = match self.inner.loader.open(path) {
-            Ok(library) => Arc::new(library),
-            Err(error) => {
-                let error = UpdateError::Load(error);
-                let message = ErrorChain(&error).to_string();
-                self.inner.journal.record("?", HistoryEvent::Refused { path: Some(path.to_owned()), message });
-                return Err(error);
+        let refused = |error: UpdateError| {
+            let message = ErrorChain(&error).to_string();
+            self.inner.journal.record("?", HistoryEvent::Refused { path: Some(path.to_owned()), message });
+            error
+        };
+        // With rehearsals, the library's module is learnt from the rehearsal process, so that the
+        // library's initialisers run there before they run here.
+        let candidate = match self.rehearsal_status() {
+            RehearsalStatus::On => {
+                let staged = self.inner.loader.stage(path).map_err(|error| refused(UpdateError::Load(error)))?;
+                let (info, rehearsal) = transaction::start_rehearsal(&staged, &self.inner.settings).map_err(refused)?;
+                match info {
+                    Some(info) => (info.module, Candidate::Rehearsing(staged, rehearsal)),
+                    // The child refused it; the host's own open, safe now, says why.
+                    None => {
+                        drop(rehearsal);
+                        let error = self.inner.loader.open_staged(staged).err().map_or_else(
+                            || UpdateError::Rehearsal {
+                                path: path.to_owned(),
+                                step: RehearsalStep::Open,
+                                failure: RehearsalFailure::Protocol { detail: "it refused a library the host accepts".into() },
+                            },
+                            UpdateError::Load,
+                        );
+                        return Err(refused(error));
+                    }
+                }
+            }
+            RehearsalStatus::Off | RehearsalStatus::Unavailable { .. } => {
+                let library = Arc::new(self.inner.loader.open(path).map_err(|error| refused(UpdateError::Load(error)))?);
+                (library.info().module.clone(), Candidate::Opened(library))
             }
         };
-        let module = library.info().module.clone();
+        let (module, candidate) = candidate;
         let result = self.cell(&module).and_then(|cell| {
             let _one_transaction_at_a_time = cell.transaction.lock();
-            transaction::update(&self.inner.loader, &self.inner.settings, &cell, Candidate::Opened(library), options)
+            transaction::update(&self.inner.loader, &self.inner.settings, &cell, candidate, options)
         });
         self.record_outcome(&module, Some(path), &result);
         result
+    }
+
+    /// Whether this host rehearses updates in a child process, and if it cannot, why.
+    #[must_use]
+    pub fn rehearsal_status(&self) -> RehearsalStatus {
+        if !self.inner.settings.rehearsal.enabled {
+            return RehearsalStatus::Off;
+        }
+        match rehearsal::availability() {
+            Ok(()) => RehearsalStatus::On,
+            Err(reason) => RehearsalStatus::Unavailable { reason: reason.to_owned() },
+        }
     }
 
     /// Takes `module` back to the version that ran before its last update, carrying the state back
@@ -401,6 +438,7 @@ impl Host {
         let now = Instant::now();
         let still_mapped: Vec<LibraryRelease> =
             self.inner.loader.releases.lock().iter().filter(|release| release.is_still_mapped()).cloned().collect();
+        let rehearsal = self.rehearsal_status();
         cells
             .iter()
             .map(|cell| {
@@ -421,6 +459,7 @@ impl Host {
                         .filter(|release| release.module == cell.name)
                         .map(|release| format!("{} ({}): {STILL_MAPPED_REASON}", release.path.display(), release.version))
                         .collect(),
+                    rehearsal: Some(rehearsal.clone()),
                 }
             })
             .collect()

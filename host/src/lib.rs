@@ -74,10 +74,12 @@ pub use calling::{MAX_MODULES, Module};
 pub use ecdysis_plugin_api::{CallError, Interface};
 /// The control protocol (`ecdysis-protocol`), shared with the `ecdysis` tool and `cargo xtask`.
 pub use ecdysis_protocol as protocol;
-pub use ecdysis_protocol::{ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, UpdateKind, UpdateReport};
-pub use error::{BuildError, LoadError, UpdateError};
+pub use ecdysis_protocol::{
+    ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, UpdateKind, UpdateReport,
+};
+pub use error::{BuildError, LoadError, RehearsalFailure, RehearsalStep, UpdateError};
 pub use host::Host;
 pub use loading::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
 pub use operating::control;
 pub use operating::control::ControlSocket;
-pub use updating::{HISTORY_CAPACITY, UpdateOptions};
+pub use updating::{HISTORY_CAPACITY, UpdateOptions, rehearsal};

@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 
 pub use client::{Client, ClientError, default_directory, find_default_socket};
 pub use error_chain::ErrorChain;
-pub use report::{HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, UpdateKind, UpdateReport};
+pub use report::{
+    HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, UpdateKind, UpdateReport,
+};
 
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

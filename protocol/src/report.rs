@@ -43,6 +43,9 @@ pub enum UpdateKind {
 pub enum Phase {
     /// Copy, open and verify the candidate library.
     Stage,
+    /// Try the update in a child process first: open the candidate there, send it a snapshot of
+    /// the running state, run the transform and the round trip. Calls are admitted meanwhile.
+    Rehearse,
     /// Stop admitting calls, drain in-flight calls, ask the running version to prepare.
     Quiesce,
     /// The running version exports its state.
@@ -61,6 +64,7 @@ impl Phase {
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Stage => "stage",
+            Phase::Rehearse => "rehearse",
             Phase::Quiesce => "quiesce",
             Phase::Export => "export",
             Phase::Transform => "transform",
@@ -114,8 +118,26 @@ pub struct UpdateReport {
     /// The whole transaction.
     #[serde(rename = "total_micros", with = "micros")]
     pub total: Duration,
-    /// Whether the round-trip validation ran.
+    /// Whether the round-trip validation ran inside the pause.
     pub validated: bool,
+    /// The rehearsal in a child process, when there was one.
+    #[serde(default)]
+    pub rehearsal: Option<RehearsalReport>,
+}
+
+/// What the rehearsal of an update in a child process measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RehearsalReport {
+    /// How long the running version's export of the snapshot took. Calls keep being admitted; the
+    /// export holds only the plugin's own locks, for this long.
+    #[serde(rename = "snapshot_export_micros", with = "micros")]
+    pub snapshot_export: Duration,
+    /// The whole rehearsal, from starting the child process to its last report.
+    #[serde(rename = "total_micros", with = "micros")]
+    pub total: Duration,
+    /// Whether the child checked the round trip (the candidate exported the state back and it
+    /// equalled the snapshot).
+    pub round_trip_checked: bool,
 }
 
 impl UpdateReport {
@@ -141,8 +163,20 @@ impl fmt::Display for UpdateReport {
             self.from_schema,
             self.to_schema,
             self.state_bytes,
-            if self.validated { ", validated" } else { ", not validated" }
+            match (self.validated, self.rehearsal.is_some_and(|rehearsal| rehearsal.round_trip_checked)) {
+                (true, _) => ", validated",
+                (false, true) => ", validated in the rehearsal",
+                (false, false) => ", not validated",
+            }
         )?;
+        if let Some(rehearsal) = &self.rehearsal {
+            writeln!(
+                formatter,
+                "  rehearsed in a child process first: {:.3} ms, of which the snapshot export held the plugin's locks {:.3} ms (calls admitted)",
+                rehearsal.total.as_secs_f64() * 1e3,
+                rehearsal.snapshot_export.as_secs_f64() * 1e3
+            )?;
+        }
         for timing in &self.phases {
             writeln!(formatter, "  {:<10} {:>10.3} ms", timing.phase.as_str(), timing.duration.as_secs_f64() * 1e3)?;
         }
@@ -178,6 +212,40 @@ pub struct ModuleStatus {
     /// Released versions of the module whose library is still mapped, each with why.
     #[serde(default)]
     pub libraries_still_mapped: Vec<String>,
+    /// Whether the host rehearses this module's updates in a child process (`None` from a host
+    /// that predates rehearsals).
+    #[serde(default)]
+    pub rehearsal: Option<RehearsalStatus>,
+}
+
+/// Whether a host rehearses updates in a child process before it pauses the running version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RehearsalStatus {
+    /// Every update from a library file is rehearsed first.
+    On,
+    /// Rehearsals were turned off in the host's configuration.
+    Off,
+    /// Rehearsals are on in the configuration, but this program cannot run them; updates go ahead
+    /// without.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for RehearsalStatus {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RehearsalStatus::On => formatter.write_str("on: each update is tried in a child process before the running version is paused"),
+            RehearsalStatus::Off => {
+                formatter.write_str("off: turned off in the host's configuration; a candidate that crashes takes the host down")
+            }
+            RehearsalStatus::Unavailable { reason } => {
+                write!(formatter, "unavailable: {reason}; a candidate that crashes takes the host down")
+            }
+        }
+    }
 }
 
 /// One event in a host's history.

@@ -56,11 +56,11 @@ fn loaded_value(index: usize) -> String {
 }
 
 /// The libraries and the server binary the demo runs.
-struct Artifacts {
-    version_one: PathBuf,
-    version_two: PathBuf,
-    version_three: PathBuf,
-    server: PathBuf,
+pub(crate) struct Artifacts {
+    pub(crate) version_one: PathBuf,
+    pub(crate) version_two: PathBuf,
+    pub(crate) version_three: PathBuf,
+    pub(crate) server: PathBuf,
 }
 
 /// One update or rollback, as the report shows it.
@@ -111,7 +111,7 @@ pub fn demo(arguments: &[String]) -> Result<(), String> {
 }
 
 /// Builds the three plugin versions and the server, cargo's output on the terminal.
-fn build(profile: &str) -> Result<Artifacts, String> {
+pub(crate) fn build(profile: &str) -> Result<Artifacts, String> {
     eprintln!("building kv-v1, kv-v2, kv-v3 and kv-server ({profile})…");
     let mut command = cargo();
     command.args(["build", "-p", "kv-v1", "-p", "kv-v2", "-p", "kv-v3", "-p", "kv-server"]);
@@ -164,7 +164,7 @@ fn run_demo(server: &KvServer, artifacts: &Artifacts, loaded_key_count: usize) -
 }
 
 /// Loads `loaded_key_count` keys in pipelines, prints the time, and returns DBSIZE.
-fn load_keys(client: &mut redis::Connection, loaded_key_count: usize) -> Result<i64, String> {
+pub(crate) fn load_keys(client: &mut redis::Connection, loaded_key_count: usize) -> Result<i64, String> {
     let started = Instant::now();
     let mut pipelines = 0;
     for first in (0..loaded_key_count).step_by(PIPELINE_LENGTH) {

@@ -58,6 +58,16 @@ impl KvServer {
     /// Starts `binary` serving `library` on 127.0.0.1 (a free port) and waits for it to announce
     /// its control socket, its port and that it is ready.
     pub fn start(binary: &Path, library: &Path, probation_milliseconds: Option<u64>) -> Result<KvServer, String> {
+        KvServer::start_with(binary, library, probation_milliseconds, &[])
+    }
+
+    /// [`KvServer::start`], with `extra_arguments` after the others.
+    pub fn start_with(
+        binary: &Path,
+        library: &Path,
+        probation_milliseconds: Option<u64>,
+        extra_arguments: &[&str],
+    ) -> Result<KvServer, String> {
         let socket_directory = tempfile::Builder::new()
             .prefix("ecdysis-kv-")
             .tempdir()
@@ -78,6 +88,7 @@ impl KvServer {
         if let Some(milliseconds) = probation_milliseconds {
             command.args(["--probation-ms", &milliseconds.to_string()]);
         }
+        command.args(extra_arguments);
         let mut child = command.spawn().map_err(|error| format!("could not start `{}`: {error}", binary.display()))?;
         let standard_output = child.stdout.take().ok_or("kv-server's standard output was not captured")?;
         let standard_error = child.stderr.take().ok_or("kv-server's standard error was not captured")?;

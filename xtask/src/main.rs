@@ -12,6 +12,8 @@
 //!   while six threads make nested calls into two modules; fails on any lost or repeated call.
 //! - `bench kv [--requests N] [--rounds N]`: `redis-benchmark` against `kv-server`, against
 //!   `kv-server` updated every second, and against `redis-server` ([`kv_bench`]).
+//! - `bench update [--keys N] [--rounds N]`: the cost of a rehearsal in a child process, as ratios
+//!   of an update without it ([`update_bench`]).
 //! - `reload <plugin-crate> [--socket PATH] [--release]`: builds a plugin crate and updates a
 //!   running host to it through its control socket (the default socket if none is given).
 //! - `watch <plugin-crate> [--socket PATH] [--release]`: the same on every change to the crate's
@@ -24,6 +26,7 @@ mod kv_demo;
 mod kv_server;
 mod plugin;
 mod reload;
+mod update_bench;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -69,6 +72,10 @@ tasks:
   bench kv [--requests N] [--rounds N]
                                    redis-benchmark against kv-server, kv-server updated every second,
                                    and redis-server (needs redis-tools and redis-server)
+  bench update [--keys N] [--rounds N]
+                                   what a rehearsal costs an update: kv-server with N keys (100000)
+                                   updated v1 → v2 without rehearsal, with it, and with it and the
+                                   round trip checked again in the pause
   reload <plugin-crate> [--socket PATH] [--release]
                                    build a plugin crate and update a running host to it
   watch <plugin-crate> [--socket PATH] [--release]
@@ -118,6 +125,7 @@ fn bench(arguments: &[String]) -> Result<(), String> {
         None | Some("call-path") => run(cargo().args(["bench", "-p", "ecdysis-tests", "--bench", "call_path"])),
         Some("kv") => kv_bench::bench(&arguments[1..]),
         Some("stress") => run(cargo().args(["bench", "-p", "ecdysis-tests", "--bench", "stress", "--"]).args(&arguments[1..])),
-        Some(other) => Err(format!("unknown benchmark `{other}`; the benchmarks are: call-path, kv, stress")),
+        Some("update") => update_bench::bench(&arguments[1..]),
+        Some(other) => Err(format!("unknown benchmark `{other}`; the benchmarks are: call-path, kv, stress, update")),
     }
 }

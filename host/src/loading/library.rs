@@ -119,9 +119,44 @@ pub(crate) struct Loader {
 }
 
 impl Loader {
+    /// A loader without an allow-list or pins, copying into a new temporary directory: the one a
+    /// rehearsal process uses for a library its parent already checked.
+    pub(crate) fn unrestricted() -> std::io::Result<Loader> {
+        Ok(Loader {
+            library_dir: tempfile::Builder::new().prefix("ecdysis-rehearsal-").tempdir()?,
+            releases: Arc::new(Mutex::new(VecDeque::new())),
+            allowed_directories: Vec::new(),
+            pins: HashMap::new(),
+        })
+    }
+
     /// Opens and verifies the library at `path` under this loader's rules.
     pub(crate) fn open(&self, path: &Path) -> Result<LoadedLibrary, LoadError> {
-        LoadedLibrary::open(path, self)
+        self.open_staged(self.stage(path)?)
+    }
+
+    /// Everything [`Loader::open`] does before `dlopen`, which runs no code of the library: checks
+    /// the file and this loader's rules, copies it privately, checks the copy's pin and reads the
+    /// copy as an ELF object.
+    pub(crate) fn stage(&self, path: &Path) -> Result<StagedLibrary, LoadError> {
+        check_file(path)?;
+        let pin = self.check_policy(path)?;
+        let private_copy = copy_privately(path, self.library_dir.path())?;
+        // The copy is what will be opened, so the copy is what is hashed and read.
+        let bytes = std::fs::read(&private_copy).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+        if let Some(expected) = pin {
+            let found: [u8; 32] = Sha256::digest(&bytes).into();
+            if found != expected {
+                return Err(LoadError::HashMismatch { path: path.to_owned(), expected: hex(&expected), found: hex(&found) });
+            }
+        }
+        elf::check_loadable(path, &bytes)?;
+        Ok(StagedLibrary { path: path.to_owned(), private_copy })
+    }
+
+    /// Opens a staged library and verifies its descriptor (see [`LoadedLibrary`]).
+    pub(crate) fn open_staged(&self, staged: StagedLibrary) -> Result<LoadedLibrary, LoadError> {
+        LoadedLibrary::open(staged, self)
     }
 
     fn check_policy(&self, path: &Path) -> Result<Option<[u8; 32]>, LoadError> {
@@ -133,6 +168,26 @@ impl Loader {
             return Err(LoadError::NotAllowed { path: path.to_owned(), allowed: self.allowed_directories.clone() });
         }
         Ok(self.pins.get(&canonical).copied())
+    }
+}
+
+/// A library checked and copied privately, not yet opened: none of its code has run.
+pub(crate) struct StagedLibrary {
+    /// The path it was given by.
+    path: PathBuf,
+    /// The private copy that will be opened, removed when dropped unopened.
+    private_copy: tempfile::TempPath,
+}
+
+impl StagedLibrary {
+    /// The private copy that will be opened.
+    pub(crate) fn private_copy(&self) -> &Path {
+        &self.private_copy
+    }
+
+    /// The path the library was given by.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -148,24 +203,12 @@ pub(crate) struct LoadedLibrary {
 static NEXT_COPY: AtomicU64 = AtomicU64::new(0);
 
 impl LoadedLibrary {
-    /// Checks `path` (file, allow-list), copies it into the loader's private directory, checks the
-    /// copy's pin, opens the copy and verifies its descriptor. Runs no plugin function except
-    /// `install_logger`, after verification.
-    fn open(path: &Path, loader: &Loader) -> Result<LoadedLibrary, LoadError> {
-        check_file(path)?;
-        let pin = loader.check_policy(path)?;
-        let private_copy = copy_privately(path, loader.library_dir.path())?;
-        // The copy is what will be opened, so the copy is what is hashed and read.
-        let bytes = std::fs::read(&private_copy).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
-        if let Some(expected) = pin {
-            let found: [u8; 32] = Sha256::digest(&bytes).into();
-            if found != expected {
-                return Err(LoadError::HashMismatch { path: path.to_owned(), expected: hex(&expected), found: hex(&found) });
-            }
-        }
-        elf::check_loadable(path, &bytes)?;
-        drop(bytes);
-
+    /// Opens the private copy of a staged library and verifies its descriptor. Runs no plugin
+    /// function except `install_logger`, after verification (the library's initialisers run in
+    /// `dlopen`).
+    fn open(staged: StagedLibrary, loader: &Loader) -> Result<LoadedLibrary, LoadError> {
+        let StagedLibrary { path, private_copy } = staged;
+        let path = path.as_path();
         let opened = OpenedLibrary::open(&private_copy, |header| {
             header.magic == MAGIC
                 && header.abi_version == ABI_VERSION

@@ -3,6 +3,7 @@
 //! Built on calling and loading; knows nothing of the host's registry or of operator surfaces.
 
 pub(crate) mod journal;
+pub mod rehearsal;
 pub(crate) mod transaction;
 mod validate;
 

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::{CallError, MigrationOptions, StateEnvelope};
-use ecdysis_protocol::{ErrorChain, Phase, PhaseTiming, UpdateKind, UpdateReport};
+use ecdysis_protocol::{ErrorChain, Phase, PhaseTiming, RehearsalReport, UpdateKind, UpdateReport};
 
 use crate::calling::instance::Instance;
 use crate::calling::module::ModuleCell;
-use crate::error::UpdateError;
-use crate::loading::{LoadedLibrary, Loader, PluginInfo};
+use crate::error::{RehearsalFailure, RehearsalStep, UpdateError};
+use crate::loading::{LoadedLibrary, Loader, PluginInfo, StagedLibrary};
+use crate::updating::rehearsal::{self, Rehearsal, RehearsalSettings};
 use crate::updating::validate;
 
 /// The host's settings that every transaction follows.
@@ -24,10 +25,15 @@ pub(crate) struct TransactionSettings {
     pub(crate) quiesce_timeout: Duration,
     /// How long each plugin hook may run.
     pub(crate) hook_timeout: Duration,
-    /// Whether the state transfer is validated by a round trip.
+    /// Whether the state transfer is validated by a round trip: in the rehearsal when there is
+    /// one, in the pause otherwise.
     pub(crate) validate: bool,
+    /// Whether the round trip is checked again in the pause after a rehearsal checked it.
+    pub(crate) revalidate_in_pause: bool,
     /// How long the version before an update stays loaded for a rollback.
     pub(crate) probation: Duration,
+    /// Whether and how updates are rehearsed in a child process first.
+    pub(crate) rehearsal: RehearsalSettings,
 }
 
 impl Default for TransactionSettings {
@@ -36,7 +42,9 @@ impl Default for TransactionSettings {
             quiesce_timeout: Duration::from_millis(500),
             hook_timeout: Duration::from_secs(5),
             validate: true,
+            revalidate_in_pause: false,
             probation: Duration::from_secs(300),
+            rehearsal: RehearsalSettings::default(),
         }
     }
 }
@@ -77,6 +85,9 @@ impl UpdateOptions {
 pub(crate) enum Candidate<'path> {
     /// A library file, for an update.
     Path(&'path Path),
+    /// A library staged and opened in a rehearsal process (to learn its module's name), for an
+    /// update.
+    Rehearsing(StagedLibrary, Rehearsal),
     /// A library already opened (to learn its module's name), for an update.
     Opened(Arc<LoadedLibrary>),
     /// The previous version's library, already loaded, for a rollback.
@@ -114,6 +125,7 @@ impl Phases {
     fn time<T>(&mut self, phase: Phase, work: impl FnOnce() -> T) -> T {
         let span = match phase {
             Phase::Stage => tracing::info_span!("stage"),
+            Phase::Rehearse => tracing::info_span!("rehearse"),
             Phase::Quiesce => tracing::info_span!("quiesce"),
             Phase::Export => tracing::info_span!("export"),
             Phase::Transform => tracing::info_span!("transform"),
@@ -202,11 +214,12 @@ pub(crate) fn update(
     options: &UpdateOptions,
 ) -> Result<UpdateReport, UpdateError> {
     let kind = match candidate {
-        Candidate::Path(_) | Candidate::Opened(_) => UpdateKind::Update,
+        Candidate::Path(_) | Candidate::Rehearsing(..) | Candidate::Opened(_) => UpdateKind::Update,
         Candidate::Previous(_) => UpdateKind::Rollback,
     };
     let span = match &candidate {
         Candidate::Path(path) => tracing::info_span!("ecdysis.update", module = %cell.name, path = %path.display()),
+        Candidate::Rehearsing(staged, _) => tracing::info_span!("ecdysis.update", module = %cell.name, path = %staged.path().display()),
         Candidate::Opened(library) => tracing::info_span!("ecdysis.update", module = %cell.name, path = %library.info().path.display()),
         Candidate::Previous(library) => tracing::info_span!("ecdysis.rollback", module = %cell.name, to = %library.info().version),
     };
@@ -217,21 +230,42 @@ pub(crate) fn update(
     let running_info = running.info().clone();
     let module = running_info.module.clone();
 
-    // 1. Stage: nothing of the running version is touched.
-    let (candidate, transfer_schema) = phases.time(Phase::Stage, || -> Result<_, UpdateError> {
-        let library = match candidate {
-            Candidate::Path(path) => Arc::new(loader.open(path)?),
-            Candidate::Opened(library) | Candidate::Previous(library) => library,
+    // 1. Stage: nothing of the running version is touched. A library file is opened in a
+    // rehearsal process first, so that an initialiser that crashes costs only that process.
+    let (candidate, transfer_schema, rehearsal) = phases.time(Phase::Stage, || -> Result<_, UpdateError> {
+        let (library, rehearsal) = match candidate {
+            Candidate::Path(path) => {
+                let staged = loader.stage(path)?;
+                let rehearsal = match rehearsal::availability() {
+                    Ok(()) if config.rehearsal.enabled => Some(start_rehearsal(&staged, config)?.1),
+                    _ => None,
+                };
+                (Arc::new(loader.open_staged(staged)?), rehearsal)
+            }
+            Candidate::Rehearsing(staged, rehearsal) => (Arc::new(loader.open_staged(staged)?), Some(rehearsal)),
+            Candidate::Opened(library) | Candidate::Previous(library) => (library, None),
         };
         let transfer_schema = verify(&running_info, library.info(), options, config.validate)?;
-        Ok((library, transfer_schema))
+        Ok((library, transfer_schema, rehearsal))
     })?;
     let candidate_info = candidate.info().clone();
+    let migration = options.migration_options();
+
+    // 1b. Rehearse: the transform and the round trip run first in the child process, on a snapshot
+    // the running version exports while calls are still admitted.
+    let rehearsal = match rehearsal {
+        None => None,
+        Some(rehearsal) => {
+            Some(phases.time(Phase::Rehearse, || rehearse(config, rehearsal, &running, &candidate_info, transfer_schema, migration))?)
+        }
+    };
 
     // The hooks of this transaction run back to back on one worker, started now so that its start
     // is not part of the pause; it waits for the go-ahead once calls have drained.
-    let migration = options.migration_options();
-    let hooks = HookWorker::start(Arc::clone(&running), Arc::clone(&candidate), transfer_schema, migration, config.validate);
+    // A round trip the rehearsal checked is not checked again in the pause, unless asked for.
+    let rehearsed_round_trip = rehearsal.is_some_and(|rehearsal| rehearsal.round_trip_checked);
+    let validate_in_pause = config.validate && (!rehearsed_round_trip || config.revalidate_in_pause);
+    let hooks = HookWorker::start(Arc::clone(&running), Arc::clone(&candidate), transfer_schema, migration, validate_in_pause);
 
     // 2. Quiesce: from here calls wait, until `admission` drops.
     let pause_started = Instant::now();
@@ -261,7 +295,7 @@ pub(crate) fn update(
     })?;
 
     // 3–5. Export, transform, validate. On failure the running version resumes, untouched.
-    let transferred = transfer(config, &mut phases, &hooks, transfer_schema, &running_info, &candidate_info);
+    let transferred = transfer(config, validate_in_pause, &mut phases, &hooks, transfer_schema, &running_info, &candidate_info);
     let (next, state_bytes) = match transferred {
         Ok(transferred) => transferred,
         Err(error) => {
@@ -299,7 +333,8 @@ pub(crate) fn update(
         state_bytes,
         pause,
         total: started.elapsed(),
-        validated: config.validate,
+        validated: validate_in_pause,
+        rehearsal,
     };
     tracing::info!(
         from = %report.from_version,
@@ -307,6 +342,59 @@ pub(crate) fn update(
         state_bytes,
         pause_us = pause.as_micros() as u64,
         "update committed to probation"
+    );
+    Ok(report)
+}
+
+/// Starts a rehearsal process for a staged library and waits until it has opened it: its
+/// descriptor, or `None` when the child refused the library (the host's own open says why).
+///
+/// # Errors
+/// When the child could not be started, died or hung while opening the library.
+pub(crate) fn start_rehearsal(
+    staged: &StagedLibrary,
+    config: &TransactionSettings,
+) -> Result<(Option<PluginInfo>, Rehearsal), UpdateError> {
+    let failed = |step, failure| UpdateError::Rehearsal { path: staged.path().to_owned(), step, failure };
+    let mut rehearsal = Rehearsal::start(staged.private_copy(), &config.rehearsal, config.hook_timeout)
+        .map_err(|failure| failed(RehearsalStep::Start, failure))?;
+    let info = rehearsal.opened().map_err(|failure| failed(RehearsalStep::Open, failure))?;
+    Ok((info, rehearsal))
+}
+
+/// Takes a snapshot of the running state without pausing (the running version's own export, under
+/// its own locks) and has the rehearsal process transform it and check the round trip.
+fn rehearse(
+    config: &TransactionSettings,
+    mut rehearsal: Rehearsal,
+    running: &Arc<Instance>,
+    candidate: &PluginInfo,
+    transfer_schema: u32,
+    migration: MigrationOptions,
+) -> Result<RehearsalReport, UpdateError> {
+    let failed = |step, failure| UpdateError::Rehearsal { path: candidate.path.clone(), step, failure };
+    let exporting = Arc::clone(running);
+    let export_started = Instant::now();
+    let snapshot = match with_deadline("snapshot", config.hook_timeout, move || exporting.export(transfer_schema, migration)) {
+        None => {
+            let message = format!("the running version did not export the snapshot within {:?}", config.hook_timeout);
+            return Err(failed(RehearsalStep::Snapshot, RehearsalFailure::Snapshot { message }));
+        }
+        Some(Err(error)) => {
+            let message = format!("the running version could not export the snapshot: {error}");
+            return Err(failed(RehearsalStep::Snapshot, RehearsalFailure::Snapshot { message }));
+        }
+        Some(Ok(payload)) => StateEnvelope::new(running.info().schema_name.clone(), transfer_schema, payload),
+    };
+    let snapshot_export = export_started.elapsed();
+    let round_trip_checked = candidate.can_export(transfer_schema);
+    let mut step = RehearsalStep::Transform;
+    rehearsal.transfer(&snapshot, migration, round_trip_checked, &mut step).map_err(|failure| failed(step, failure))?;
+    let report = RehearsalReport { snapshot_export, total: rehearsal.elapsed(), round_trip_checked };
+    tracing::debug!(
+        snapshot_export_us = snapshot_export.as_micros() as u64,
+        total_us = report.total.as_micros() as u64,
+        "rehearsal passed"
     );
     Ok(report)
 }
@@ -476,6 +564,7 @@ fn resume_candidate(instance: &Instance) {
 
 fn transfer(
     config: &TransactionSettings,
+    validate_in_pause: bool,
     phases: &mut Phases,
     hooks: &HookWorker,
     transfer_schema: u32,
@@ -509,7 +598,7 @@ fn transfer(
         Some(_) => unreachable!("the hook worker reports the transform third"),
     })?;
 
-    if config.validate {
+    if validate_in_pause {
         phases.time(Phase::Validate, || {
             let compared = match hooks.next(deadline) {
                 None => return Err(timeout(&candidate_info.version, "validate")),

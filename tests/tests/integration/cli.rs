@@ -28,6 +28,11 @@ pub(super) struct CounterServer {
 impl CounterServer {
     /// Starts a server on counter v1 and waits until it says it is ready.
     pub(super) fn start() -> CounterServer {
+        CounterServer::start_with(&[])
+    }
+
+    /// Starts a server on counter v1 with `extra_arguments` and waits until it says it is ready.
+    pub(super) fn start_with(extra_arguments: &[&str]) -> CounterServer {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let socket = directory.path().join("control.sock");
         let mut child = Command::new(built().binary("counter-server"))
@@ -35,6 +40,7 @@ impl CounterServer {
             .arg(sample("counter-v1"))
             .arg("--control")
             .arg(&socket)
+            .args(extra_arguments)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -210,7 +216,8 @@ fn status_shows_the_running_module() {
 
     let run = server.check(&[argument("status")], Expect::Success(&["MODULE", "VERSION", "SCHEMA", "PREVIOUS", "LIBRARY"]));
     let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "a header and one row: {lines:?}");
+    assert_eq!(lines.len(), 3, "a header, one row and the rehearsal: {lines:?}");
+    assert_eq!(lines[2], "rehearsal: on: each update is tried in a child process before the running version is paused");
     let row: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(row[..6], ["counter", "1.0.0", "v1", "-", "0", "0"], "{row:?}");
     assert!(row[6].ends_with("libcounter_v1.so"), "{row:?}");
@@ -230,7 +237,7 @@ fn status_shows_the_running_module() {
         command.env("ECDYSIS_SOCKET", &server.socket);
     });
     let run = check(run, Expect::Success(&["counter  1.0.0"]));
-    assert_eq!(run.stdout.lines().count(), 2);
+    assert_eq!(run.stdout.lines().count(), 3);
 
     server.assert_serving("1.0.0", 3);
 }
@@ -248,8 +255,18 @@ fn reload_updates_the_running_server_and_keeps_its_state() {
     let run = run_ecdysis(&arguments, |command| {
         command.current_dir(&plugin_directory);
     });
-    let run = check(run, Expect::Success(&["updated counter 1.0.0 → 2.0.0", "state schema v1 → v2", "pause", "total"]));
-    for phase in ["stage", "quiesce", "export", "transform", "validate", "swap"] {
+    let run = check(
+        run,
+        Expect::Success(&[
+            "updated counter 1.0.0 → 2.0.0",
+            "state schema v1 → v2",
+            "validated in the rehearsal",
+            "rehearsed in a child process first",
+            "pause",
+            "total",
+        ]),
+    );
+    for phase in ["stage", "rehearse", "quiesce", "export", "transform", "swap"] {
         assert!(run.stdout.lines().any(|line| line.trim_start().starts_with(phase)), "phase `{phase}` is shown: {}", run.stdout);
     }
 
@@ -274,11 +291,14 @@ fn reload_as_json_gives_the_report() {
     assert_eq!(report["module"], "counter");
     assert_eq!((&report["from_version"], &report["to_version"]), (&"1.0.0".into(), &"2.0.0".into()));
     assert_eq!((&report["from_schema"], &report["to_schema"]), (&1.into(), &2.into()));
-    assert_eq!(report["validated"], true);
+    // The rehearsal checked the round trip, so the pause does not check it again.
+    assert_eq!(report["validated"], false);
     assert!(report["pause_micros"].is_u64() && report["total_micros"].is_u64(), "{report}");
     let phases = report["phases"].as_array().expect("a phases array");
     let names: Vec<&str> = phases.iter().map(|phase| phase["phase"].as_str().expect("a phase name")).collect();
-    assert_eq!(names, ["stage", "quiesce", "export", "transform", "validate", "swap"]);
+    assert_eq!(names, ["stage", "rehearse", "quiesce", "export", "transform", "swap"]);
+    assert_eq!(report["rehearsal"]["round_trip_checked"], true, "{report}");
+    assert!(report["rehearsal"]["snapshot_export_micros"].is_u64(), "{report}");
     assert!(phases.iter().all(|phase| phase["micros"].is_u64()), "{report}");
 
     server.assert_serving("2.0.0", 3);

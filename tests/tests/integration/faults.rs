@@ -1,13 +1,15 @@
 //! The fault matrix: a real `counter-server` process (one per case, so a fault that takes a host
-//! down is observed, not suffered by the test runner) is asked to update to a faulty version, and
-//! what becomes of it is checked against what ecdysis promises today.
+//! down is observed, not suffered by the test runner) is asked to update to a faulty version, once
+//! with rehearsals (the default) and once with `--no-rehearsal`, and what becomes of it is checked
+//! against what ecdysis promises.
 //!
-//! Every fault the Rust code can report (an error, a panic, a hang past the deadline, a lossy
-//! transform, a library cut short) ends as a refused update with the running version serving its
-//! state. A fault that kills the process itself (a segfault, `abort`, `exit`, a stack overflow, an
-//! allocation that fails, an initialiser that aborts) still takes the host down: surviving those
-//! needs the transform rehearsed in a child process, which is not built yet. The README's
-//! "Guarantees" section says the same, from this table.
+//! With rehearsals, every fault ends as a refused update with the running version serving every
+//! item of its state: the candidate's initialisers, transform and round trip ran first in a child
+//! process, which alone suffered a segfault, `abort`, `exit`, a stack overflow, an allocation that
+//! fails or a hang. Without rehearsals, the faults the Rust code can report (an error, a panic, a
+//! hang past the deadline, a lossy transform, a library cut short) are still refused, but a fault
+//! that kills the process takes the host down with it. The README's "Guarantees" section says the
+//! same, from this table.
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -31,13 +33,24 @@ enum Faulty {
     CutShort(&'static str),
 }
 
-/// Runs one case in its own `counter-server` and checks its outcome.
+/// The state every case starts with, and must find again after a refusal.
+const STATE: [(&str, i64); 4] = [("apples", 3), ("pears", -5), ("plums", 7), ("quinces", 1_000_000)];
+
+/// Runs one case in its own `counter-server`, with rehearsals and without, and checks each outcome.
 #[track_caller]
-fn check(faulty: Faulty, expected: Outcome) {
-    let mut server = CounterServer::start();
-    assert_eq!(server.ask("inc apples 3"), "apples = 3");
+fn check(faulty: Faulty, with_rehearsal: Outcome, without_rehearsal: Outcome) {
+    check_one(&faulty, &[], with_rehearsal);
+    check_one(&faulty, &["--no-rehearsal"], without_rehearsal);
+}
+
+#[track_caller]
+fn check_one(faulty: &Faulty, server_arguments: &[&str], expected: Outcome) {
+    let mut server = CounterServer::start_with(server_arguments);
+    for (key, value) in STATE {
+        assert_eq!(server.ask(&format!("inc {key} {value}")), format!("{key} = {value}"));
+    }
     let scratch = tempfile::tempdir().unwrap();
-    let library: PathBuf = match faulty {
+    let library: PathBuf = match *faulty {
         Faulty::Fixture(name) => defective(name),
         Faulty::CutShort(name) => cut_short(name, 32, scratch.path(), "libcut_short.so"),
     };
@@ -47,9 +60,12 @@ fn check(faulty: Faulty, expected: Outcome) {
     );
     match expected {
         Outcome::Refused(reason) => {
-            assert_eq!(run.exit_code, Some(1), "the update is refused: {run:?}");
-            assert!(run.stderr.contains(reason), "`{}` should contain `{reason}`", run.stderr);
-            server.assert_serving("1.0.0", 3);
+            assert_eq!(run.exit_code, Some(1), "the update is refused ({server_arguments:?}): {run:?}");
+            assert!(run.stderr.contains(reason), "`{}` should contain `{reason}` ({server_arguments:?})", run.stderr);
+            assert_eq!(server.ask("version"), "counter 1.0.0");
+            for (key, value) in STATE {
+                assert_eq!(server.ask(&format!("get {key}")), format!("{key} = {value}"), "{server_arguments:?}");
+            }
         }
         Outcome::HostDies => {
             let deadline = Instant::now() + Duration::from_secs(30);
@@ -57,7 +73,7 @@ fn check(faulty: Faulty, expected: Outcome) {
                 if let Some(status) = server.child.try_wait().unwrap() {
                     break status;
                 }
-                assert!(Instant::now() < deadline, "the host was expected to die, and it still runs: {run:?}");
+                assert!(Instant::now() < deadline, "the host was expected to die ({server_arguments:?}), and it still runs: {run:?}");
                 std::thread::sleep(Duration::from_millis(20));
             };
             assert!(!status.success(), "the host died: {status}");
@@ -68,55 +84,92 @@ fn check(faulty: Faulty, expected: Outcome) {
 
 #[test]
 fn a_transform_that_returns_an_error_is_refused() {
-    check(Faulty::Fixture("transform_fails"), Outcome::Refused("could not take over the state"));
+    let refused = Outcome::Refused("could not take over the state");
+    check(Faulty::Fixture("transform_fails"), refused, refused);
 }
 
 #[test]
 fn a_transform_that_panics_is_refused() {
-    check(Faulty::Fixture("transform_panics"), Outcome::Refused("plugin panicked"));
+    let refused = Outcome::Refused("plugin panicked");
+    check(Faulty::Fixture("transform_panics"), refused, refused);
 }
 
 #[test]
 fn a_transform_that_loses_data_is_refused() {
-    check(Faulty::Fixture("validation_fails"), Outcome::Refused("validation failed"));
+    check(
+        Faulty::Fixture("validation_fails"),
+        Outcome::Refused("its rehearsal in a child process failed during the round trip: the state exported back differs"),
+        Outcome::Refused("validation failed"),
+    );
 }
 
 #[test]
-fn a_library_cut_short_is_refused() {
-    check(Faulty::CutShort("counter-v2"), Outcome::Refused("cut short"));
+fn a_library_cut_short_is_refused_before_any_process_opens_it() {
+    let refused = Outcome::Refused("cut short");
+    check(Faulty::CutShort("counter-v2"), refused, refused);
 }
 
 #[test]
-fn a_transform_that_aborts_still_takes_the_host_down() {
-    check(Faulty::Fixture("fault_transform_aborts"), Outcome::HostDies);
+fn a_transform_that_aborts_is_refused_with_rehearsal_and_takes_the_host_down_without() {
+    check(
+        Faulty::Fixture("fault_transform_aborts"),
+        Outcome::Refused("failed during the transform: the rehearsal process was killed by signal 6 (SIGABRT)"),
+        Outcome::HostDies,
+    );
 }
 
 #[test]
-fn a_transform_that_exits_still_takes_the_host_down() {
-    check(Faulty::Fixture("fault_transform_exits"), Outcome::HostDies);
+fn a_transform_that_exits_is_refused_with_rehearsal_and_takes_the_host_down_without() {
+    check(
+        Faulty::Fixture("fault_transform_exits"),
+        Outcome::Refused("failed during the transform: the rehearsal process exited with status 3"),
+        Outcome::HostDies,
+    );
 }
 
 #[test]
-fn a_transform_that_segfaults_still_takes_the_host_down() {
-    check(Faulty::Fixture("fault_transform_segfaults"), Outcome::HostDies);
+fn a_transform_that_segfaults_is_refused_with_rehearsal_and_takes_the_host_down_without() {
+    check(
+        Faulty::Fixture("fault_transform_segfaults"),
+        Outcome::Refused("failed during the transform: the rehearsal process was killed by signal 11 (SIGSEGV)"),
+        Outcome::HostDies,
+    );
 }
 
 #[test]
-fn a_transform_that_overflows_its_stack_still_takes_the_host_down() {
-    check(Faulty::Fixture("fault_transform_overflows_its_stack"), Outcome::HostDies);
+fn a_transform_that_overflows_its_stack_is_refused_with_rehearsal_and_takes_the_host_down_without() {
+    check(
+        Faulty::Fixture("fault_transform_overflows_its_stack"),
+        Outcome::Refused("killed by signal 6 (SIGABRT); its last words: `fatal runtime error: stack overflow"),
+        Outcome::HostDies,
+    );
 }
 
 #[test]
-fn a_transform_that_exhausts_memory_still_takes_the_host_down() {
-    check(Faulty::Fixture("fault_transform_exhausts_memory"), Outcome::HostDies);
+fn a_transform_that_exhausts_memory_is_refused_with_rehearsal_and_takes_the_host_down_without() {
+    check(
+        Faulty::Fixture("fault_transform_exhausts_memory"),
+        Outcome::Refused("failed during the transform: the rehearsal process was killed by signal 6 (SIGABRT)"),
+        Outcome::HostDies,
+    );
 }
 
 #[test]
-fn a_library_whose_initialiser_aborts_still_takes_the_host_down() {
-    check(Faulty::Fixture("fault_initialiser_aborts"), Outcome::HostDies);
+fn a_library_whose_initialiser_aborts_is_refused_with_rehearsal_and_takes_the_host_down_without() {
+    check(
+        Faulty::Fixture("fault_initialiser_aborts"),
+        Outcome::Refused(
+            "failed while opening the library (its initialisers run there): the rehearsal process was killed by signal 6 (SIGABRT)",
+        ),
+        Outcome::HostDies,
+    );
 }
 
 #[test]
 fn a_transform_that_hangs_is_abandoned_at_its_deadline_and_refused() {
-    check(Faulty::Fixture("transform_hangs"), Outcome::Refused("did not finish `transform` within"));
+    check(
+        Faulty::Fixture("transform_hangs"),
+        Outcome::Refused("failed during the transform: the rehearsal process did not report within 5s and was killed"),
+        Outcome::Refused("did not finish `transform` within"),
+    );
 }

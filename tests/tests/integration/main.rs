@@ -15,6 +15,7 @@ mod kv;
 mod operate;
 mod probation;
 mod refusals;
+mod rehearsal;
 mod soundness;
 mod update;
 mod watch;

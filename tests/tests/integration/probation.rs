@@ -29,6 +29,11 @@ fn wait_for_version(host: &Host, version: &str) {
 /// rollback to 2.0.0, and that `status` shows the reason.
 #[track_caller]
 fn check_rolled_back_for(host: &Host, reason: &str) {
+    // The rollback's swap comes before its history entry and the status's reason: wait for both.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host.status()[0].probation_failure.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let history = host.history();
     let [.., failed, rolled_back] = &history[..] else { panic!("too short a history: {history:?}") };
     match &failed.event {

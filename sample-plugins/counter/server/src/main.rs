@@ -11,10 +11,11 @@
 //! ```
 //!
 //! Usage: `counter-server --plugin LIB [--control SOCKET] [--allow-dir DIR]... [--pin LIB=SHA256]...
-//! [--probation-ms N] [--watch DIR]`. Without `--control`, the socket goes to the default location;
+//! [--probation-ms N] [--watch DIR] [--no-rehearsal]`. Without `--control`, the socket goes to the default location;
 //! its path is printed at start. Operate it with `ecdysis --socket SOCKET
 //! status|reload|rollback|commit|history`. With `--watch DIR` (watch mode), every `*.so` file created
-//! or changed in `DIR` (e.g. `target/debug`) updates the module it declares.
+//! or changed in `DIR` (e.g. `target/debug`) updates the module it declares. Every update is first
+//! rehearsed in a child process (this program, re-executed), unless `--no-rehearsal` is given.
 
 #![forbid(unsafe_code)]
 
@@ -27,6 +28,8 @@ use counter_interface::Counter;
 use ecdysis_host::{CallError, ControlSocket, ErrorChain, Host, Module};
 
 fn main() -> ExitCode {
+    // First, before anything else: in a rehearsal process this runs the rehearsal and exits.
+    ecdysis_host::rehearsal::serve_if_asked();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -41,8 +44,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str =
-    "usage: counter-server --plugin LIB [--control SOCKET] [--allow-dir DIR]... [--pin LIB=SHA256]... [--probation-ms N] [--watch DIR]";
+const USAGE: &str = "usage: counter-server --plugin LIB [--control SOCKET] [--allow-dir DIR]... [--pin LIB=SHA256]... [--probation-ms N] [--watch DIR] [--no-rehearsal]";
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut plugin: Option<PathBuf> = None;
@@ -62,6 +64,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--probation-ms" => builder = builder.probation(Duration::from_millis(value()?.parse()?)),
             "--watch" => builder = builder.watch_directory(value()?),
+            "--no-rehearsal" => builder = builder.rehearse(false),
             _ => return Err(format!("unknown argument `{argument}`\n{USAGE}").into()),
         }
     }

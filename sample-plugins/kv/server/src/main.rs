@@ -3,10 +3,13 @@
 //! their connections.
 //!
 //! Usage: `kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N]
-//! [--state-dir DIR]`. `--listen` defaults to `127.0.0.1:6379`; port 0 picks a free port. Without
+//! [--state-dir DIR] [--no-rehearsal] [--revalidate-in-pause]`. `--listen` defaults to `127.0.0.1:6379`; port 0 picks a free port. Without
 //! `--control`, the control socket goes to the default location. With `--state-dir`, the host keeps
 //! its journal there (every load, update, rollback, refusal and commit, `fsync`'d), so `ecdysis
-//! history` shows what happened before a restart, a crash or a SIGKILL. At start the server prints, one line each:
+//! history` shows what happened before a restart, a crash or a SIGKILL. Every update is first
+//! rehearsed in a child process (this program, re-executed), unless `--no-rehearsal` is given;
+//! the rehearsal checks the round trip, which `--revalidate-in-pause` checks again in the pause. At
+//! start the server prints, one line each:
 //!
 //! ```text
 //! control socket: PATH
@@ -40,13 +43,15 @@ use signal_hook::iterator::Signals;
 
 use crate::connection::{Connections, refuse_for_too_many_connections, serve_connection};
 
-const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR]";
+const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR] [--no-rehearsal] [--revalidate-in-pause]";
 
 /// How long connections get to finish the batch they are executing and write its replies once
 /// shutdown has begun, before their sockets are shut down both ways.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
+    // First, before anything else: in a rehearsal process this runs the rehearsal and exits.
+    ecdysis_host::rehearsal::serve_if_asked();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -69,6 +74,8 @@ struct Options {
     control_socket: ControlSocket,
     probation: Option<Duration>,
     state_directory: Option<PathBuf>,
+    rehearse: bool,
+    revalidate_in_pause: bool,
 }
 
 impl Options {
@@ -78,6 +85,8 @@ impl Options {
         let mut control_socket = ControlSocket::Default;
         let mut probation = None;
         let mut state_directory = None;
+        let mut rehearse = true;
+        let mut revalidate_in_pause = false;
         let mut arguments = std::env::args().skip(1);
         while let Some(argument) = arguments.next() {
             let mut value = || arguments.next().ok_or_else(|| format!("{argument} needs a value\n{USAGE}"));
@@ -92,18 +101,21 @@ impl Options {
                     probation = Some(Duration::from_millis(milliseconds));
                 }
                 "--state-dir" => state_directory = Some(PathBuf::from(value()?)),
+                "--no-rehearsal" => rehearse = false,
+                "--revalidate-in-pause" => revalidate_in_pause = true,
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 _ => return Err(format!("unknown argument `{argument}`\n{USAGE}")),
             }
         }
         let plugin = plugin.ok_or_else(|| format!("--plugin is required\n{USAGE}"))?;
-        Ok(Options { plugin, listen_address, control_socket, probation, state_directory })
+        Ok(Options { plugin, listen_address, control_socket, probation, state_directory, rehearse, revalidate_in_pause })
     }
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let options = Options::from_command_line()?;
-    let mut builder = Host::builder().control_socket(options.control_socket);
+    let mut builder =
+        Host::builder().control_socket(options.control_socket).rehearse(options.rehearse).revalidate_in_pause(options.revalidate_in_pause);
     if let Some(probation) = options.probation {
         builder = builder.probation(probation);
     }

@@ -1,0 +1,77 @@
+//! Rehearsals in a child process, beyond the fault matrix: calls keep being served while a
+//! candidate is rehearsed, and a program that cannot rehearse says so.
+
+use std::ffi::OsStr;
+use std::time::Instant;
+
+use ecdysis_host::{Phase, RehearsalStatus};
+
+use super::cli::{CounterServer, run_ecdysis};
+use super::*;
+
+/// The process ids of the rehearsal processes `parent` has started, found by the name they show.
+fn rehearsal_processes_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The parent's id is the second field after the command name, which ends with `) `.
+            let parent_of_pid = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            parent_of_pid == Some(parent) && String::from_utf8_lossy(&command_line).contains("(ecdysis rehearsal)")
+        })
+        .collect()
+}
+
+#[test]
+fn calls_are_served_while_a_candidate_is_rehearsed_and_the_running_version_is_never_paused() {
+    let mut server = CounterServer::start();
+    assert_eq!(server.ask("inc apples 3"), "apples = 3");
+    let socket = server.socket.clone();
+    let library = defective("transform_hangs");
+    // The candidate's transform hangs in the rehearsal until the deadline (5 s) kills the child.
+    let reload = std::thread::spawn(move || {
+        run_ecdysis(&[OsStr::new("--socket"), socket.as_os_str(), OsStr::new("reload"), OsStr::new("counter"), library.as_os_str()], |_| {})
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let rehearsal = loop {
+        if let Some(&pid) = rehearsal_processes_of(server.child.id()).first() {
+            break pid;
+        }
+        assert!(!reload.is_finished() && Instant::now() < deadline, "no rehearsal process was seen");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    for expected in 4..=13 {
+        assert_eq!(server.ask("inc apples 1"), format!("apples = {expected}"));
+    }
+    assert!(
+        std::path::Path::new(&format!("/proc/{rehearsal}")).exists() && !reload.is_finished(),
+        "ten calls were answered while the rehearsal still ran"
+    );
+    let run = reload.join().unwrap();
+    assert_eq!(run.exit_code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("did not report within 5s and was killed"), "{}", run.stderr);
+    server.assert_serving("1.0.0", 13);
+    assert!(rehearsal_processes_of(server.child.id()).is_empty(), "the rehearsal process was reaped");
+}
+
+#[test]
+fn a_program_that_does_not_call_serve_if_asked_cannot_rehearse_and_says_so() {
+    // This test program's `main` is the test harness's, which does not call it.
+    let host = Host::new().unwrap();
+    match host.rehearsal_status() {
+        RehearsalStatus::Unavailable { reason } => assert!(reason.contains("serve_if_asked"), "{reason}"),
+        other => panic!("expected rehearsals to be unavailable, found {other:?}"),
+    }
+    let _counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
+    let status = host.status();
+    assert!(matches!(&status[0].rehearsal, Some(RehearsalStatus::Unavailable { .. })), "{status:?}");
+    // Updates go ahead without: no rehearse phase, the round trip checked in the pause.
+    let report = host.update("counter", sample("counter-v2")).unwrap();
+    assert_eq!(report.rehearsal, None);
+    assert!(report.validated && report.phase(Phase::Rehearse).is_none(), "{report:?}");
+
+    let host = Host::builder().rehearse(false).build().unwrap();
+    assert_eq!(host.rehearsal_status(), RehearsalStatus::Off);
+}
