@@ -54,6 +54,9 @@ pub const CHILD_ENVIRONMENT_VARIABLE: &str = "ECDYSIS_REHEARSAL_CHILD";
 /// unless the host is told otherwise: room for the executable, the candidate and its allocator.
 pub const DEFAULT_MEMORY_ALLOWANCE: u64 = 1 << 30;
 
+/// How much longer than a hook the first report may take: the child process has to start.
+const STARTUP_ALLOWANCE: Duration = Duration::from_secs(10);
+
 /// How many bytes of the child's standard error the host keeps, the last ones.
 const STDERR_TAIL_BYTES: usize = 4096;
 
@@ -242,7 +245,9 @@ impl Rehearsal {
     /// Waits for the library to be opened: `Ok(Some(info))` with its descriptor, `Ok(None)` when the
     /// child refused it as the host's loader would (the host's own open then says why).
     pub(crate) fn opened(&mut self) -> Result<Option<PluginInfo>, RehearsalFailure> {
-        match self.next_report()? {
+        // Starting a process is not a plugin hook: on a loaded machine it may take a while.
+        let report = self.next_report_within(self.deadline + STARTUP_ALLOWANCE);
+        match report? {
             ChildReport::Opened { info } => Ok(Some(info)),
             ChildReport::LoadFailed { message } => {
                 tracing::debug!(%message, "the rehearsal process refused the library");
@@ -300,13 +305,17 @@ impl Rehearsal {
     }
 
     fn next_report(&mut self) -> Result<ChildReport, RehearsalFailure> {
-        match self.reports.recv_timeout(self.deadline) {
+        self.next_report_within(self.deadline)
+    }
+
+    fn next_report_within(&mut self, deadline: Duration) -> Result<ChildReport, RehearsalFailure> {
+        match self.reports.recv_timeout(deadline) {
             Ok(line) => serde_json::from_str(&line)
                 .map_err(|error| RehearsalFailure::Protocol { detail: format!("its report `{line}` is not understood: {error}") }),
             Err(RecvTimeoutError::Timeout) => {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                Err(RehearsalFailure::TimedOut { deadline: self.deadline })
+                Err(RehearsalFailure::TimedOut { deadline })
             }
             Err(RecvTimeoutError::Disconnected) => {
                 Err(self.died().unwrap_or(RehearsalFailure::Protocol { detail: "it closed its report pipe and still runs".into() }))

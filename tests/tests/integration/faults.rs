@@ -25,6 +25,15 @@ enum Outcome {
     Refused(&'static str),
     /// The host process dies.
     HostDies,
+    /// The update goes through; then, after `provoke` is sent to the server (if anything), the
+    /// version's probation fails and the host rolls it back to 1.0.0 with its state.
+    RolledBack {
+        /// A command that makes the new version misbehave.
+        provoke: Option<&'static str>,
+    },
+    /// The update goes through, and the next update (to counter v2) is refused with a message
+    /// containing this; the faulty version serves its state.
+    NextUpdateRefused(&'static str),
 }
 
 /// A faulty candidate: a defective test plugin, or a sample library cut short.
@@ -39,8 +48,25 @@ const STATE: [(&str, i64); 4] = [("apples", 3), ("pears", -5), ("plums", 7), ("q
 /// Runs one case in its own `counter-server`, with rehearsals and without, and checks each outcome.
 #[track_caller]
 fn check(faulty: Faulty, with_rehearsal: Outcome, without_rehearsal: Outcome) {
-    check_one(&faulty, &[], with_rehearsal);
-    check_one(&faulty, &["--no-rehearsal"], without_rehearsal);
+    check_with_arguments(faulty, &[], with_rehearsal, without_rehearsal);
+}
+
+/// [`check`], with more arguments for the server.
+#[track_caller]
+fn check_with_arguments(faulty: Faulty, arguments: &[&str], with_rehearsal: Outcome, without_rehearsal: Outcome) {
+    let with: Vec<&str> = ["--panic-budget", "0"].iter().chain(arguments).copied().collect();
+    check_one(&faulty, &with, with_rehearsal);
+    let without: Vec<&str> = with.iter().copied().chain(["--no-rehearsal"]).collect();
+    check_one(&faulty, &without, without_rehearsal);
+}
+
+/// Asserts that `server` serves `version` with every item of [`STATE`].
+#[track_caller]
+fn assert_state_served(server: &mut CounterServer, version: &str, server_arguments: &[&str]) {
+    assert_eq!(server.ask("version"), format!("counter {version}"), "{server_arguments:?}");
+    for (key, value) in STATE {
+        assert_eq!(server.ask(&format!("get {key}")), format!("{key} = {value}"), "{server_arguments:?}");
+    }
 }
 
 #[track_caller]
@@ -62,10 +88,37 @@ fn check_one(faulty: &Faulty, server_arguments: &[&str], expected: Outcome) {
         Outcome::Refused(reason) => {
             assert_eq!(run.exit_code, Some(1), "the update is refused ({server_arguments:?}): {run:?}");
             assert!(run.stderr.contains(reason), "`{}` should contain `{reason}` ({server_arguments:?})", run.stderr);
-            assert_eq!(server.ask("version"), "counter 1.0.0");
-            for (key, value) in STATE {
-                assert_eq!(server.ask(&format!("get {key}")), format!("{key} = {value}"), "{server_arguments:?}");
+            assert_state_served(&mut server, "1.0.0", server_arguments);
+        }
+        Outcome::RolledBack { provoke } => {
+            assert_eq!(run.exit_code, Some(0), "the update goes through ({server_arguments:?}): {run:?}");
+            if let Some(command) = provoke {
+                assert!(server.ask(command).contains("panicked"), "`{command}` makes the new version panic");
             }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while server.ask("version") != "counter 1.0.0" {
+                assert!(Instant::now() < deadline, "the version on probation was not rolled back ({server_arguments:?})");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert_state_served(&mut server, "1.0.0", server_arguments);
+        }
+        Outcome::NextUpdateRefused(reason) => {
+            assert_eq!(run.exit_code, Some(0), "the update goes through ({server_arguments:?}): {run:?}");
+            let library = sample("counter-v2");
+            let next = run_ecdysis(
+                &[
+                    OsStr::new("--socket"),
+                    server.socket.as_os_str(),
+                    OsStr::new("reload"),
+                    OsStr::new("--allow-downgrade"),
+                    OsStr::new("counter"),
+                    library.as_os_str(),
+                ],
+                |_| {},
+            );
+            assert_eq!(next.exit_code, Some(1), "the next update is refused ({server_arguments:?}): {next:?}");
+            assert!(next.stderr.contains(reason), "`{}` should contain `{reason}` ({server_arguments:?})", next.stderr);
+            assert_state_served(&mut server, "3.0.0", server_arguments);
         }
         Outcome::HostDies => {
             let deadline = Instant::now() + Duration::from_secs(30);
@@ -172,4 +225,23 @@ fn a_transform_that_hangs_is_abandoned_at_its_deadline_and_refused() {
         Outcome::Refused("failed during the transform: the rehearsal process did not report within 5s and was killed"),
         Outcome::Refused("did not finish `transform` within"),
     );
+}
+
+#[test]
+fn a_version_whose_health_check_fails_after_the_swap_is_rolled_back_with_its_state() {
+    let rolled_back = Outcome::RolledBack { provoke: None };
+    check(Faulty::Fixture("health_fails"), rolled_back, rolled_back);
+}
+
+#[test]
+fn a_version_whose_calls_panic_after_the_swap_is_rolled_back_with_its_state() {
+    let rolled_back = Outcome::RolledBack { provoke: Some("inc panic 1") };
+    check(Faulty::Fixture("call_panics"), rolled_back, rolled_back);
+}
+
+#[test]
+fn a_version_whose_prepare_never_quiesces_keeps_serving_when_the_next_update_gives_up() {
+    // Its `prepare` takes 800 ms, longer than this server's hooks may.
+    let refused = Outcome::NextUpdateRefused("did not finish `prepare` within 300ms");
+    check_with_arguments(Faulty::Fixture("prepare_hangs"), &["--hook-timeout-ms", "300"], refused, refused);
 }

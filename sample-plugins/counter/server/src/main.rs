@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Usage: `counter-server --plugin LIB [--control SOCKET] [--allow-dir DIR]... [--pin LIB=SHA256]...
-//! [--probation-ms N] [--watch DIR] [--no-rehearsal]`. Without `--control`, the socket goes to the default location;
+//! [--probation-ms N] [--hook-timeout-ms N] [--panic-budget N] [--watch DIR] [--no-rehearsal]`. Without `--control`, the socket goes to the default location;
 //! its path is printed at start. Operate it with `ecdysis --socket SOCKET
 //! status|reload|rollback|commit|history`. With `--watch DIR` (watch mode), every `*.so` file created
 //! or changed in `DIR` (e.g. `target/debug`) updates the module it declares. Every update is first
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: counter-server --plugin LIB [--control SOCKET] [--allow-dir DIR]... [--pin LIB=SHA256]... [--probation-ms N] [--watch DIR] [--no-rehearsal]";
+const USAGE: &str = "usage: counter-server --plugin LIB [--control SOCKET] [--allow-dir DIR]... [--pin LIB=SHA256]... [--probation-ms N] [--hook-timeout-ms N] [--panic-budget N] [--watch DIR] [--no-rehearsal]";
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut plugin: Option<PathBuf> = None;
@@ -64,6 +64,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             "--probation-ms" => builder = builder.probation(Duration::from_millis(value()?.parse()?)),
             "--watch" => builder = builder.watch_directory(value()?),
+            "--hook-timeout-ms" => builder = builder.hook_timeout(Duration::from_millis(value()?.parse()?)),
+            "--panic-budget" => builder = builder.panic_budget(value()?.parse()?),
             "--no-rehearsal" => builder = builder.rehearse(false),
             _ => return Err(format!("unknown argument `{argument}`\n{USAGE}").into()),
         }
