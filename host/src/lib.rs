@@ -43,6 +43,10 @@
 //!   version. The descriptor the plugin exports is verified before any of its code runs.
 //! - **Update**: a transaction, see [`Phase`]: stage, quiesce, export, transform, validate, swap.
 //!   The pause (calls held) spans quiesce to swap. [`UpdateReport`] times each phase.
+//! - **Rehearsal**: before the running version is paused, the update is tried in a child process
+//!   (this program, re-executed: call [`rehearsal::serve_if_asked`] first in `main`), on a snapshot
+//!   of the running state; a candidate that crashes, exits, hangs, fails or loses data there is
+//!   refused and costs only the child. See [`HostBuilder::rehearse`].
 //! - **Probation**: after an update the previous version stays loaded until [`Host::commit`] or the
 //!   next update; then it is dropped and its library unloaded, because no call can reach it.
 //!

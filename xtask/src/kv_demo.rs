@@ -314,7 +314,11 @@ fn announce(number: usize, report: &UpdateReport, served_before: u64) {
         report.to_version,
         report.pause.as_secs_f64() * 1e3,
         report.state_bytes,
-        if report.validated { " validated" } else { " not validated" },
+        match (report.validated, report.rehearsal.is_some_and(|rehearsal| rehearsal.round_trip_checked)) {
+            (true, _) => " validated",
+            (false, true) => " rehearsed and validated in a child process",
+            (false, false) => " not validated",
+        },
         report.total.as_secs_f64() * 1e3,
         served_before,
         report.from_version

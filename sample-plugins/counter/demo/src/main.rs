@@ -19,6 +19,8 @@ use ecdysis_host::{ErrorChain, Host, Module};
 const WORKERS: usize = 4;
 
 fn main() -> ExitCode {
+    // First: lets the host rehearse each update in a child process (this program, re-executed).
+    ecdysis_host::rehearsal::serve_if_asked();
     // Binaries install the subscriber; the host library only emits events.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
