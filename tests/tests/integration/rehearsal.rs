@@ -75,3 +75,40 @@ fn a_program_that_does_not_call_serve_if_asked_cannot_rehearse_and_says_so() {
     let host = Host::builder().rehearse(false).build().unwrap();
     assert_eq!(host.rehearsal_status(), RehearsalStatus::Off);
 }
+
+#[test]
+fn a_library_that_names_its_own_module_is_opened_in_the_rehearsal_process_first() {
+    use ecdysis_host::control::Client;
+    use ecdysis_host::protocol::{Command, Reply};
+
+    let mut server = CounterServer::start();
+    assert_eq!(server.ask("inc apples 3"), "apples = 3");
+    let mut client = Client::connect(&server.socket, Duration::from_secs(60)).unwrap();
+    let reload = |library: PathBuf| Command::Reload { module: None, library, allow_downgrade: false, force: false };
+
+    // The host learns the module from the descriptor, read in the child: the initialiser that
+    // aborts never runs here.
+    match client.request(reload(defective("fault_initialiser_aborts"))).unwrap() {
+        Reply::Error { message, .. } => {
+            assert!(message.contains("failed while opening the library (its initialisers run there)"), "{message}");
+            assert!(message.contains("killed by signal 6 (SIGABRT)"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    server.assert_serving("1.0.0", 3);
+
+    // A library the child refuses as the host's loader would is refused with the loader's reason.
+    match client.request(reload(defective("abi_mismatch"))).unwrap() {
+        Reply::Error { message, .. } => assert!(message.contains("ABI version"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    match client.request(reload(sample("counter-v2"))).unwrap() {
+        Reply::Report { report } => {
+            assert_eq!(report.to_version.to_string(), "2.0.0");
+            assert!(report.rehearsal.is_some_and(|rehearsal| rehearsal.round_trip_checked), "{report:?}");
+        }
+        other => panic!("expected a report, got {other:?}"),
+    }
+    server.assert_serving("2.0.0", 3);
+}
