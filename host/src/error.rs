@@ -280,8 +280,10 @@ pub enum UpdateError {
     },
     /// The update's rehearsal in a child process failed: the candidate crashed, exited, hung,
     /// failed or lost data there, and the running version was never paused.
-    #[error("the update to `{}` was refused: its rehearsal in a child process failed {step}", path.display())]
+    #[error("the {transition} `{}` was refused: its rehearsal in a child process failed {step}", path.display())]
     Rehearsal {
+        /// `update to` or `rollback to`.
+        transition: &'static str,
         /// The candidate library.
         path: PathBuf,
         /// The step the rehearsal was in.
@@ -463,6 +465,9 @@ pub enum RehearsalStep {
     Open,
     /// Taking a snapshot of the running state, in the host.
     Snapshot,
+    /// The running version's migration of the snapshot down to the candidate's older schema (a
+    /// downgrade or a rollback), run in the child on a copy of the running version.
+    MigrateDown,
     /// The candidate's transform of the snapshot.
     Transform,
     /// The candidate's export of its state back, and the comparison.
@@ -475,6 +480,7 @@ impl std::fmt::Display for RehearsalStep {
             RehearsalStep::Start => "while starting the rehearsal process",
             RehearsalStep::Open => "while opening the library (its initialisers run there)",
             RehearsalStep::Snapshot => "while taking the snapshot of the running state",
+            RehearsalStep::MigrateDown => "during the running version's migration down to the older schema",
             RehearsalStep::Transform => "during the transform",
             RehearsalStep::RoundTrip => "during the round trip",
         })

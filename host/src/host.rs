@@ -257,6 +257,7 @@ impl Host {
                         drop(rehearsal);
                         let error = self.inner.loader.open_staged(staged).err().map_or_else(
                             || UpdateError::Rehearsal {
+                                transition: "update to",
                                 path: path.to_owned(),
                                 step: RehearsalStep::Open,
                                 failure: RehearsalFailure::Protocol { detail: "it refused a library the host accepts".into() },

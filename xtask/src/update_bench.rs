@@ -1,9 +1,9 @@
 //! `cargo xtask bench update`: what a rehearsal in a child process costs an update, measured in one
-//! run on one machine. A release `kv-server` holding N keys is updated kv v1 → v2 (and rolled back,
-//! which is not rehearsed) several times in each of three configurations: without rehearsals (the
-//! baseline: the round trip is checked in the pause), with rehearsals (the round trip is checked in
-//! the child, on a snapshot taken while calls are admitted, and not again in the pause), and with
-//! rehearsals and the round trip checked again in the pause (`--revalidate-in-pause`). It prints
+//! run on one machine. A release `kv-server` holding N keys is updated kv v1 → v2 (and rolled back)
+//! several times in each of three configurations: without rehearsals (the baseline: the round trip
+//! is checked in the pause), with rehearsals (the round trip is checked in the child, on a snapshot
+//! taken while calls are admitted, and not again in the pause), and with rehearsals and the round
+//! trip checked again in the pause (`--revalidate-in-pause`). Only the updates are measured. It prints
 //! the median pause and total of each, as ratios to the baseline, and how long the snapshot export
 //! held the plugin's locks.
 

@@ -244,6 +244,11 @@ impl LoadedLibrary {
         &self.info
     }
 
+    /// The private copy that was opened.
+    pub(crate) fn private_copy(&self) -> &Path {
+        self.private_copy.as_deref().expect("a loaded library keeps its private copy until it is dropped")
+    }
+
     /// The open library.
     pub(crate) fn opened(&self) -> &OpenedLibrary {
         self.opened.as_ref().expect("a loaded library is open until it is dropped")

@@ -124,6 +124,11 @@ struct ChildRequest {
 /// The second request: what follows it on the pipe is an encoded envelope of `envelope_bytes`.
 #[derive(Serialize, Deserialize)]
 struct TransferRequest {
+    /// For a downgrade or a rollback: the running version's library (its private copy), which
+    /// takes the snapshot in its own schema and migrates it down to `transfer_schema` first.
+    migrate_down_with: Option<PathBuf>,
+    /// The schema the state crosses in.
+    transfer_schema: u32,
     /// Whether migrations may drop what the target schema cannot hold.
     force: bool,
     /// Whether to export the state back and compare.
@@ -140,6 +145,10 @@ enum ChildReport {
     Opened { info: PluginInfo },
     /// The library was refused while opening (the host opens it itself to report why).
     LoadFailed { message: String },
+    /// The running version's copy migrated the snapshot down.
+    MigratedDown,
+    /// The running version's copy could not migrate the snapshot down (or could not be opened).
+    MigrateDownFailed { message: String },
     /// The candidate built its instance from the snapshot.
     Transformed,
     /// The candidate could not take over the snapshot (an error or a panic it reported).
@@ -182,6 +191,18 @@ fn signal_name(signal: i32) -> &'static str {
         31 => "SIGSYS",
         _ => "another signal",
     }
+}
+
+/// What a rehearsal's state transfer is asked to do.
+pub(crate) struct RehearsedTransfer<'path> {
+    /// For a downgrade or a rollback: the running version's library, to migrate the snapshot down.
+    pub(crate) migrate_down_with: Option<&'path Path>,
+    /// The schema the state crosses in.
+    pub(crate) transfer_schema: u32,
+    /// The migration options.
+    pub(crate) options: MigrationOptions,
+    /// Whether to check the round trip.
+    pub(crate) compare: bool,
 }
 
 /// A rehearsal process, from its start to its last report. Killed and reaped when dropped.
@@ -257,28 +278,45 @@ impl Rehearsal {
         }
     }
 
-    /// Sends the snapshot; waits for the transform and, when `compare`, the round trip. `step` is
-    /// kept at the step under way, so that a failure can be placed.
+    /// Sends the snapshot; waits for the migration down (when `migrate_down_with` names the running
+    /// version's library), the transform into `transfer_schema` and, when `compare`, the round
+    /// trip. `step` is kept at the step under way, so that a failure can be placed.
     pub(crate) fn transfer(
         &mut self,
         snapshot: &StateEnvelope,
-        options: MigrationOptions,
-        compare: bool,
+        transfer: &RehearsedTransfer<'_>,
         step: &mut RehearsalStep,
     ) -> Result<(), RehearsalFailure> {
-        *step = RehearsalStep::Transform;
         let bytes = snapshot.to_bytes();
-        let request = TransferRequest { force: options.force, compare, envelope_bytes: bytes.len() as u64 };
+        let request = TransferRequest {
+            migrate_down_with: transfer.migrate_down_with.map(Path::to_owned),
+            transfer_schema: transfer.transfer_schema,
+            force: transfer.options.force,
+            compare: transfer.compare,
+            envelope_bytes: bytes.len() as u64,
+        };
         let mut message = serde_json::to_vec(&request).expect("a transfer request is serialisable");
         message.push(b'\n');
         message.extend_from_slice(&bytes);
-        self.send(&message)?;
+        if transfer.migrate_down_with.is_some() {
+            *step = RehearsalStep::MigrateDown;
+            self.send(&message)?;
+            match self.next_report()? {
+                ChildReport::MigratedDown => {}
+                ChildReport::MigrateDownFailed { message } => return Err(RehearsalFailure::Plugin { message }),
+                other => return Err(RehearsalFailure::Protocol { detail: format!("expected the migration down, got {other:?}") }),
+            }
+            *step = RehearsalStep::Transform;
+        } else {
+            *step = RehearsalStep::Transform;
+            self.send(&message)?;
+        }
         match self.next_report()? {
             ChildReport::Transformed => {}
             ChildReport::TransformFailed { message } => return Err(RehearsalFailure::Plugin { message }),
             other => return Err(RehearsalFailure::Protocol { detail: format!("expected the transform, got {other:?}") }),
         }
-        if !compare {
+        if !transfer.compare {
             return Ok(());
         }
         *step = RehearsalStep::RoundTrip;
@@ -396,7 +434,30 @@ fn run_child() -> Result<(), String> {
     let snapshot = StateEnvelope::from_bytes(&bytes).map_err(|error| format!("the snapshot is not an envelope: {error}"))?;
     drop(bytes);
     let options = MigrationOptions::forced(transfer.force);
-    let instance = match Instance::import(&library, snapshot.schema_version, &snapshot.payload, options) {
+    // A downgrade or a rollback: a copy of the running version takes the snapshot in its own schema
+    // and migrates it down, as the running version will in the pause.
+    let (running, crossing) = match &transfer.migrate_down_with {
+        None => (None, snapshot.payload),
+        Some(running_library) => {
+            let migrated_down = loader.open(running_library).map_err(|error| ErrorChain(&error).to_string()).and_then(|running| {
+                let running = Arc::new(running);
+                let instance = Instance::import(&running, snapshot.schema_version, &snapshot.payload, options)
+                    .map_err(|error| format!("the running version could not take the snapshot back: {error}"))?;
+                let payload = instance
+                    .export(transfer.transfer_schema, options)
+                    .map_err(|error| format!("the running version could not migrate the state down: {error}"))?;
+                Ok(((running, instance), payload))
+            });
+            match migrated_down {
+                Ok((running, payload)) => {
+                    report(&mut reports, &ChildReport::MigratedDown)?;
+                    (Some(running), payload)
+                }
+                Err(message) => return report(&mut reports, &ChildReport::MigrateDownFailed { message }),
+            }
+        }
+    };
+    let instance = match Instance::import(&library, transfer.transfer_schema, &crossing, options) {
         Ok(instance) => instance,
         Err(error) => {
             return report(
@@ -407,8 +468,8 @@ fn run_child() -> Result<(), String> {
     };
     report(&mut reports, &ChildReport::Transformed)?;
     if transfer.compare {
-        let outcome = match instance.export(snapshot.schema_version, options) {
-            Ok(round_trip) => ChildReport::Compared { difference: validate::compare(&snapshot.payload, &round_trip).err() },
+        let outcome = match instance.export(transfer.transfer_schema, options) {
+            Ok(round_trip) => ChildReport::Compared { difference: validate::compare(&crossing, &round_trip).err() },
             Err(error) => ChildReport::RoundTripFailed { message: format!("the candidate could not export the state back: {error}") },
         };
         report(&mut reports, &outcome)?;
@@ -416,6 +477,7 @@ fn run_child() -> Result<(), String> {
     // The process exits without unloading: the rehearsal is over, and a candidate's destructors
     // are not part of it.
     std::mem::forget(instance);
+    std::mem::forget(running);
     std::mem::forget(library);
     std::mem::forget(loader);
     Ok(())

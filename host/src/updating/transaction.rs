@@ -15,7 +15,7 @@ use crate::calling::instance::Instance;
 use crate::calling::module::ModuleCell;
 use crate::error::{RehearsalFailure, RehearsalStep, UpdateError};
 use crate::loading::{LoadedLibrary, Loader, PluginInfo, StagedLibrary};
-use crate::updating::rehearsal::{self, Rehearsal, RehearsalSettings};
+use crate::updating::rehearsal::{self, Rehearsal, RehearsalSettings, RehearsedTransfer};
 use crate::updating::validate;
 
 /// The host's settings that every transaction follows.
@@ -243,7 +243,28 @@ pub(crate) fn update(
                 (Arc::new(loader.open_staged(staged)?), rehearsal)
             }
             Candidate::Rehearsing(staged, rehearsal) => (Arc::new(loader.open_staged(staged)?), Some(rehearsal)),
-            Candidate::Opened(library) | Candidate::Previous(library) => (library, None),
+            Candidate::Opened(library) => (library, None),
+            // The previous version already ran here; what is rehearsed is the state's way down.
+            Candidate::Previous(library) => {
+                let rehearsal = match rehearsal::availability() {
+                    Ok(()) if config.rehearsal.enabled => {
+                        let path = library.info().path.clone();
+                        let failed =
+                            |step, failure| UpdateError::Rehearsal { transition: "rollback to", path: path.clone(), step, failure };
+                        let mut rehearsal = Rehearsal::start(library.private_copy(), &config.rehearsal, config.hook_timeout)
+                            .map_err(|failure| failed(RehearsalStep::Start, failure))?;
+                        match rehearsal.opened().map_err(|failure| failed(RehearsalStep::Open, failure))? {
+                            Some(_) => Some(rehearsal),
+                            None => {
+                                let detail = "it refused the previous version's library, which this host has loaded".to_owned();
+                                return Err(failed(RehearsalStep::Open, RehearsalFailure::Protocol { detail }));
+                            }
+                        }
+                    }
+                    _ => None,
+                };
+                (library, rehearsal)
+            }
         };
         let transfer_schema = verify(&running_info, library.info(), options, config.validate)?;
         Ok((library, transfer_schema, rehearsal))
@@ -255,9 +276,9 @@ pub(crate) fn update(
     // the running version exports while calls are still admitted.
     let rehearsal = match rehearsal {
         None => None,
-        Some(rehearsal) => {
-            Some(phases.time(Phase::Rehearse, || rehearse(config, rehearsal, &running, &candidate_info, transfer_schema, migration))?)
-        }
+        Some(rehearsal) => Some(phases.time(Phase::Rehearse, || {
+            rehearse(config, rehearsal, &running, &candidate_info, transfer_schema, migration, kind == UpdateKind::Rollback)
+        })?),
     };
 
     // The hooks of this transaction run back to back on one worker, started now so that its start
@@ -355,7 +376,7 @@ pub(crate) fn start_rehearsal(
     staged: &StagedLibrary,
     config: &TransactionSettings,
 ) -> Result<(Option<PluginInfo>, Rehearsal), UpdateError> {
-    let failed = |step, failure| UpdateError::Rehearsal { path: staged.path().to_owned(), step, failure };
+    let failed = |step, failure| UpdateError::Rehearsal { transition: "update to", path: staged.path().to_owned(), step, failure };
     let mut rehearsal = Rehearsal::start(staged.private_copy(), &config.rehearsal, config.hook_timeout)
         .map_err(|failure| failed(RehearsalStep::Start, failure))?;
     let info = rehearsal.opened().map_err(|failure| failed(RehearsalStep::Open, failure))?;
@@ -363,7 +384,9 @@ pub(crate) fn start_rehearsal(
 }
 
 /// Takes a snapshot of the running state without pausing (the running version's own export, under
-/// its own locks) and has the rehearsal process transform it and check the round trip.
+/// its own locks) and has the rehearsal process transform it and check the round trip. For a
+/// downgrade or a rollback the snapshot is in the running schema, and the child migrates it down
+/// with a copy of the running version first: that migration is the code of the version being left.
 fn rehearse(
     config: &TransactionSettings,
     mut rehearsal: Rehearsal,
@@ -371,11 +394,14 @@ fn rehearse(
     candidate: &PluginInfo,
     transfer_schema: u32,
     migration: MigrationOptions,
+    is_rollback: bool,
 ) -> Result<RehearsalReport, UpdateError> {
-    let failed = |step, failure| UpdateError::Rehearsal { path: candidate.path.clone(), step, failure };
+    let transition = if is_rollback { "rollback to" } else { "update to" };
+    let failed = |step, failure| UpdateError::Rehearsal { transition, path: candidate.path.clone(), step, failure };
+    let running_schema = running.info().schema_version;
     let exporting = Arc::clone(running);
     let export_started = Instant::now();
-    let snapshot = match with_deadline("snapshot", config.hook_timeout, move || exporting.export(transfer_schema, migration)) {
+    let snapshot = match with_deadline("snapshot", config.hook_timeout, move || exporting.export(running_schema, migration)) {
         None => {
             let message = format!("the running version did not export the snapshot within {:?}", config.hook_timeout);
             return Err(failed(RehearsalStep::Snapshot, RehearsalFailure::Snapshot { message }));
@@ -384,12 +410,18 @@ fn rehearse(
             let message = format!("the running version could not export the snapshot: {error}");
             return Err(failed(RehearsalStep::Snapshot, RehearsalFailure::Snapshot { message }));
         }
-        Some(Ok(payload)) => StateEnvelope::new(running.info().schema_name.clone(), transfer_schema, payload),
+        Some(Ok(payload)) => StateEnvelope::new(running.info().schema_name.clone(), running_schema, payload),
     };
     let snapshot_export = export_started.elapsed();
     let round_trip_checked = candidate.can_export(transfer_schema);
+    let transfer = RehearsedTransfer {
+        migrate_down_with: (transfer_schema != running_schema).then(|| running.library().private_copy()),
+        transfer_schema,
+        options: migration,
+        compare: round_trip_checked,
+    };
     let mut step = RehearsalStep::Transform;
-    rehearsal.transfer(&snapshot, migration, round_trip_checked, &mut step).map_err(|failure| failed(step, failure))?;
+    rehearsal.transfer(&snapshot, &transfer, &mut step).map_err(|failure| failed(step, failure))?;
     let report = RehearsalReport { snapshot_export, total: rehearsal.elapsed(), round_trip_checked };
     tracing::debug!(
         snapshot_export_us = snapshot_export.as_micros() as u64,

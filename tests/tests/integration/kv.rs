@@ -361,8 +361,10 @@ fn one_hundred_thousand_keys_survive_v1_v2_v3_and_back_to_v2() {
     assert_eq!(reported_version(&mut connection), "3.0.0");
     check_every_key(&mut connection, Some(expiry_set_at));
 
-    // Back to v2 (a downgrade, allowed): strings only, so nothing is refused or lost.
+    // Back to v2 (a downgrade, allowed): strings only, so nothing is refused or lost. v3's
+    // migration down ran in the rehearsal first, and the round trip was checked there.
     let report = server.update_to("kv-v2", "2.0.0", true);
+    assert!(report.rehearsal.is_some_and(|rehearsal| rehearsal.round_trip_checked), "{report:?}");
     println!("v3 → v2 with {KEY_COUNT} keys: {} bytes of state, pause {:?}", report.state_bytes, report.pause);
     assert_eq!(reported_version(&mut connection), "2.0.0");
     check_every_key(&mut connection, Some(expiry_set_at));
@@ -374,6 +376,8 @@ fn one_hundred_thousand_keys_survive_v1_v2_v3_and_back_to_v2() {
     assert_eq!(length, 3);
     let refusal = server.reload("kv-v2", true, false).expect_err("a downgrade that would drop a list is refused");
     assert!(refusal.contains("1 list(s)"), "the refusal names the lists: {refusal}");
+    // The migration down is v3's code: it ran first in the rehearsal process, which refused.
+    assert!(refusal.contains("its rehearsal in a child process failed during the running version's migration down"), "{refusal}");
     assert_eq!(reported_version(&mut connection), "3.0.0", "v3 keeps serving after the refusal");
     let list: Vec<String> = redis::cmd("LRANGE").arg("a-list").arg(0).arg(-1).query(&mut connection).expect("LRANGE");
     assert_eq!(list, ["three", "two", "one"]);

@@ -77,7 +77,7 @@ fn a_program_that_does_not_call_serve_if_asked_cannot_rehearse_and_says_so() {
 }
 
 #[test]
-fn a_library_that_names_its_own_module_is_opened_in_the_rehearsal_process_first() {
+fn a_library_that_names_its_own_module_is_opened_in_the_rehearsal_process_first_and_rollbacks_are_rehearsed() {
     use ecdysis_host::control::Client;
     use ecdysis_host::protocol::{Command, Reply};
 
@@ -111,4 +111,16 @@ fn a_library_that_names_its_own_module_is_opened_in_the_rehearsal_process_first(
         other => panic!("expected a report, got {other:?}"),
     }
     server.assert_serving("2.0.0", 3);
+
+    // A rollback is rehearsed too: v2's migration down to v1's schema is the code of the version
+    // being left.
+    match client.request(Command::Rollback { module: "counter".into(), force: false }).unwrap() {
+        Reply::Report { report } => {
+            assert_eq!(report.to_version.to_string(), "1.0.0");
+            assert!(report.rehearsal.is_some_and(|rehearsal| rehearsal.round_trip_checked), "{report:?}");
+            assert!(report.phase(Phase::Rehearse).is_some() && report.phase(Phase::Validate).is_none(), "{report:?}");
+        }
+        other => panic!("expected a report, got {other:?}"),
+    }
+    server.assert_serving("1.0.0", 3);
 }
