@@ -413,7 +413,8 @@ fn rehearse(
         Some(Ok(payload)) => StateEnvelope::new(running.info().schema_name.clone(), running_schema, payload),
     };
     let snapshot_export = export_started.elapsed();
-    let round_trip_checked = candidate.can_export(transfer_schema);
+    // Validation turned off in the host's settings is off in the rehearsal too.
+    let round_trip_checked = config.validate && candidate.can_export(transfer_schema);
     let transfer = RehearsedTransfer {
         migrate_down_with: (transfer_schema != running_schema).then(|| running.library().private_copy()),
         transfer_schema,
