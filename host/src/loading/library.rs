@@ -121,7 +121,14 @@ pub(crate) struct Loader {
 impl Loader {
     /// Opens and verifies the library at `path` under this loader's rules.
     pub(crate) fn open(&self, path: &Path) -> Result<LoadedLibrary, LoadError> {
-        LoadedLibrary::open(path, self)
+        LoadedLibrary::open(path, self, None)
+    }
+
+    /// Opens and verifies the library at `path`, which must have SHA-256 `digest`: a copy the host
+    /// kept itself (the state directory's copy of a snapshot's library), so the allowed directories
+    /// do not apply; the digest is checked on the private copy that is then opened.
+    pub(crate) fn open_with_digest(&self, path: &Path, digest: [u8; 32]) -> Result<LoadedLibrary, LoadError> {
+        LoadedLibrary::open(path, self, Some(digest))
     }
 
     fn check_policy(&self, path: &Path) -> Result<Option<[u8; 32]>, LoadError> {
@@ -143,6 +150,8 @@ pub(crate) struct LoadedLibrary {
     info: PluginInfo,
     private_copy: Option<tempfile::TempPath>,
     releases: ReleaseLog,
+    /// The SHA-256 of the library's bytes, once asked for (a snapshot names its library by it).
+    sha256: std::sync::OnceLock<[u8; 32]>,
 }
 
 static NEXT_COPY: AtomicU64 = AtomicU64::new(0);
@@ -151,17 +160,24 @@ impl LoadedLibrary {
     /// Checks `path` (file, allow-list), copies it into the loader's private directory, checks the
     /// copy's pin, opens the copy and verifies its descriptor. Runs no plugin function except
     /// `install_logger`, after verification.
-    fn open(path: &Path, loader: &Loader) -> Result<LoadedLibrary, LoadError> {
+    /// With `digest`, the allowed directories and pins do not apply, and the library must have
+    /// that digest instead.
+    fn open(path: &Path, loader: &Loader, digest: Option<[u8; 32]>) -> Result<LoadedLibrary, LoadError> {
         check_file(path)?;
-        let pin = loader.check_policy(path)?;
+        let pin = match digest {
+            Some(digest) => Some(digest),
+            None => loader.check_policy(path)?,
+        };
         let private_copy = copy_privately(path, loader.library_dir.path())?;
         // The copy is what will be opened, so the copy is what is hashed and read.
         let bytes = std::fs::read(&private_copy).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+        let sha256 = std::sync::OnceLock::new();
         if let Some(expected) = pin {
             let found: [u8; 32] = Sha256::digest(&bytes).into();
             if found != expected {
                 return Err(LoadError::HashMismatch { path: path.to_owned(), expected: hex(&expected), found: hex(&found) });
             }
+            let _ = sha256.set(found);
         }
         elf::check_loadable(path, &bytes)?;
         drop(bytes);
@@ -193,7 +209,28 @@ impl LoadedLibrary {
         let info = read_info(opened.descriptor(), path)?;
         opened.install_logger(forward_plugin_log);
         tracing::debug!(module = %info.module, version = %info.version, "plugin library verified");
-        Ok(LoadedLibrary { opened: Some(opened), info, private_copy: Some(private_copy), releases: Arc::clone(&loader.releases) })
+        Ok(LoadedLibrary { opened: Some(opened), info, private_copy: Some(private_copy), releases: Arc::clone(&loader.releases), sha256 })
+    }
+
+    /// The SHA-256 of the library's bytes (of the private copy that was opened), computed the first
+    /// time it is asked for.
+    ///
+    /// # Errors
+    /// When the private copy cannot be read.
+    pub(crate) fn sha256(&self) -> std::io::Result<[u8; 32]> {
+        if let Some(digest) = self.sha256.get() {
+            return Ok(*digest);
+        }
+        let mut file = std::fs::File::open(self.private_copy())?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher)?;
+        let digest: [u8; 32] = hasher.finalize().into();
+        Ok(*self.sha256.get_or_init(|| digest))
+    }
+
+    /// The private copy that was opened: the library's bytes, unchanged for as long as it is loaded.
+    pub(crate) fn private_copy(&self) -> &Path {
+        self.private_copy.as_deref().expect("a loaded library keeps its private copy until it is dropped")
     }
 
     /// What the descriptor says.
