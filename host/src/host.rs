@@ -515,6 +515,9 @@ impl Host {
     /// When the host has no state directory, no such module is loaded, the export fails or misses
     /// the hook deadline, or a file cannot be written. The module keeps serving either way.
     pub fn snapshot(&self, module: &str) -> Result<SnapshotReport, SnapshotError> {
+        if self.inner.snapshots.is_none() {
+            return Err(SnapshotError::NoStateDirectory);
+        }
         let cell =
             self.inner.modules.lock().get(module).cloned().ok_or_else(|| SnapshotError::NoSuchModule { module: module.to_owned() })?;
         let _no_transaction_meanwhile = cell.transaction.lock();

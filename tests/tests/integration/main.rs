@@ -17,6 +17,7 @@ mod probation;
 mod refusals;
 mod soundness;
 mod update;
+mod warm_restart;
 mod watch;
 
 use std::collections::BTreeMap;
