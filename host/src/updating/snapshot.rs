@@ -196,7 +196,7 @@ fn list_snapshots(directory: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
             snapshots.push((sequence, entry.path()));
         }
     }
-    snapshots.sort_unstable_by(|left, right| right.0.cmp(&left.0));
+    snapshots.sort_unstable_by_key(|(sequence, _)| std::cmp::Reverse(*sequence));
     Ok(snapshots)
 }
 

@@ -316,8 +316,8 @@ fn history(server: &KvServer) -> Vec<(String, String, String)> {
             let event = serde_json::to_value(&entry.event).expect("an event serialises");
             let kind = event["kind"].as_str().unwrap_or_default().to_owned();
             let version = match &entry.event {
-                ecdysis_host::HistoryEvent::Loaded { version, .. } => version.to_string(),
-                ecdysis_host::HistoryEvent::Updated { report } => format!("{} -> {}", report.from_version, report.to_version),
+                HistoryEvent::Loaded { version, .. } => version.to_string(),
+                HistoryEvent::Updated { report } => format!("{} -> {}", report.from_version, report.to_version),
                 _ => String::new(),
             };
             (entry.module, kind, version)
@@ -524,6 +524,40 @@ fn kv_server_writes_a_last_snapshot_when_it_shuts_down_cleanly() {
     let server = KvServer::start_with("kv-v1", "2.0.0", &arguments);
     let mut connection = server.connect();
     assert_eq!(ordered_keys_present(&mut connection), 200);
+}
+
+#[test]
+fn ecdysis_snapshot_writes_what_it_says_and_status_and_history_show_it() {
+    use super::cli::run_ecdysis;
+    let state = tempfile::tempdir().unwrap();
+    let arguments = [std::ffi::OsStr::new("--state-dir"), state.path().as_os_str()];
+    let server = KvServer::start_with("kv-v1", "1.0.0", &arguments);
+    let mut connection = server.connect();
+    redis::cmd("SET").arg("fruit").arg("apple").exec(&mut connection).expect("SET");
+    let ecdysis = |command: &[&str]| {
+        let mut all = vec![std::ffi::OsStr::new("--socket"), server.socket.as_os_str()];
+        all.extend(command.iter().map(std::ffi::OsStr::new));
+        run_ecdysis(&all, |_| {})
+    };
+    let run = ecdysis(&["snapshot", "kv"]);
+    assert_eq!((run.exit_code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    let line = run.stdout.trim_end();
+    assert!(line.starts_with("snapshot of kv 1.0.0 (state schema v1, ") && line.contains(" bytes, requested) written to "), "{line}");
+    let path = PathBuf::from(line.rsplit(" written to ").next().unwrap());
+    assert!(path.starts_with(state.path()) && path.is_file(), "the file it names is there: {}", path.display());
+
+    let run = ecdysis(&["snapshot", "--json"]);
+    let snapshots: Vec<SnapshotReport> = serde_json::from_str(&run.stdout).unwrap_or_else(|error| panic!("{error}: {run:?}"));
+    assert_eq!(snapshots.len(), 1, "every module: kv alone");
+    assert_ne!(snapshots[0].path, path, "a new file each time");
+
+    let run = ecdysis(&["status"]);
+    assert!(run.stdout.contains("kv: last snapshot ") && run.stdout.contains(&snapshots[0].path.display().to_string()), "{run:?}");
+    let run = ecdysis(&["history"]);
+    assert_eq!(run.stdout.matches(", requested) written to ").count(), 2, "{run:?}");
+    let run = ecdysis(&["snapshot", "kettle"]);
+    assert_eq!(run.exit_code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("no module named `kettle`"), "{run:?}");
 }
 
 #[test]
