@@ -74,7 +74,8 @@ impl HostBuilder {
     }
 
     /// Allows loading libraries from `directory` (after resolving symlinks). Once any directory is
-    /// allowed, libraries anywhere else are refused.
+    /// allowed, libraries anywhere else are refused (but for the state directory's own copies of
+    /// snapshotted libraries, see [`HostBuilder::state_directory`]).
     pub fn allow_directory(mut self, directory: impl Into<PathBuf>) -> Self {
         self.config.allowed_directories.push(directory.into());
         self
@@ -141,6 +142,11 @@ impl HostBuilder {
     /// [`Host::shutdown`], and every [`HostBuilder::snapshot_interval`]. A host started later on
     /// the same directory loads a module back from its newest snapshot ([`Host::load`]). One host
     /// at a time may use a directory.
+    ///
+    /// The directory is trusted as much as the plugin directories: a warm restart loads the copies
+    /// of snapshotted libraries kept there (verified by the SHA-256 their snapshots name) without
+    /// [`HostBuilder::allow_directory`] and pins. Keep it owned by the host's user and writable by
+    /// nobody else.
     pub fn state_directory(mut self, directory: impl Into<PathBuf>) -> Self {
         self.config.state_directory = Some(directory.into());
         self

@@ -5,6 +5,7 @@
 //! real `kv-server` killed with SIGKILL during updates is in `kv.rs`.)
 
 use std::path::Path;
+use std::time::Instant;
 
 use ecdysis_host::{ErrorChain, HistoryEvent, KEPT_PER_MODULE, LoadError, SnapshotError, SnapshotReason};
 
@@ -260,4 +261,53 @@ fn a_library_changed_gives_way_to_the_library_given_through_the_migration_chain_
     assert!(message.contains(&format!("its library copy `{}` was changed (its SHA-256 is now", kept.display())), "{message}");
     assert!(message.contains("has no migration path from the snapshot's schema v2"), "{message}");
     assert_eq!(std::fs::read(&kept).unwrap(), altered, "nothing in the state directory was touched");
+}
+
+/// Waits (bounded, so that a host that never writes it fails) until `host`'s history records a
+/// snapshot for `reason`.
+#[track_caller]
+fn wait_for_snapshot(host: &Host, reason: SnapshotReason) {
+    let started = Instant::now();
+    while !host.history().iter().any(|entry| matches!(entry.event, HistoryEvent::Snapshotted { reason: found, .. } if found == reason)) {
+        assert!(started.elapsed() < Duration::from_secs(60), "no snapshot for {reason:?}: {:?}", host.history());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_end_of_probation_and_an_interval_snapshot_the_state_without_being_asked() {
+    let state = tempfile::tempdir().unwrap();
+    // The end of probation commits, and snapshots the state it commits.
+    let at_commit = {
+        let host = Host::builder()
+            .state_directory(state.path())
+            .probation(Duration::from_millis(100))
+            .probation_checks_every(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
+        counter.call(|counter| counter.increment("apples", 2).unwrap());
+        host.update("counter", sample("counter-v2")).unwrap();
+        counter.call(|counter| counter.increment("pears", 3).unwrap());
+        wait_for_snapshot(&host, SnapshotReason::ProbationEnded);
+        observe(&counter)
+    };
+    // Every interval snapshots what changed, and nothing when nothing did.
+    let everything = {
+        let host = Host::builder().state_directory(state.path()).snapshot_interval(Duration::from_millis(50)).build().unwrap();
+        let counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
+        assert_eq!(observe(&counter), at_commit);
+        counter.call(|counter| counter.increment("plums", 4).unwrap());
+        wait_for_snapshot(&host, SnapshotReason::Interval);
+        let settled = host.history().len();
+        std::thread::sleep(Duration::from_millis(300));
+        let later: Vec<_> = host.history().into_iter().skip(settled).collect();
+        assert!(later.is_empty(), "an unchanged state is not snapshotted again: {later:?}");
+        observe(&counter)
+    };
+    // Dropped without a shutdown, as a crash would: the snapshots taken unasked hold every write.
+    let host = host_in(state.path());
+    let counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
+    assert_eq!(counter.info().version.to_string(), "2.0.0");
+    assert_eq!(observe(&counter), everything);
 }
