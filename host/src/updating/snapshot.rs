@@ -200,6 +200,30 @@ fn list_snapshots(directory: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
     Ok(snapshots)
 }
 
+/// Waits until `directory`'s entries are on disk.
+fn sync_directory(directory: &Path) -> std::io::Result<()> {
+    File::open(directory)?.sync_all()
+}
+
+/// The SHA-256 of the file at `path`.
+fn sha256_of_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut File::open(path)?, &mut hasher)?;
+    Ok(hasher.finalize().into())
+}
+
+/// The format version of the snapshot file at `path`, when it is a snapshot of another format
+/// version than this host's.
+fn foreign_format(path: &Path) -> Option<String> {
+    let mut first_bytes = Vec::new();
+    File::open(path).ok()?.take(64).read_to_end(&mut first_bytes).ok()?;
+    match decode_header(&first_bytes) {
+        Err(ReadError::Format(found)) => Some(found),
+        _ => None,
+    }
+}
+
 /// Writes `bytes` to `directory/file_name` atomically: a temporary file in the same directory,
 /// `fsync`, rename, `fsync` of the directory.
 fn write_atomically(directory: &Path, file_name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
@@ -208,7 +232,7 @@ fn write_atomically(directory: &Path, file_name: &str, bytes: &[u8]) -> std::io:
     temporary.as_file().sync_all()?;
     let path = directory.join(file_name);
     temporary.persist(&path).map_err(|error| error.error)?;
-    File::open(directory)?.sync_all()?;
+    sync_directory(directory)?;
     Ok(path)
 }
 
@@ -219,7 +243,7 @@ fn copy_atomically(source: &Path, directory: &Path, file_name: &str) -> std::io:
     temporary.as_file().sync_all()?;
     let path = directory.join(file_name);
     temporary.persist(&path).map_err(|error| error.error)?;
-    File::open(directory)?.sync_all()?;
+    sync_directory(directory)?;
     Ok(path)
 }
 
@@ -265,8 +289,17 @@ pub(crate) struct SnapshotStore {
     directory: PathBuf,
     /// How often every module is snapshotted, if at all.
     pub(crate) interval: Option<Duration>,
-    /// The newest snapshot of each module; also serialises writes and pruning.
-    last: Mutex<HashMap<String, LastSnapshot>>,
+    /// What this host knows of the directory; its lock also serialises writes and pruning.
+    known: Mutex<Known>,
+}
+
+/// What a host knows of its state directory.
+#[derive(Default)]
+struct Known {
+    /// The newest snapshot of each module.
+    last: HashMap<String, LastSnapshot>,
+    /// The library copies whose content this host has checked against their names (or written).
+    verified_libraries: BTreeSet<String>,
 }
 
 impl SnapshotStore {
@@ -291,7 +324,12 @@ impl SnapshotStore {
                 remove_partial_files(&module.path());
             }
         }
-        Ok(SnapshotStore { directory: directory.to_owned(), interval, last: Mutex::new(HashMap::new()) })
+        sync_directory(directory).map_err(|error| BuildError::StateDirectory {
+            path: directory.to_owned(),
+            reason: "it cannot be synchronised to disk".to_owned(),
+            source: Some(error),
+        })?;
+        Ok(SnapshotStore { directory: directory.to_owned(), interval, known: Mutex::new(Known::default()) })
     }
 
     fn snapshots_directory(&self, module: &str) -> PathBuf {
@@ -304,7 +342,7 @@ impl SnapshotStore {
 
     /// The newest snapshot of `module` this host wrote or restored from.
     pub(crate) fn last(&self, module: &str) -> Option<SnapshotReport> {
-        self.last.lock().get(module).map(|last| last.report.clone())
+        self.known.lock().last.get(module).map(|last| last.report.clone())
     }
 
     /// Writes a snapshot of `instance`, the running version of its module, for `reason`. With
@@ -337,9 +375,9 @@ impl SnapshotStore {
         let digest = library.sha256().map_err(|source| SnapshotError::Write { path: library.private_copy().to_owned(), source })?;
         let library_sha256 = hex(&digest);
 
-        let mut last = self.last.lock();
+        let mut known = self.known.lock();
         if skip_if_unchanged
-            && let Some(newest) = last.get(&info.module)
+            && let Some(newest) = known.last.get(&info.module)
             && newest.fingerprint == envelope.fingerprint
             && newest.report.state_bytes == envelope.payload.len() as u64
             && newest.report.version == info.version
@@ -352,18 +390,24 @@ impl SnapshotStore {
             let path = path.to_owned();
             move |source| SnapshotError::Write { path, source }
         };
-        // The library first: a snapshot on disk always finds its library there.
+        // The library first: a snapshot on disk always finds its library there. A copy already there
+        // is checked once per host, so that a damaged one is replaced rather than relied on.
         let libraries = self.libraries_directory();
         let library_name = format!("{library_sha256}.so");
         let kept_library = libraries.join(&library_name);
-        let library_size = std::fs::metadata(library.private_copy()).map(|metadata| metadata.len()).ok();
-        let already_kept = std::fs::metadata(&kept_library).is_ok_and(|metadata| Some(metadata.len()) == library_size);
-        if !already_kept {
-            copy_atomically(library.private_copy(), &libraries, &library_name).map_err(write_error(&kept_library))?;
-            tracing::debug!(path = %kept_library.display(), "library copied into the state directory");
+        if !known.verified_libraries.contains(&library_sha256) {
+            let intact = sha256_of_file(&kept_library).is_ok_and(|found| found == digest);
+            if !intact {
+                copy_atomically(library.private_copy(), &libraries, &library_name).map_err(write_error(&kept_library))?;
+                tracing::debug!(path = %kept_library.display(), "library copied into the state directory");
+            }
+            known.verified_libraries.insert(library_sha256.clone());
         }
         let directory = self.snapshots_directory(&info.module);
-        std::fs::create_dir_all(&directory).map_err(write_error(&directory))?;
+        if !directory.exists() {
+            std::fs::create_dir_all(&directory).map_err(write_error(&directory))?;
+            sync_directory(&self.directory.join("snapshots")).map_err(write_error(&directory))?;
+        }
         let existing = list_snapshots(&directory).map_err(write_error(&directory))?;
         let sequence = existing.first().map_or(1, |(newest, _)| newest + 1);
         let header = SnapshotHeader {
@@ -393,22 +437,26 @@ impl SnapshotStore {
             taken_at_unix_ms,
             reason,
         };
-        last.insert(info.module.clone(), LastSnapshot { report: report.clone(), fingerprint: envelope.fingerprint });
+        known.last.insert(info.module.clone(), LastSnapshot { report: report.clone(), fingerprint: envelope.fingerprint });
         tracing::info!(path = %path.display(), state_bytes = header.state_bytes, "snapshot written");
         // Older snapshots and unused library copies go only once the new snapshot is on disk.
         for (_, older) in existing.iter().skip(KEPT_PER_MODULE.saturating_sub(1)) {
+            if let Some(found) = foreign_format(older) {
+                tracing::warn!(path = %older.display(), format_version = %found, "an old snapshot of another format version is left as it is");
+                continue;
+            }
             if let Err(error) = std::fs::remove_file(older) {
                 tracing::warn!(path = %older.display(), %error, "could not delete an old snapshot");
             }
         }
-        self.delete_unused_libraries();
-        drop(last);
+        self.delete_unused_libraries(&mut known);
+        drop(known);
         Ok(Some(report))
     }
 
     /// Deletes the library copies no snapshot on disk refers to. A snapshot whose header cannot be
     /// read refers to none.
-    fn delete_unused_libraries(&self) {
+    fn delete_unused_libraries(&self, known: &mut Known) {
         let mut referenced = BTreeSet::new();
         let Ok(modules) = std::fs::read_dir(self.directory.join("snapshots")) else { return };
         for module in modules.flatten() {
@@ -424,6 +472,9 @@ impl SnapshotStore {
             let name = library.file_name().to_string_lossy().into_owned();
             if name.ends_with(".so") && !name.starts_with(PARTIAL_PREFIX) && !referenced.contains(&name) {
                 let path = library.path();
+                if let Some(digest) = name.strip_suffix(".so") {
+                    known.verified_libraries.remove(digest);
+                }
                 match std::fs::remove_file(&path) {
                     Ok(()) => tracing::debug!(path = %path.display(), "deleted a library copy no snapshot refers to"),
                     Err(error) => tracing::warn!(path = %path.display(), %error, "could not delete an unused library copy"),
@@ -629,7 +680,7 @@ impl SnapshotStore {
             taken_at_unix_ms: header.taken_at_unix_ms,
             reason: header.reason,
         };
-        self.last.lock().insert(header.module.clone(), LastSnapshot { report, fingerprint: envelope.fingerprint });
+        self.known.lock().last.insert(header.module.clone(), LastSnapshot { report, fingerprint: envelope.fingerprint });
         let event = HistoryEvent::Restored {
             version: instance.info().version.clone(),
             library: instance.info().path.clone(),

@@ -311,3 +311,25 @@ fn the_end_of_probation_and_an_interval_snapshot_the_state_without_being_asked()
     assert_eq!(counter.info().version.to_string(), "2.0.0");
     assert_eq!(observe(&counter), everything);
 }
+
+#[test]
+fn a_damaged_library_copy_is_replaced_by_the_next_snapshot_of_its_version() {
+    let state = tempfile::tempdir().unwrap();
+    let written = {
+        let host = host_in(state.path());
+        let counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
+        counter.call(|counter| counter.increment("apples", 1).unwrap());
+        host.snapshot("counter").unwrap();
+        observe(&counter)
+    };
+    let kept = kept_copy_of(state.path(), &sample("counter-v1"));
+    let mut damaged = std::fs::read(&kept).unwrap();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0xff;
+    std::fs::write(&kept, &damaged).unwrap();
+    let host = host_in(state.path());
+    let counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
+    assert_eq!(observe(&counter), written, "the library given (the same version) took the state");
+    host.snapshot("counter").unwrap();
+    assert_eq!(std::fs::read(&kept).unwrap(), std::fs::read(sample("counter-v1")).unwrap(), "the copy is whole again");
+}
