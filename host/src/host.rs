@@ -585,7 +585,8 @@ impl Host {
         }
     }
 
-    /// Snapshots `cell` and records it in the history. The caller holds `cell.transaction`.
+    /// Snapshots `cell` and records it in the history (unless it is a periodic one). The caller
+    /// holds `cell.transaction`.
     fn snapshot_locked(
         &self,
         cell: &ModuleCell,
@@ -594,7 +595,9 @@ impl Host {
     ) -> Result<Option<SnapshotReport>, SnapshotError> {
         let snapshots = self.inner.snapshots.as_ref().ok_or(SnapshotError::NoStateDirectory)?;
         let written = snapshots.take(&cell.current(), self.inner.settings.hook_timeout, reason, skip_if_unchanged)?;
-        if let Some(report) = &written {
+        // Periodic snapshots are routine: recorded in the history, they would crowd out what
+        // happened. `status` shows the newest.
+        if let Some(report) = written.as_ref().filter(|_| reason != SnapshotReason::Interval) {
             self.inner.journal.record(
                 &cell.name,
                 HistoryEvent::Snapshotted {

@@ -301,7 +301,8 @@ pub enum HistoryEvent {
         /// Whether the probation period ran out (rather than an explicit commit).
         expired: bool,
     },
-    /// The module's state was written to a snapshot file in the state directory.
+    /// The module's state was written to a snapshot file in the state directory. Periodic
+    /// snapshots are not recorded (they would crowd out the rest); `status` shows the newest.
     Snapshotted {
         /// The version whose state it holds.
         version: semver::Version,

@@ -289,17 +289,12 @@ pub(crate) struct SnapshotStore {
     directory: PathBuf,
     /// How often every module is snapshotted, if at all.
     pub(crate) interval: Option<Duration>,
-    /// What this host knows of the directory; its lock also serialises writes and pruning.
-    known: Mutex<Known>,
-}
-
-/// What a host knows of its state directory.
-#[derive(Default)]
-struct Known {
-    /// The newest snapshot of each module.
-    last: HashMap<String, LastSnapshot>,
-    /// The library copies whose content this host has checked against their names (or written).
-    verified_libraries: BTreeSet<String>,
+    /// The newest snapshot of each module, held only for a moment, so that `status` never waits
+    /// for a write.
+    last: Mutex<HashMap<String, LastSnapshot>>,
+    /// The library copies whose content this host has checked against their names (or written);
+    /// its lock serialises writes and pruning, and is held for the whole of each.
+    writing: Mutex<BTreeSet<String>>,
 }
 
 impl SnapshotStore {
@@ -329,7 +324,12 @@ impl SnapshotStore {
             reason: "it cannot be synchronised to disk".to_owned(),
             source: Some(error),
         })?;
-        Ok(SnapshotStore { directory: directory.to_owned(), interval, known: Mutex::new(Known::default()) })
+        Ok(SnapshotStore {
+            directory: directory.to_owned(),
+            interval,
+            last: Mutex::new(HashMap::new()),
+            writing: Mutex::new(BTreeSet::new()),
+        })
     }
 
     fn snapshots_directory(&self, module: &str) -> PathBuf {
@@ -342,7 +342,7 @@ impl SnapshotStore {
 
     /// The newest snapshot of `module` this host wrote or restored from.
     pub(crate) fn last(&self, module: &str) -> Option<SnapshotReport> {
-        self.known.lock().last.get(module).map(|last| last.report.clone())
+        self.last.lock().get(module).map(|last| last.report.clone())
     }
 
     /// Writes a snapshot of `instance`, the running version of its module, for `reason`. With
@@ -375,9 +375,9 @@ impl SnapshotStore {
         let digest = library.sha256().map_err(|source| SnapshotError::Write { path: library.private_copy().to_owned(), source })?;
         let library_sha256 = hex(&digest);
 
-        let mut known = self.known.lock();
+        let mut verified_libraries = self.writing.lock();
         if skip_if_unchanged
-            && let Some(newest) = known.last.get(&info.module)
+            && let Some(newest) = self.last.lock().get(&info.module)
             && newest.fingerprint == envelope.fingerprint
             && newest.report.state_bytes == envelope.payload.len() as u64
             && newest.report.version == info.version
@@ -395,13 +395,13 @@ impl SnapshotStore {
         let libraries = self.libraries_directory();
         let library_name = format!("{library_sha256}.so");
         let kept_library = libraries.join(&library_name);
-        if !known.verified_libraries.contains(&library_sha256) {
+        if !verified_libraries.contains(&library_sha256) {
             let intact = sha256_of_file(&kept_library).is_ok_and(|found| found == digest);
             if !intact {
                 copy_atomically(library.private_copy(), &libraries, &library_name).map_err(write_error(&kept_library))?;
                 tracing::debug!(path = %kept_library.display(), "library copied into the state directory");
             }
-            known.verified_libraries.insert(library_sha256.clone());
+            verified_libraries.insert(library_sha256.clone());
         }
         let directory = self.snapshots_directory(&info.module);
         if !directory.exists() {
@@ -437,7 +437,7 @@ impl SnapshotStore {
             taken_at_unix_ms,
             reason,
         };
-        known.last.insert(info.module.clone(), LastSnapshot { report: report.clone(), fingerprint: envelope.fingerprint });
+        self.last.lock().insert(info.module.clone(), LastSnapshot { report: report.clone(), fingerprint: envelope.fingerprint });
         tracing::info!(path = %path.display(), state_bytes = header.state_bytes, "snapshot written");
         // Older snapshots and unused library copies go only once the new snapshot is on disk.
         for (_, older) in existing.iter().skip(KEPT_PER_MODULE.saturating_sub(1)) {
@@ -449,14 +449,14 @@ impl SnapshotStore {
                 tracing::warn!(path = %older.display(), %error, "could not delete an old snapshot");
             }
         }
-        self.delete_unused_libraries(&mut known);
-        drop(known);
+        self.delete_unused_libraries(&mut verified_libraries);
+        drop(verified_libraries);
         Ok(Some(report))
     }
 
     /// Deletes the library copies no snapshot on disk refers to. A snapshot whose header cannot be
     /// read refers to none.
-    fn delete_unused_libraries(&self, known: &mut Known) {
+    fn delete_unused_libraries(&self, verified_libraries: &mut BTreeSet<String>) {
         let mut referenced = BTreeSet::new();
         let Ok(modules) = std::fs::read_dir(self.directory.join("snapshots")) else { return };
         for module in modules.flatten() {
@@ -473,7 +473,7 @@ impl SnapshotStore {
             if name.ends_with(".so") && !name.starts_with(PARTIAL_PREFIX) && !referenced.contains(&name) {
                 let path = library.path();
                 if let Some(digest) = name.strip_suffix(".so") {
-                    known.verified_libraries.remove(digest);
+                    verified_libraries.remove(digest);
                 }
                 match std::fs::remove_file(&path) {
                     Ok(()) => tracing::debug!(path = %path.display(), "deleted a library copy no snapshot refers to"),
@@ -680,7 +680,7 @@ impl SnapshotStore {
             taken_at_unix_ms: header.taken_at_unix_ms,
             reason: header.reason,
         };
-        self.known.lock().last.insert(header.module.clone(), LastSnapshot { report, fingerprint: envelope.fingerprint });
+        self.last.lock().insert(header.module.clone(), LastSnapshot { report, fingerprint: envelope.fingerprint });
         let event = HistoryEvent::Restored {
             version: instance.info().version.clone(),
             library: instance.info().path.clone(),

@@ -298,11 +298,17 @@ fn the_end_of_probation_and_an_interval_snapshot_the_state_without_being_asked()
         let counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
         assert_eq!(observe(&counter), at_commit);
         counter.call(|counter| counter.increment("plums", 4).unwrap());
-        wait_for_snapshot(&host, SnapshotReason::Interval);
-        let settled = host.history().len();
+        let newest = |host: &Host| host.status()[0].last_snapshot.clone().expect("a snapshot");
+        let started = Instant::now();
+        while newest(&host).reason != SnapshotReason::Interval {
+            assert!(started.elapsed() < Duration::from_secs(60), "no periodic snapshot: {:?}", host.status());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let settled = newest(&host);
+        let history_length = host.history().len();
         std::thread::sleep(Duration::from_millis(300));
-        let later: Vec<_> = host.history().into_iter().skip(settled).collect();
-        assert!(later.is_empty(), "an unchanged state is not snapshotted again: {later:?}");
+        assert_eq!(newest(&host), settled, "an unchanged state is not snapshotted again");
+        assert_eq!(host.history().len(), history_length, "periodic snapshots are not recorded in the history");
         observe(&counter)
     };
     // Dropped without a shutdown, as a crash would: the snapshots taken unasked hold every write.
