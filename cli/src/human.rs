@@ -1,5 +1,5 @@
-//! The human-readable forms of the host's replies: the status table, the history lines and the
-//! commit line. (Update reports print through their own `Display` implementation.)
+//! The human-readable forms of the host's replies: the status table, the history lines, the
+//! commit line and the snapshot lines. (Update reports print through their own `Display` implementation.)
 
 use std::fmt::Write as _;
 
@@ -59,6 +59,18 @@ pub fn status_table(modules: &[ModuleStatus]) -> String {
         }
         for library in &module.libraries_still_mapped {
             let _ = writeln!(table, "{}: still mapped: {library}", module.name);
+        }
+        if let Some(snapshot) = &module.last_snapshot {
+            let _ = writeln!(
+                table,
+                "{}: last snapshot {} {}, {} bytes ({}): {}",
+                module.name,
+                format_utc_timestamp(snapshot.taken_at_unix_ms),
+                snapshot.version,
+                snapshot.state_bytes,
+                snapshot.reason.as_str(),
+                snapshot.path.display()
+            );
         }
     }
     // Rehearsal is the host's setting, the same for every module.
@@ -131,6 +143,17 @@ pub fn describe_event(event: &HistoryEvent) -> String {
                 Some(version) => format!("{cause}, released {version}"),
                 None => format!("{cause}, nothing to release"),
             }
+        }
+        HistoryEvent::Snapshotted { version, schema_version, bytes, path, reason } => {
+            format!("snapshot of {version} (schema v{schema_version}, {bytes} bytes, {}) written to {}", reason.as_str(), path.display())
+        }
+        HistoryEvent::Restored { version, library, snapshot, snapshot_version, snapshot_schema, .. } => {
+            let from = if snapshot_version == version {
+                String::new()
+            } else {
+                format!(" (taken by {snapshot_version}, schema v{snapshot_schema}, migrated)")
+            };
+            format!("restored {version} from {}{from}, library {}", snapshot.display(), library.display())
         }
         // The host may know kinds of events this tool does not yet.
         other => format!("{other:?}"),
@@ -205,6 +228,13 @@ kv       0.3.1    v1      -                    0        12         /plugins/libk
               "event": { "kind": "committed", "released": "1.0.0", "expired": false } },
             { "at_unix_ms": 1_700_000_004_000_u64, "module": "counter",
               "event": { "kind": "committed", "released": null, "expired": true } },
+            { "at_unix_ms": 1_700_000_005_000_u64, "module": "counter",
+              "event": { "kind": "snapshotted", "version": "2.0.0", "schema_version": 2, "bytes": 40,
+                         "path": "/state/snapshots/counter/00000000000000000001.snapshot", "reason": "commit" } },
+            { "at_unix_ms": 1_700_000_006_000_u64, "module": "counter",
+              "event": { "kind": "restored", "version": "2.0.0", "library": "/state/libraries/ab.so",
+                         "given": "/plugins/libcounter_v1.so", "snapshot": "/state/snapshots/counter/00000000000000000001.snapshot",
+                         "snapshot_version": "2.0.0", "snapshot_schema": 2 } },
         ]))
         .expect("valid history entries");
         let expected = "\
@@ -213,6 +243,8 @@ kv       0.3.1    v1      -                    0        12         /plugins/libk
 2023-11-14 22:13:22  ?        refused: plugin library `/nowhere.so` does not exist really
 2023-11-14 22:13:23  counter  committed, released 1.0.0
 2023-11-14 22:13:24  counter  probation ended, nothing to release
+2023-11-14 22:13:25  counter  snapshot of 2.0.0 (schema v2, 40 bytes, commit) written to /state/snapshots/counter/00000000000000000001.snapshot
+2023-11-14 22:13:26  counter  restored 2.0.0 from /state/snapshots/counter/00000000000000000001.snapshot, library /state/libraries/ab.so
 ";
         assert_eq!(history_lines(&entries), expected);
         assert_eq!(history_lines(&[]), "no history yet\n");

@@ -1,5 +1,6 @@
 //! The `ecdysis` command: operates a running ecdysis host through its control socket — reload a
-//! module from a new library, roll it back, commit it, and show its status and history.
+//! module from a new library, roll it back, commit it, snapshot its state, and show its status and
+//! history.
 //!
 //! Exit codes: 0 when the host did what was asked, 1 when it refused (the reason is one line on
 //! stderr), 2 when it could not be reached or its reply made no sense. Usage errors are clap's.
@@ -72,6 +73,12 @@ enum Operation {
     },
     /// Show what the host loaded, updated, rolled back, committed and refused, oldest first.
     History,
+    /// Write a snapshot of a module's state (every module's, without MODULE) to the host's state
+    /// directory, which a restarted host comes back from.
+    Snapshot {
+        /// The module; every loaded module when left out.
+        module: Option<String>,
+    },
 }
 
 /// Why the command did not succeed.
@@ -132,7 +139,7 @@ fn run(arguments: Arguments) -> Result<String, Failure> {
     let spinner = match &arguments.operation {
         Operation::Reload { module, .. } => start_spinner(format!("updating {module}…")),
         Operation::Rollback { module, .. } => start_spinner(format!("rolling back {module}…")),
-        Operation::Status | Operation::Commit { .. } | Operation::History => None,
+        Operation::Status | Operation::Commit { .. } | Operation::History | Operation::Snapshot { .. } => None,
     };
     let reply = client.request(command);
     if let Some(spinner) = spinner {
@@ -155,6 +162,7 @@ fn protocol_command(operation: &Operation) -> Result<Command, Failure> {
         Operation::Rollback { module, force } => Command::Rollback { module: module.clone(), force: *force },
         Operation::Commit { module } => Command::Commit { module: module.clone() },
         Operation::History => Command::History,
+        Operation::Snapshot { module } => Command::Snapshot { module: module.clone() },
     })
 }
 
@@ -205,6 +213,15 @@ fn render(operation: &Operation, reply: Reply, json: bool) -> Result<String, Fai
                 Ok(human::history_lines(&entries))
             }
         }
+        (Operation::Snapshot { .. }, Reply::Snapshots { snapshots }) => {
+            if json {
+                json_line(serde_json::to_string(&snapshots))
+            } else if snapshots.is_empty() {
+                Ok("no modules loaded; no snapshot written\n".to_owned())
+            } else {
+                Ok(snapshots.iter().map(|snapshot| format!("{snapshot}\n")).collect())
+            }
+        }
         (operation, reply) => Err(Failure::Unreachable(format!(
             "the host answered `{}` with an unexpected reply: {}",
             operation_name(operation),
@@ -229,5 +246,6 @@ fn operation_name(operation: &Operation) -> &'static str {
         Operation::Rollback { .. } => "rollback",
         Operation::Commit { .. } => "commit",
         Operation::History => "history",
+        Operation::Snapshot { .. } => "snapshot",
     }
 }

@@ -16,6 +16,7 @@ use crate::loading::{Loader, parse_sha256};
 use crate::operating::control::{ControlServer, ControlSocket};
 use crate::operating::watch::DirectoryWatcher;
 use crate::updating::journal::Journal;
+use crate::updating::snapshot::SnapshotStore;
 use crate::updating::transaction::TransactionSettings;
 
 /// The host's settings. Build with [`Host::builder`].
@@ -29,6 +30,7 @@ pub struct HostConfig {
     control_socket: Option<ControlSocket>,
     watch_directory: Option<PathBuf>,
     state_directory: Option<PathBuf>,
+    snapshot_interval: Option<Duration>,
 }
 
 /// Builds a [`Host`].
@@ -86,7 +88,8 @@ impl HostBuilder {
     }
 
     /// Allows loading libraries from `directory` (after resolving symlinks). Once any directory is
-    /// allowed, libraries anywhere else are refused.
+    /// allowed, libraries anywhere else are refused (but for the state directory's own copies of
+    /// snapshotted libraries, see [`HostBuilder::state_directory`]).
     pub fn allow_directory(mut self, directory: impl Into<PathBuf>) -> Self {
         self.config.allowed_directories.push(directory.into());
         self
@@ -167,10 +170,28 @@ impl HostBuilder {
 
     /// Keeps the host's durable state in `directory` (created if missing): the journal of every
     /// load, update, rollback, refusal and commit, appended and `fsync`'d as each happens, which a
-    /// host started later on the same directory reads back (`Host::history`, `ecdysis history`).
-    /// One host at a time may use a directory.
+    /// host started later on the same directory reads back (`Host::history`, `ecdysis history`);
+    /// and snapshots of the modules' state, written on request ([`Host::snapshot`]), after every
+    /// commit (explicit or at the end of probation) that changed the state, at a clean
+    /// [`Host::shutdown`], and every [`HostBuilder::snapshot_interval`]. A host started later on
+    /// the same directory loads a module back from its newest snapshot ([`Host::load`]). One host
+    /// at a time may use a directory.
+    ///
+    /// The directory is trusted as much as the plugin directories: a warm restart loads the copies
+    /// of snapshotted libraries kept there (verified by the SHA-256 their snapshots name) without
+    /// [`HostBuilder::allow_directory`] and pins. Keep it owned by the host's user and writable by
+    /// nobody else.
     pub fn state_directory(mut self, directory: impl Into<PathBuf>) -> Self {
         self.config.state_directory = Some(directory.into());
+        self
+    }
+
+    /// With a state directory, snapshots every module whose state changed every `interval` (by
+    /// default only on request, after commits and at shutdown). A crash or SIGKILL loses the writes
+    /// since the newest snapshot, so this bounds what it loses by time. Without a state directory
+    /// it does nothing.
+    pub fn snapshot_interval(mut self, interval: Duration) -> Self {
+        self.config.snapshot_interval = Some(interval);
         self
     }
 
@@ -208,7 +229,17 @@ impl HostBuilder {
             Some(directory) => Journal::open(directory)?,
             None => Journal::in_memory(),
         };
-        let host = Host::start(config.settings, config.checks, loader, journal);
+        // Opened after the journal, which holds the directory's lock.
+        let snapshots = match &config.state_directory {
+            Some(directory) => Some(SnapshotStore::open(directory, config.snapshot_interval)?),
+            None => {
+                if config.snapshot_interval.is_some() {
+                    tracing::warn!("a snapshot interval was set without a state directory; no snapshots are written");
+                }
+                None
+            }
+        };
+        let host = Host::start(config.settings, config.checks, loader, journal, snapshots);
         if let RehearsalStatus::Unavailable { reason } = host.rehearsal_status() {
             tracing::warn!("updates will not be rehearsed in a child process: {reason}; a candidate that crashes takes this process down");
         }

@@ -1,5 +1,5 @@
 //! The host's errors: [`LoadError`] when a library is refused, [`UpdateError`] when an update is
-//! refused or aborted. Every message names what was wrong; none of them leaves a change behind.
+//! refused or aborted, [`SnapshotError`] when a snapshot is not written. Every message names what was wrong; none of them leaves a change behind.
 //!
 //! A message never repeats its cause: the cause is only the `#[source]`, and people see both through
 //! [`ErrorChain`](ecdysis_protocol::ErrorChain).
@@ -170,6 +170,90 @@ pub enum LoadError {
         /// The deadline.
         deadline: Duration,
     },
+    /// A snapshot file of the module is in another format version than this host reads; it is
+    /// left as it is.
+    #[error(
+        "snapshot `{path}` is in format version {found}, and this host reads version {supported}; move it away (the module then starts from the next snapshot or empty) or use a matching ecdysis"
+    )]
+    SnapshotFormat {
+        /// The snapshot file.
+        path: PathBuf,
+        /// The format version in the file.
+        found: String,
+        /// The format version this host reads.
+        supported: u32,
+    },
+    /// The module has snapshots in the state directory, but its state could not be restored from
+    /// any of them.
+    #[error("cannot restore module `{module}` from snapshot `{snapshot}`: {reason}")]
+    Restore {
+        /// The module's name.
+        module: String,
+        /// The snapshot file.
+        snapshot: PathBuf,
+        /// What stands in the way, and what to do about it.
+        reason: String,
+        /// The plugin's error, when one refused the state.
+        #[source]
+        source: Option<CallError>,
+    },
+}
+
+/// Why a snapshot of a module's state was not written. The module keeps serving either way.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The host has no state directory to write snapshots to.
+    #[error("this host has no state directory to write snapshots to (see `HostBuilder::state_directory`)")]
+    NoStateDirectory,
+    /// No module of that name is loaded.
+    #[error("no module named `{module}` is loaded")]
+    NoSuchModule {
+        /// The name asked for.
+        module: String,
+    },
+    /// The running version could not export its state.
+    #[error("{module} {version} could not export its state for a snapshot")]
+    Export {
+        /// The module's name.
+        module: String,
+        /// The running version.
+        version: semver::Version,
+        /// The plugin's error.
+        #[source]
+        source: CallError,
+    },
+    /// The running version's export did not return in time.
+    #[error("{module} {version} did not export its state for a snapshot within {deadline:?}")]
+    ExportTimeout {
+        /// The module's name.
+        module: String,
+        /// The running version.
+        version: semver::Version,
+        /// The deadline.
+        deadline: Duration,
+    },
+    /// Writing the snapshot or the copy of its library failed; no partial file is left under a
+    /// snapshot's name.
+    #[error("could not write `{path}`")]
+    Write {
+        /// The file or directory being written.
+        path: PathBuf,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<&SnapshotError> for ErrorKind {
+    fn from(error: &SnapshotError) -> Self {
+        match error {
+            SnapshotError::NoSuchModule { .. } => ErrorKind::NoSuchModule,
+            SnapshotError::ExportTimeout { .. } => ErrorKind::Timeout,
+            SnapshotError::Export { .. } | SnapshotError::Write { .. } => ErrorKind::Aborted,
+            SnapshotError::NoStateDirectory => ErrorKind::Refused,
+        }
+    }
 }
 
 /// Why an update was refused or aborted. In every case the running version keeps serving with its

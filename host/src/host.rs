@@ -8,16 +8,19 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::Interface;
-use ecdysis_protocol::{ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, RehearsalStatus, UpdateReport};
+use ecdysis_protocol::{
+    ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, RehearsalStatus, SnapshotReason, SnapshotReport, UpdateReport,
+};
 use parking_lot::Mutex;
 
 use crate::calling::call_path::{Admission, MAX_MODULES, ModuleBit};
 use crate::calling::instance::Instance;
 use crate::calling::module::{Module, ModuleCell};
-use crate::error::{LoadError, RehearsalFailure, RehearsalStep, UpdateError};
+use crate::error::{LoadError, RehearsalFailure, RehearsalStep, SnapshotError, UpdateError};
 use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON};
 use crate::updating::journal::Journal;
 use crate::updating::rehearsal;
+use crate::updating::snapshot::{Restored, SnapshotStore};
 use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions, with_deadline};
 
 /// What a version on probation must pass, checked by the probation keeper; when it fails, the
@@ -64,6 +67,8 @@ pub(crate) struct HostInner {
     operators: Mutex<Vec<Box<dyn Send>>>,
     /// Where the control socket listens, once one was started.
     control_socket_path: OnceLock<PathBuf>,
+    /// The snapshots of module state, with a state directory.
+    snapshots: Option<SnapshotStore>,
 }
 
 /// A reference to a host that does not keep it alive, held by the threads that work on its behalf.
@@ -102,6 +107,28 @@ fn spawn_probation_keeper(host: WeakHost, interval: Duration) {
     }
 }
 
+/// Snapshots every module each `interval`, until the host is dropped.
+fn spawn_snapshot_keeper(host: WeakHost, interval: Duration) {
+    let spawned = std::thread::Builder::new().name("ecdysis-snapshots".into()).spawn(move || {
+        let mut last_taken = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(200).min(interval));
+            if last_taken.elapsed() < interval {
+                if host.is_gone() {
+                    return;
+                }
+                continue;
+            }
+            let Some(host) = host.upgrade() else { return };
+            host.snapshot_on_interval();
+            last_taken = Instant::now();
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "could not start the snapshot thread; modules are snapshotted only on request, commit and shutdown");
+    }
+}
+
 /// Loads plugins as modules and updates them live. Cheap to clone; clones share everything.
 #[derive(Clone)]
 pub struct Host {
@@ -121,8 +148,15 @@ impl std::fmt::Debug for Host {
 impl Host {
     /// A host with `settings` that loads with `loader` and records its history in `journal`; its
     /// probation keeper runs until it is dropped. Operators are attached by the builder.
-    pub(crate) fn start(settings: TransactionSettings, checks: ProbationChecks, loader: Loader, journal: Journal) -> Host {
+    pub(crate) fn start(
+        settings: TransactionSettings,
+        checks: ProbationChecks,
+        loader: Loader,
+        journal: Journal,
+        snapshots: Option<SnapshotStore>,
+    ) -> Host {
         let interval = checks.interval;
+        let snapshot_interval = snapshots.as_ref().and_then(|snapshots| snapshots.interval);
         let inner = Arc::new(HostInner {
             settings,
             checks,
@@ -131,8 +165,12 @@ impl Host {
             journal,
             operators: Mutex::new(Vec::new()),
             control_socket_path: OnceLock::new(),
+            snapshots,
         });
         spawn_probation_keeper(WeakHost(Arc::downgrade(&inner)), interval);
+        if let Some(snapshot_interval) = snapshot_interval {
+            spawn_snapshot_keeper(WeakHost(Arc::downgrade(&inner)), snapshot_interval);
+        }
         Host { inner }
     }
 
@@ -158,10 +196,19 @@ impl Host {
     /// Loads the plugin at `path` as a new module implementing `I`, creates its instance with empty
     /// state, and returns a handle to it.
     ///
+    /// With a state directory that holds snapshots of the module, this is a warm restart: the
+    /// module comes back on the version of its newest readable snapshot, from the state directory's
+    /// copy of that version's library (verified by its SHA-256), with that snapshot's state. When
+    /// that copy is gone or changed, the library at `path` takes the state as an update would
+    /// (same schema, a migration path, a validated round trip). The history records `Restored`,
+    /// naming the snapshot, instead of `Loaded`.
+    ///
     /// # Errors
     /// When the file is not a plugin of this ABI, lies outside the allowed directories or differs
     /// from its pin, implements another interface than `I`, a module of the same name is loaded, or
-    /// the plugin fails to create its instance.
+    /// the plugin fails to create its instance. With snapshots of the module: when one is in
+    /// another format version, all of them are damaged, or neither the snapshot's library nor the
+    /// one at `path` can take the state ([`LoadError::SnapshotFormat`], [`LoadError::Restore`]).
     pub fn load<I: Interface + ?Sized>(&self, path: impl AsRef<Path>) -> Result<Module<I>, LoadError> {
         let path = path.as_ref();
         let span = tracing::info_span!("ecdysis.load", path = %path.display());
@@ -181,13 +228,25 @@ impl Host {
             return Err(LoadError::AlreadyLoaded { module: info.module });
         }
         let bit = ModuleBit::allocate().ok_or_else(|| LoadError::TooManyModules { module: info.module.clone(), max: MAX_MODULES })?;
-        let deadline = self.inner.settings.hook_timeout;
-        let creating = Arc::clone(&library);
-        let instance = match with_deadline("create", deadline, move || Instance::create(&creating)) {
-            None => return Err(LoadError::CreateTimeout { module: info.module, version: info.version, deadline }),
-            Some(Err(source)) => return Err(LoadError::Create { module: info.module, version: info.version, source }),
-            Some(Ok(instance)) => Arc::new(instance),
+        let restored = match &self.inner.snapshots {
+            Some(snapshots) => snapshots.restore(&self.inner.loader, &self.inner.settings, &library)?,
+            None => None,
         };
+        let (instance, event) = match restored {
+            Some(Restored { instance, event }) => (instance, event),
+            None => {
+                let deadline = self.inner.settings.hook_timeout;
+                let creating = Arc::clone(&library);
+                let instance = match with_deadline("create", deadline, move || Instance::create(&creating)) {
+                    None => return Err(LoadError::CreateTimeout { module: info.module, version: info.version, deadline }),
+                    Some(Err(source)) => return Err(LoadError::Create { module: info.module, version: info.version, source }),
+                    Some(Ok(instance)) => Arc::new(instance),
+                };
+                (instance, HistoryEvent::Loaded { version: info.version.clone(), path: path.to_owned() })
+            }
+        };
+        drop(library);
+        let info = instance.info().clone();
         if let Err(error) = instance.resume() {
             tracing::warn!(module = %info.module, %error, "the resume hook failed after create");
         }
@@ -198,8 +257,8 @@ impl Host {
         }
         modules.insert(info.module.clone(), Arc::clone(&cell));
         drop(modules);
-        tracing::info!(module = %info.module, version = %info.version, path = %path.display(), "module loaded");
-        self.inner.journal.record(&info.module, HistoryEvent::Loaded { version: info.version, path: path.to_owned() });
+        tracing::info!(module = %info.module, version = %info.version, path = %info.path.display(), "module loaded");
+        self.inner.journal.record(&info.module, event);
         Ok(Module::from_cell(cell))
     }
 
@@ -348,6 +407,7 @@ impl Host {
         let version = released.as_ref().map(|instance| instance.info().version.clone());
         drop(released);
         self.inner.journal.record(module, HistoryEvent::Committed { released: version.clone(), expired: false });
+        self.snapshot_logging_failure(&cell, SnapshotReason::Commit);
         Ok(version)
     }
 
@@ -367,6 +427,7 @@ impl Host {
                 drop(released);
                 tracing::info!(module = %cell.name, %version, "probation ended; previous version released");
                 self.inner.journal.record(&cell.name, HistoryEvent::Committed { released: Some(version), expired: true });
+                self.snapshot_logging_failure(&cell, SnapshotReason::ProbationEnded);
             }
         }
     }
@@ -461,6 +522,7 @@ impl Host {
                         .map(|release| format!("{} ({}): {STILL_MAPPED_REASON}", release.path.display(), release.version))
                         .collect(),
                     rehearsal: Some(rehearsal.clone()),
+                    last_snapshot: self.inner.snapshots.as_ref().and_then(|snapshots| snapshots.last(&cell.name)),
                 }
             })
             .collect()
@@ -483,5 +545,112 @@ impl Host {
     #[must_use]
     pub fn control_socket_path(&self) -> Option<PathBuf> {
         self.inner.control_socket_path.get().cloned()
+    }
+
+    /// Writes a snapshot of `module`'s state to the state directory: the running version's own
+    /// export, taken while calls go on (no update runs meanwhile), written atomically with the
+    /// version and the SHA-256 of the library it belongs to (a copy of which is kept beside it).
+    /// The newest few snapshots of each module are kept. A host started later on the same state
+    /// directory comes back from the newest (see [`Host::load`]).
+    ///
+    /// # Errors
+    /// When the host has no state directory, no such module is loaded, the export fails or misses
+    /// the hook deadline, or a file cannot be written. The module keeps serving either way.
+    pub fn snapshot(&self, module: &str) -> Result<SnapshotReport, SnapshotError> {
+        if self.inner.snapshots.is_none() {
+            return Err(SnapshotError::NoStateDirectory);
+        }
+        let cell =
+            self.inner.modules.lock().get(module).cloned().ok_or_else(|| SnapshotError::NoSuchModule { module: module.to_owned() })?;
+        let _no_transaction_meanwhile = cell.transaction.lock();
+        let written = self.snapshot_locked(&cell, SnapshotReason::Requested, false)?;
+        Ok(written.expect("a snapshot that may not be skipped is written"))
+    }
+
+    /// Writes a snapshot of every loaded module, as [`Host::snapshot`] does.
+    ///
+    /// # Errors
+    /// The first failure; the modules before it were snapshotted, those after it were not.
+    pub fn snapshot_all(&self) -> Result<Vec<SnapshotReport>, SnapshotError> {
+        self.snapshot_every_module(SnapshotReason::Requested, false)
+    }
+
+    /// A clean shutdown: writes a snapshot of every module whose state changed since its newest
+    /// snapshot, so that a host started later on the same state directory comes back with every
+    /// write made until now. Without a state directory there is nothing to do. The host keeps
+    /// working afterwards; call this last, once calls have stopped, then drop the host.
+    ///
+    /// Dropping a host without it loses, as a crash would, the writes since the newest snapshot.
+    ///
+    /// # Errors
+    /// The first failure to write a snapshot; the modules after it were not snapshotted.
+    pub fn shutdown(&self) -> Result<Vec<SnapshotReport>, SnapshotError> {
+        if self.inner.snapshots.is_none() {
+            return Ok(Vec::new());
+        }
+        self.snapshot_every_module(SnapshotReason::Shutdown, true)
+    }
+
+    fn snapshot_every_module(&self, reason: SnapshotReason, skip_if_unchanged: bool) -> Result<Vec<SnapshotReport>, SnapshotError> {
+        if self.inner.snapshots.is_none() {
+            return Err(SnapshotError::NoStateDirectory);
+        }
+        let cells: Vec<Arc<ModuleCell>> = self.inner.modules.lock().values().cloned().collect();
+        let mut written = Vec::new();
+        for cell in cells {
+            let _no_transaction_meanwhile = cell.transaction.lock();
+            written.extend(self.snapshot_locked(&cell, reason, skip_if_unchanged)?);
+        }
+        Ok(written)
+    }
+
+    /// Snapshots every module whose state changed, skipping those in a transaction (they are
+    /// snapshotted next time).
+    fn snapshot_on_interval(&self) {
+        let cells: Vec<Arc<ModuleCell>> = self.inner.modules.lock().values().cloned().collect();
+        for cell in cells {
+            let Some(_no_transaction_meanwhile) = cell.transaction.try_lock() else { continue };
+            if let Err(error) = self.snapshot_locked(&cell, SnapshotReason::Interval, true) {
+                tracing::warn!(module = %cell.name, error = %ErrorChain(&error), "periodic snapshot failed; the module keeps serving");
+            }
+        }
+    }
+
+    /// Snapshots `cell` after a commit, when its state changed; a failure is logged, since the
+    /// commit itself went through. The caller holds `cell.transaction`.
+    fn snapshot_logging_failure(&self, cell: &ModuleCell, reason: SnapshotReason) {
+        if self.inner.snapshots.is_none() {
+            return;
+        }
+        if let Err(error) = self.snapshot_locked(cell, reason, true) {
+            tracing::warn!(module = %cell.name, error = %ErrorChain(&error), "snapshot after the commit failed; the module keeps serving");
+        }
+    }
+
+    /// Snapshots `cell` and records it in the history (unless it is a periodic one). The caller
+    /// holds `cell.transaction`.
+    fn snapshot_locked(
+        &self,
+        cell: &ModuleCell,
+        reason: SnapshotReason,
+        skip_if_unchanged: bool,
+    ) -> Result<Option<SnapshotReport>, SnapshotError> {
+        let snapshots = self.inner.snapshots.as_ref().ok_or(SnapshotError::NoStateDirectory)?;
+        let written = snapshots.take(&cell.current(), self.inner.settings.hook_timeout, reason, skip_if_unchanged)?;
+        // Periodic snapshots are routine: recorded in the history, they would crowd out what
+        // happened. `status` shows the newest.
+        if let Some(report) = written.as_ref().filter(|_| reason != SnapshotReason::Interval) {
+            self.inner.journal.record(
+                &cell.name,
+                HistoryEvent::Snapshotted {
+                    version: report.version.clone(),
+                    schema_version: report.schema_version,
+                    bytes: report.state_bytes,
+                    path: report.path.clone(),
+                    reason,
+                },
+            );
+        }
+        Ok(written)
     }
 }

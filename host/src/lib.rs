@@ -49,6 +49,10 @@
 //!   refused and costs only the child. See [`HostBuilder::rehearse`].
 //! - **Probation**: after an update the previous version stays loaded until [`Host::commit`] or the
 //!   next update; then it is dropped and its library unloaded, because no call can reach it.
+//! - **Snapshots and warm restart**: with a state directory ([`HostBuilder::state_directory`]), a
+//!   module's state is written to disk atomically on request ([`Host::snapshot`]), after commits,
+//!   at [`Host::shutdown`] and at an interval; a host started later on that directory loads the
+//!   module back on the newest snapshot's version with its state ([`Host::load`]).
 //!
 //! This library emits `tracing` spans and events (one span per phase) and never installs a
 //! subscriber; plugins' log messages arrive as events with target `ecdysis::plugin`.
@@ -79,11 +83,12 @@ pub use ecdysis_plugin_api::{CallError, Interface};
 /// The control protocol (`ecdysis-protocol`), shared with the `ecdysis` tool and `cargo xtask`.
 pub use ecdysis_protocol as protocol;
 pub use ecdysis_protocol::{
-    ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, UpdateKind, UpdateReport,
+    ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, SnapshotReason,
+    SnapshotReport, UpdateKind, UpdateReport,
 };
-pub use error::{BuildError, LoadError, RehearsalFailure, RehearsalStep, UpdateError};
+pub use error::{BuildError, LoadError, RehearsalFailure, RehearsalStep, SnapshotError, UpdateError};
 pub use host::Host;
 pub use loading::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
 pub use operating::control;
 pub use operating::control::ControlSocket;
-pub use updating::{HISTORY_CAPACITY, UpdateOptions, rehearsal};
+pub use updating::{HISTORY_CAPACITY, KEPT_PER_MODULE, UpdateOptions, rehearsal};

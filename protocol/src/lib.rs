@@ -4,8 +4,9 @@
 //! One JSON object per line in each direction, versioned, size-bounded. A request is
 //! `{"protocol": 1, "command": "reload", "module": "counter", "library": "/path/lib.so"}` (`module`
 //! may be left out: the library's descriptor names it), `{"protocol": 1, "command": "status"}`,
-//! `"rollback"` and `"commit"` with a `module`, or `"history"`. A reply is `{"protocol": 1,
-//! "reply": "report" | "status" | "committed" | "history" | "error", ...}`.
+//! `"rollback"` and `"commit"` with a `module`, `"history"`, or `"snapshot"` with an optional
+//! `module` (every module when absent). A reply is `{"protocol": 1, "reply": "report" | "status" |
+//! "committed" | "history" | "snapshots" | "error", ...}`.
 //!
 //! - This module: [`Request`], [`Command`], [`Response`], [`Reply`], [`ErrorKind`] and
 //!   [`parse_request`], which names every kind of bad input.
@@ -27,7 +28,8 @@ use serde::{Deserialize, Serialize};
 pub use client::{Client, ClientError, default_directory, find_default_socket};
 pub use error_chain::ErrorChain;
 pub use report::{
-    HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, UpdateKind, UpdateReport,
+    HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, SnapshotReason, SnapshotReport,
+    UpdateKind, UpdateReport,
 };
 
 /// The protocol version this crate speaks.
@@ -38,7 +40,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// The commands, by name.
-pub const COMMANDS: &[&str] = &["reload", "status", "rollback", "commit", "history"];
+pub const COMMANDS: &[&str] = &["reload", "status", "rollback", "commit", "history", "snapshot"];
 
 /// What a request asks for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +77,12 @@ pub enum Command {
     },
     /// What happened so far.
     History,
+    /// Write a snapshot of a module's state to the host's state directory.
+    Snapshot {
+        /// The module; when absent, every loaded module.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        module: Option<String>,
+    },
 }
 
 /// A request: a command and the protocol version the client speaks.
@@ -153,6 +161,11 @@ pub enum Reply {
         /// The entries.
         entries: Vec<HistoryEntry>,
     },
+    /// The snapshots written.
+    Snapshots {
+        /// One per module.
+        snapshots: Vec<SnapshotReport>,
+    },
     /// The request failed; nothing changed.
     Error {
         /// What kind of failure.
@@ -224,7 +237,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
     let fields: &[&str] = match command {
         "reload" => &["module", "library", "allow_downgrade", "force"],
         "rollback" => &["module", "force"],
-        "commit" => &["module"],
+        "commit" | "snapshot" => &["module"],
         _ => &[],
     };
     if let Some(unknown) = object.keys().find(|key| !matches!(key.as_str(), "protocol" | "command") && !fields.contains(&key.as_str())) {
@@ -256,6 +269,8 @@ mod tests {
     #[test]
     fn requests_parse_and_every_mistake_is_named() {
         check(r#"{"protocol":1,"command":"status"}"#, Ok(Command::Status));
+        check(r#"{"protocol":1,"command":"snapshot"}"#, Ok(Command::Snapshot { module: None }));
+        check(r#"{"protocol":1,"command":"snapshot","module":"kv"}"#, Ok(Command::Snapshot { module: Some("kv".into()) }));
         check(
             r#"{"protocol":1,"command":"reload","library":"/x.so"}"#,
             Ok(Command::Reload { module: None, library: "/x.so".into(), allow_downgrade: false, force: false }),

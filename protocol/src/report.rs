@@ -216,6 +216,10 @@ pub struct ModuleStatus {
     /// that predates rehearsals).
     #[serde(default)]
     pub rehearsal: Option<RehearsalStatus>,
+    /// The newest snapshot of the module's state this host wrote or restored from, if any (only
+    /// with a state directory).
+    #[serde(default)]
+    pub last_snapshot: Option<SnapshotReport>,
 }
 
 /// Whether a host rehearses updates in a child process before it pauses the running version.
@@ -245,6 +249,73 @@ impl fmt::Display for RehearsalStatus {
                 write!(formatter, "unavailable: {reason}; a candidate that crashes takes the host down")
             }
         }
+    }
+}
+
+/// Why a snapshot of a module's state was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotReason {
+    /// Asked for: `Host::snapshot`, or `ecdysis snapshot`.
+    Requested,
+    /// A version was committed explicitly.
+    Commit,
+    /// A probation period ran out, which commits the version on probation.
+    ProbationEnded,
+    /// The host's snapshot interval came round.
+    Interval,
+    /// The host was shut down cleanly.
+    Shutdown,
+}
+
+impl SnapshotReason {
+    /// The reason in a few words.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotReason::Requested => "requested",
+            SnapshotReason::Commit => "commit",
+            SnapshotReason::ProbationEnded => "probation ended",
+            SnapshotReason::Interval => "interval",
+            SnapshotReason::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// A snapshot of one module's state on disk: what it holds and where it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotReport {
+    /// The module.
+    pub module: String,
+    /// The version whose state it holds.
+    pub version: semver::Version,
+    /// The schema version the state is encoded in (that version's own).
+    pub schema_version: u32,
+    /// The size of the exported state, in bytes.
+    pub state_bytes: u64,
+    /// The snapshot file.
+    pub path: PathBuf,
+    /// The SHA-256 of the library that exported it, hexadecimal; a copy is kept in the state
+    /// directory under this name.
+    pub library_sha256: String,
+    /// When it was taken, in milliseconds since the Unix epoch.
+    pub taken_at_unix_ms: u64,
+    /// Why it was taken.
+    pub reason: SnapshotReason,
+}
+
+impl fmt::Display for SnapshotReport {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            formatter,
+            "snapshot of {} {} (state schema v{}, {} bytes, {}) written to {}",
+            self.module,
+            self.version,
+            self.schema_version,
+            self.state_bytes,
+            self.reason.as_str(),
+            self.path.display()
+        )
     }
 }
 
@@ -297,5 +368,36 @@ pub enum HistoryEvent {
         released: Option<semver::Version>,
         /// Whether the probation period ran out (rather than an explicit commit).
         expired: bool,
+    },
+    /// The module's state was written to a snapshot file in the state directory. Periodic
+    /// snapshots are not recorded (they would crowd out the rest); `status` shows the newest.
+    Snapshotted {
+        /// The version whose state it holds.
+        version: semver::Version,
+        /// The schema version of the state.
+        schema_version: u32,
+        /// The size of the state, in bytes.
+        bytes: u64,
+        /// The snapshot file.
+        path: PathBuf,
+        /// Why it was taken.
+        reason: SnapshotReason,
+    },
+    /// The module was loaded with the state of a snapshot (a warm restart) rather than empty.
+    Restored {
+        /// The version that runs now.
+        version: semver::Version,
+        /// The library it runs from: the state directory's copy of the snapshot's library, or the
+        /// library given to the load when that copy was gone or changed.
+        library: PathBuf,
+        /// The library given to the load.
+        given: PathBuf,
+        /// The snapshot file the state came from.
+        snapshot: PathBuf,
+        /// The version that wrote the snapshot.
+        snapshot_version: semver::Version,
+        /// The schema version of the snapshot's state (migrated when it differs from the running
+        /// version's).
+        snapshot_schema: u32,
     },
 }

@@ -132,26 +132,44 @@ impl Loader {
 
     /// Opens and verifies the library at `path` under this loader's rules.
     pub(crate) fn open(&self, path: &Path) -> Result<LoadedLibrary, LoadError> {
-        self.open_staged(self.stage(path)?)
+        self.open_staged(self.stage_with(path, None)?)
+    }
+
+    /// Opens and verifies the library at `path`, which must have SHA-256 `digest`: a copy the host
+    /// kept itself (the state directory's copy of a snapshot's library), so the allowed directories
+    /// do not apply; the digest is checked on the private copy that is then opened.
+    pub(crate) fn open_with_digest(&self, path: &Path, digest: [u8; 32]) -> Result<LoadedLibrary, LoadError> {
+        self.open_staged(self.stage_with(path, Some(digest))?)
     }
 
     /// Everything [`Loader::open`] does before `dlopen`, which runs no code of the library: checks
     /// the file and this loader's rules, copies it privately, checks the copy's pin and reads the
     /// copy as an ELF object.
     pub(crate) fn stage(&self, path: &Path) -> Result<StagedLibrary, LoadError> {
+        self.stage_with(path, None)
+    }
+
+    /// [`Loader::stage`]; with `digest`, the allowed directories and pins do not apply, and the
+    /// library must have that digest instead.
+    fn stage_with(&self, path: &Path, digest: Option<[u8; 32]>) -> Result<StagedLibrary, LoadError> {
         check_file(path)?;
-        let pin = self.check_policy(path)?;
+        let pin = match digest {
+            Some(digest) => Some(digest),
+            None => self.check_policy(path)?,
+        };
         let private_copy = copy_privately(path, self.library_dir.path())?;
         // The copy is what will be opened, so the copy is what is hashed and read.
         let bytes = std::fs::read(&private_copy).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+        let sha256 = std::sync::OnceLock::new();
         if let Some(expected) = pin {
             let found: [u8; 32] = Sha256::digest(&bytes).into();
             if found != expected {
                 return Err(LoadError::HashMismatch { path: path.to_owned(), expected: hex(&expected), found: hex(&found) });
             }
+            let _ = sha256.set(found);
         }
         elf::check_loadable(path, &bytes)?;
-        Ok(StagedLibrary { path: path.to_owned(), private_copy })
+        Ok(StagedLibrary { path: path.to_owned(), private_copy, sha256 })
     }
 
     /// Opens a staged library and verifies its descriptor (see [`LoadedLibrary`]).
@@ -177,6 +195,8 @@ pub(crate) struct StagedLibrary {
     path: PathBuf,
     /// The private copy that will be opened, removed when dropped unopened.
     private_copy: tempfile::TempPath,
+    /// The copy's SHA-256, when a pin or a digest made the loader compute it.
+    sha256: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl StagedLibrary {
@@ -198,6 +218,8 @@ pub(crate) struct LoadedLibrary {
     info: PluginInfo,
     private_copy: Option<tempfile::TempPath>,
     releases: ReleaseLog,
+    /// The SHA-256 of the library's bytes, once asked for (a snapshot names its library by it).
+    sha256: std::sync::OnceLock<[u8; 32]>,
 }
 
 static NEXT_COPY: AtomicU64 = AtomicU64::new(0);
@@ -207,7 +229,7 @@ impl LoadedLibrary {
     /// function except `install_logger`, after verification (the library's initialisers run in
     /// `dlopen`).
     fn open(staged: StagedLibrary, loader: &Loader) -> Result<LoadedLibrary, LoadError> {
-        let StagedLibrary { path, private_copy } = staged;
+        let StagedLibrary { path, private_copy, sha256 } = staged;
         let path = path.as_path();
         let opened = OpenedLibrary::open(&private_copy, |header| {
             header.magic == MAGIC
@@ -236,17 +258,33 @@ impl LoadedLibrary {
         let info = read_info(opened.descriptor(), path)?;
         opened.install_logger(forward_plugin_log);
         tracing::debug!(module = %info.module, version = %info.version, "plugin library verified");
-        Ok(LoadedLibrary { opened: Some(opened), info, private_copy: Some(private_copy), releases: Arc::clone(&loader.releases) })
+        Ok(LoadedLibrary { opened: Some(opened), info, private_copy: Some(private_copy), releases: Arc::clone(&loader.releases), sha256 })
+    }
+
+    /// The SHA-256 of the library's bytes (of the private copy that was opened), computed the first
+    /// time it is asked for.
+    ///
+    /// # Errors
+    /// When the private copy cannot be read.
+    pub(crate) fn sha256(&self) -> std::io::Result<[u8; 32]> {
+        if let Some(digest) = self.sha256.get() {
+            return Ok(*digest);
+        }
+        let mut file = std::fs::File::open(self.private_copy())?;
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher)?;
+        let digest: [u8; 32] = hasher.finalize().into();
+        Ok(*self.sha256.get_or_init(|| digest))
+    }
+
+    /// The private copy that was opened: the library's bytes, unchanged for as long as it is loaded.
+    pub(crate) fn private_copy(&self) -> &Path {
+        self.private_copy.as_deref().expect("a loaded library keeps its private copy until it is dropped")
     }
 
     /// What the descriptor says.
     pub(crate) fn info(&self) -> &PluginInfo {
         &self.info
-    }
-
-    /// The private copy that was opened.
-    pub(crate) fn private_copy(&self) -> &Path {
-        self.private_copy.as_deref().expect("a loaded library keeps its private copy until it is dropped")
     }
 
     /// The open library.

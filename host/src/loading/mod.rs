@@ -7,4 +7,4 @@ mod library;
 mod open;
 
 pub use library::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
-pub(crate) use library::{LoadedLibrary, Loader, STILL_MAPPED_REASON, StagedLibrary, parse_sha256};
+pub(crate) use library::{LoadedLibrary, Loader, STILL_MAPPED_REASON, StagedLibrary, hex, parse_sha256};

@@ -1,5 +1,6 @@
 //! The control socket: a Unix domain socket through which the `ecdysis` tool (or any client of
-//! [`crate::protocol`]) reloads, rolls back, commits and inspects modules of a running host. The
+//! [`crate::protocol`]) reloads, rolls back, commits, snapshots and inspects modules of a running
+//! host. The
 //! client side ([`Client`], the default socket location) lives in `ecdysis-protocol` and is
 //! re-exported here.
 //!
@@ -271,6 +272,16 @@ fn execute(host: &Host, request: Request) -> Response {
         Command::Commit { module } => host.commit(&module).map(|released| Reply::Committed { module, released }),
         Command::Status => Ok(Reply::Status { modules: host.status() }),
         Command::History => Ok(Reply::History { entries: host.history() }),
+        Command::Snapshot { module } => {
+            let written = match module {
+                Some(module) => host.snapshot(&module).map(|report| vec![report]),
+                None => host.snapshot_all(),
+            };
+            return Response::new(match written {
+                Ok(snapshots) => Reply::Snapshots { snapshots },
+                Err(error) => Reply::Error { kind: ErrorKind::from(&error), message: ErrorChain(&error).to_string() },
+            });
+        }
     };
     Response::new(result.unwrap_or_else(|error| Reply::Error { kind: ErrorKind::from(&error), message: ErrorChain(&error).to_string() }))
 }

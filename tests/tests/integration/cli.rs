@@ -434,6 +434,7 @@ fn failures_exit_non_zero_with_one_line_and_leave_the_server_serving() {
             FailureCase::new(&[argument("reload"), argument("kettle"), v2().as_os_str()], 1, "no module named `kettle`"),
             FailureCase::new(&[argument("rollback"), argument("counter")], 1, "no previous version"),
             FailureCase::new(&[argument("commit"), argument("kettle")], 1, "no module named `kettle`"),
+            FailureCase::new(&[argument("snapshot")], 1, "this host has no state directory to write snapshots to"),
             FailureCase::new(
                 &[argument("reload"), argument("counter"), defective("undefined_symbol").as_os_str()],
                 1,

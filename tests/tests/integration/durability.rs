@@ -20,13 +20,14 @@ fn kinds(host: &Host) -> Vec<&'static str> {
             HistoryEvent::Updated { .. } => "updated",
             HistoryEvent::Refused { .. } => "refused",
             HistoryEvent::Committed { .. } => "committed",
+            HistoryEvent::Snapshotted { .. } => "snapshotted",
             _ => "other",
         })
         .collect()
 }
 
 /// A host in `directory` that loads v1, updates to v2, is refused a missing library, rolls back,
-/// updates again and commits; returns its history.
+/// updates again and commits (which snapshots the state); returns its history.
 fn write_some_history(directory: &std::path::Path) -> Vec<ecdysis_host::HistoryEntry> {
     let host = host_in(directory).unwrap();
     let _counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
@@ -35,7 +36,7 @@ fn write_some_history(directory: &std::path::Path) -> Vec<ecdysis_host::HistoryE
     host.rollback("counter").unwrap();
     host.update("counter", sample("counter-v2")).unwrap();
     host.commit("counter").unwrap();
-    assert_eq!(kinds(&host), ["loaded", "updated", "refused", "updated", "updated", "committed"]);
+    assert_eq!(kinds(&host), ["loaded", "updated", "refused", "updated", "updated", "committed", "snapshotted"]);
     host.history()
 }
 

@@ -12,9 +12,9 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ecdysis_host::UpdateReport;
 use ecdysis_host::control::Client;
 use ecdysis_host::protocol::{Command as ControlCommand, Reply};
+use ecdysis_host::{HistoryEvent, SnapshotReport, UpdateReport};
 use redis::Value;
 
 use super::*;
@@ -46,6 +46,15 @@ impl KvServer {
 
     /// [`KvServer::start`], with more command-line arguments.
     fn start_with(plugin_crate: &str, expected_version: &str, arguments: &[&std::ffi::OsStr]) -> KvServer {
+        let (server, version) = KvServer::launch(plugin_crate, arguments);
+        assert_eq!(version, expected_version, "kv-server is ready on another version");
+        server
+    }
+
+    /// Starts a server on the library of `plugin_crate` with more command-line arguments, waits
+    /// until it says it is ready, and returns it with the version it is ready on (with a state
+    /// directory, that of its newest snapshot).
+    fn launch(plugin_crate: &str, arguments: &[&std::ffi::OsStr]) -> (KvServer, String) {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let socket = directory.path().join("control.sock");
         let mut child = Command::new(built().binary("kv-server"))
@@ -89,8 +98,9 @@ impl KvServer {
         let port = listening.strip_prefix("listening on 127.0.0.1:").and_then(|port| port.parse().ok());
         server.port = port.unwrap_or_else(|| panic!("expected `listening on 127.0.0.1:PORT`, got `{listening}`"));
         assert_ne!(server.port, 0, "the real port is announced");
-        assert_eq!(server.next_line(), format!("ready: kv {expected_version}"));
-        server
+        let ready = server.next_line();
+        let version = ready.strip_prefix("ready: kv ").unwrap_or_else(|| panic!("expected `ready: kv VERSION`, got `{ready}`")).to_owned();
+        (server, version)
     }
 
     /// The server's next line on stdout, waiting at most [`PATIENCE`].
@@ -139,6 +149,17 @@ impl KvServer {
             Err(error) => {
                 panic!("no reply to a reload to {plugin_crate} within {PATIENCE:?}: {error}; kv-server's stderr:\n{}", self.stderr())
             }
+        }
+    }
+
+    /// Snapshots every module through the control socket.
+    fn snapshot(&self) -> Result<Vec<SnapshotReport>, String> {
+        let mut control = Client::connect(&self.socket, PATIENCE).expect("the control socket accepts");
+        match control.request(ControlCommand::Snapshot { module: None }) {
+            Ok(Reply::Snapshots { snapshots }) => Ok(snapshots),
+            Ok(Reply::Error { kind, message }) => Err(format!("{kind:?}: {message}")),
+            Ok(other) => panic!("unexpected reply to a snapshot: {other:?}"),
+            Err(error) => Err(format!("no reply to a snapshot: {error}")),
         }
     }
 
@@ -295,8 +316,8 @@ fn history(server: &KvServer) -> Vec<(String, String, String)> {
             let event = serde_json::to_value(&entry.event).expect("an event serialises");
             let kind = event["kind"].as_str().unwrap_or_default().to_owned();
             let version = match &entry.event {
-                ecdysis_host::HistoryEvent::Loaded { version, .. } => version.to_string(),
-                ecdysis_host::HistoryEvent::Updated { report } => format!("{} -> {}", report.from_version, report.to_version),
+                HistoryEvent::Loaded { version, .. } => version.to_string(),
+                HistoryEvent::Updated { report } => format!("{} -> {}", report.from_version, report.to_version),
                 _ => String::new(),
             };
             (entry.module, kind, version)
@@ -321,6 +342,222 @@ fn the_history_survives_a_sigkill_with_a_state_directory() {
     assert_eq!(after[..3], before[..], "the entries made before the SIGKILL are read back");
     assert_eq!(after[3], ("kv".to_owned(), "loaded".to_owned(), "1.0.0".to_owned()), "and the restart is recorded after them");
     assert_eq!(after.len(), 4);
+}
+
+/// How many times the SIGKILL test kills `kv-server` during an update.
+const KILL_ROUNDS: usize = 20;
+
+/// The key the SIGKILL test writes `index`-th: written in order, one at a time, so that the keys
+/// present after a restart must be exactly the first so many.
+fn ordered_key(index: usize) -> String {
+    format!("ordered:{index:07}")
+}
+
+/// A small, seeded pseudo-random sequence (xorshift64), so that a failing run can be told apart by
+/// its seed.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+/// How many of the ordered keys the server holds: all of `0..count` with their values, and no
+/// other key. Fails when they are not a whole prefix (a half-transformed or half-written state).
+#[track_caller]
+fn ordered_keys_present(connection: &mut redis::Connection) -> usize {
+    let count = usize::try_from(database_size(connection)).expect("a key count");
+    for first in (0..count).step_by(PIPELINE_LENGTH) {
+        let indices = first..(first + PIPELINE_LENGTH).min(count);
+        let mut pipeline = redis::pipe();
+        for index in indices.clone() {
+            pipeline.cmd("GET").arg(ordered_key(index));
+        }
+        let values: Vec<Option<String>> = pipeline.query(connection).expect("a pipeline of GETs");
+        for (index, found) in indices.zip(values) {
+            assert_eq!(found, Some(value(index)), "{} of the {count} keys present is not the one written", ordered_key(index));
+        }
+    }
+    count
+}
+
+/// The names of the temporary files in `directory`: writes not yet renamed into place.
+fn partial_files(directory: &std::path::Path) -> Vec<String> {
+    let entries = std::fs::read_dir(directory).expect("the snapshot directory");
+    let names = entries.map(|entry| entry.expect("a directory entry").file_name().to_string_lossy().into_owned());
+    names.filter(|name| !name.ends_with(".snapshot")).collect()
+}
+
+/// The newest entry of the server's history that records a start (`loaded` or `restored`); later
+/// ones may record periodic snapshots.
+fn last_start(server: &KvServer) -> HistoryEvent {
+    let mut control = Client::connect(&server.socket, PATIENCE).expect("the control socket accepts");
+    let Ok(Reply::History { entries }) = control.request(ControlCommand::History) else { panic!("a history reply") };
+    let start = entries.into_iter().rev().find(|entry| matches!(entry.event, HistoryEvent::Loaded { .. } | HistoryEvent::Restored { .. }));
+    start.expect("the start is in the history").event
+}
+
+#[test]
+fn a_kv_server_killed_at_random_moments_of_updates_comes_back_on_one_version_with_one_whole_snapshotted_state() {
+    let state = tempfile::tempdir().unwrap();
+    let arguments: Vec<&std::ffi::OsStr> = ["--state-dir".as_ref(), state.path().as_os_str()]
+        .into_iter()
+        .chain(["--probation-ms", "150", "--snapshot-interval-ms", "40"].map(std::ffi::OsStr::new))
+        .collect();
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |since| since.as_nanos() as u64) | 1;
+    println!("kill moments seeded with {seed}");
+    let mut random = Random(seed);
+    let (mut server, mut version) = KvServer::launch("kv-v1", &arguments);
+    assert_eq!(version, "1.0.0", "an empty state directory starts on the library given");
+    let mut present = 0;
+    for round in 0..KILL_ROUNDS {
+        // Keys written, then a snapshot acknowledged: at least these come back, whatever happens next.
+        let mut connection = server.connect();
+        let mut pipeline = redis::pipe();
+        for index in present..present + 50 {
+            pipeline.cmd("SET").arg(ordered_key(index)).arg(value(index)).ignore();
+        }
+        let () = pipeline.query(&mut connection).expect("a pipeline of SETs");
+        let snapshots = server.snapshot().unwrap_or_else(|error| panic!("round {round}: the snapshot failed: {error}"));
+        assert_eq!(snapshots.len(), 1);
+        assert_eq!(snapshots[0].version.to_string(), version);
+        let guaranteed = present + 50;
+
+        // A client keeps writing, one key at a time, while the module is updated and committed; the
+        // server is killed at a random moment of it (before, during or after the update, the
+        // commit, the snapshots that follow it and the periodic ones).
+        let (target_crate, target_version) = match version.as_str() {
+            "1.0.0" => ("kv-v2", "2.0.0"),
+            "2.0.0" => ("kv-v3", "3.0.0"),
+            _ => ("kv-v1", "1.0.0"),
+        };
+        let acknowledged = Arc::new(AtomicU64::new(guaranteed as u64));
+        let writer = {
+            let (url, acknowledged) = (server.url(), Arc::clone(&acknowledged));
+            std::thread::spawn(move || {
+                let Ok(mut connection) = connect(&url) else { return };
+                for index in guaranteed.. {
+                    if redis::cmd("SET").arg(ordered_key(index)).arg(value(index)).exec(&mut connection).is_err() {
+                        return;
+                    }
+                    acknowledged.store(index as u64 + 1, Ordering::SeqCst);
+                }
+            })
+        };
+        let committed = Arc::new(AtomicBool::new(false));
+        let updater = {
+            let (socket, committed) = (server.socket.clone(), Arc::clone(&committed));
+            let library = sample(target_crate);
+            std::thread::spawn(move || {
+                let Ok(mut control) = Client::connect(&socket, PATIENCE) else { return };
+                let reload = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade: true, force: false };
+                if !matches!(control.request(reload), Ok(Reply::Report { .. })) {
+                    return;
+                }
+                if matches!(control.request(ControlCommand::Commit { module: "kv".into() }), Ok(Reply::Committed { .. })) {
+                    committed.store(true, Ordering::SeqCst);
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(random.below(150)));
+        let (status, _) = server.stop_with(Signal::KILL);
+        assert!(!status.success(), "round {round}: kv-server was killed");
+        writer.join().expect("the writer ends when the server dies");
+        updater.join().expect("the updater ends when the server dies");
+        let acknowledged = usize::try_from(acknowledged.load(Ordering::SeqCst)).expect("a key count");
+        let committed = committed.load(Ordering::SeqCst);
+        let before_kill = version.clone();
+        let left_behind = partial_files(&state.path().join("snapshots").join("kv"));
+
+        // Restarted with the same flags (on kv-v1's library): one version, one whole state.
+        let (restarted, restarted_version) = KvServer::launch("kv-v1", &arguments);
+        server = restarted;
+        let context = format!(
+            "round {round} (seed {seed}): {before_kill} → {target_version}, committed: {committed}, {acknowledged} keys acknowledged, {guaranteed} in the acknowledged snapshot"
+        );
+        println!("{context}: came back on {restarted_version}");
+        assert!(restarted_version == before_kill || restarted_version == target_version, "{context}: came back on {restarted_version}");
+        if committed {
+            assert_eq!(restarted_version, target_version, "{context}: a commit's snapshot is on disk before its reply");
+        }
+        let mut connection = server.connect();
+        assert_eq!(reported_version(&mut connection), restarted_version, "{context}");
+        present = ordered_keys_present(&mut connection);
+        assert!(present >= guaranteed, "{context}: only {present} keys came back");
+        assert!(present <= acknowledged + 1, "{context}: {present} keys came back, more than were written");
+        let start = last_start(&server);
+        let HistoryEvent::Restored { version: restored_version, snapshot, .. } = start else {
+            panic!("{context}: the start is recorded as a restart, not as {start:?}")
+        };
+        assert_eq!(restored_version.to_string(), restarted_version, "{context}");
+        assert!(snapshot.extension().is_some_and(|extension| extension == "snapshot"), "{context}: {}", snapshot.display());
+        // What the kill left behind of an interrupted write is removed at start (the running server
+        // may have temporary files of its own by now, under other names).
+        let left_over = partial_files(&state.path().join("snapshots").join("kv"));
+        for name in &left_behind {
+            assert!(!left_over.contains(name), "{context}: `{name}`, left by the kill, is still in the snapshot directory");
+        }
+        version = restarted_version;
+    }
+}
+
+#[test]
+fn kv_server_writes_a_last_snapshot_when_it_shuts_down_cleanly() {
+    let state = tempfile::tempdir().unwrap();
+    let arguments = [std::ffi::OsStr::new("--state-dir"), state.path().as_os_str()];
+    let mut server = KvServer::start_with("kv-v1", "1.0.0", &arguments);
+    server.update_to("kv-v2", "2.0.0", false);
+    let mut connection = server.connect();
+    for index in 0..200 {
+        redis::cmd("SET").arg(ordered_key(index)).arg(value(index)).exec(&mut connection).expect("SET");
+    }
+    drop(connection);
+    let (status, lines) = server.stop_with(Signal::TERM);
+    assert!(status.success(), "{}", server.stderr());
+    assert_eq!(lines, ["shut down"]);
+    // No snapshot was asked for: the one written at shutdown holds every write, on the version that
+    // ran (still on probation).
+    let server = KvServer::start_with("kv-v1", "2.0.0", &arguments);
+    let mut connection = server.connect();
+    assert_eq!(ordered_keys_present(&mut connection), 200);
+}
+
+#[test]
+fn ecdysis_snapshot_writes_what_it_says_and_status_and_history_show_it() {
+    use super::cli::run_ecdysis;
+    let state = tempfile::tempdir().unwrap();
+    let arguments = [std::ffi::OsStr::new("--state-dir"), state.path().as_os_str()];
+    let server = KvServer::start_with("kv-v1", "1.0.0", &arguments);
+    let mut connection = server.connect();
+    redis::cmd("SET").arg("fruit").arg("apple").exec(&mut connection).expect("SET");
+    let ecdysis = |command: &[&str]| {
+        let mut all = vec![std::ffi::OsStr::new("--socket"), server.socket.as_os_str()];
+        all.extend(command.iter().map(std::ffi::OsStr::new));
+        run_ecdysis(&all, |_| {})
+    };
+    let run = ecdysis(&["snapshot", "kv"]);
+    assert_eq!((run.exit_code, run.stderr.as_str()), (Some(0), ""), "{run:?}");
+    let line = run.stdout.trim_end();
+    assert!(line.starts_with("snapshot of kv 1.0.0 (state schema v1, ") && line.contains(" bytes, requested) written to "), "{line}");
+    let path = PathBuf::from(line.rsplit(" written to ").next().unwrap());
+    assert!(path.starts_with(state.path()) && path.is_file(), "the file it names is there: {}", path.display());
+
+    let run = ecdysis(&["snapshot", "--json"]);
+    let snapshots: Vec<SnapshotReport> = serde_json::from_str(&run.stdout).unwrap_or_else(|error| panic!("{error}: {run:?}"));
+    assert_eq!(snapshots.len(), 1, "every module: kv alone");
+    assert_ne!(snapshots[0].path, path, "a new file each time");
+
+    let run = ecdysis(&["status"]);
+    assert!(run.stdout.contains("kv: last snapshot ") && run.stdout.contains(&snapshots[0].path.display().to_string()), "{run:?}");
+    let run = ecdysis(&["history"]);
+    assert_eq!(run.stdout.matches(", requested) written to ").count(), 2, "{run:?}");
+    let run = ecdysis(&["snapshot", "kettle"]);
+    assert_eq!(run.exit_code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("no module named `kettle`"), "{run:?}");
 }
 
 #[test]

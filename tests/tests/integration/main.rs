@@ -18,6 +18,7 @@ mod refusals;
 mod rehearsal;
 mod soundness;
 mod update;
+mod warm_restart;
 mod watch;
 
 use std::collections::BTreeMap;

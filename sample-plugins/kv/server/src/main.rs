@@ -3,13 +3,18 @@
 //! their connections.
 //!
 //! Usage: `kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N]
-//! [--state-dir DIR] [--no-rehearsal] [--revalidate-in-pause]`. `--listen` defaults to `127.0.0.1:6379`; port 0 picks a free port. Without
-//! `--control`, the control socket goes to the default location. With `--state-dir`, the host keeps
-//! its journal there (every load, update, rollback, refusal and commit, `fsync`'d), so `ecdysis
-//! history` shows what happened before a restart, a crash or a SIGKILL. Every update is first
-//! rehearsed in a child process (this program, re-executed), unless `--no-rehearsal` is given;
-//! the rehearsal checks the round trip, which `--revalidate-in-pause` checks again in the pause. At
-//! start the server prints, one line each:
+//! [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause]`.
+//! `--listen` defaults to `127.0.0.1:6379`; port 0 picks a free port. Without `--control`, the control socket goes to the default location. With
+//! `--state-dir`, the host keeps its journal there (every load, update, rollback, refusal and
+//! commit, `fsync`'d), so `ecdysis history` shows what happened before a restart, a crash or a
+//! SIGKILL; and snapshots of the data: after every commit (`ecdysis commit`, or the end of
+//! probation), on `ecdysis snapshot`, every `--snapshot-interval-ms` milliseconds if given, and at a
+//! clean shutdown. Started again on the same directory, the server comes back on the version of the
+//! newest snapshot with its data (the `--plugin` library is used only when that version's library
+//! copy in the state directory is gone or changed). A crash or SIGKILL loses the writes since the
+//! newest snapshot. Every update is first rehearsed in a child process (this program, re-executed),
+//! unless `--no-rehearsal` is given; the rehearsal checks the round trip, which
+//! `--revalidate-in-pause` checks again in the pause. At start the server prints, one line each:
 //!
 //! ```text
 //! control socket: PATH
@@ -20,8 +25,9 @@
 //! The server owns the network side: one thread per connection (at most
 //! [`connection::MAX_CONNECTIONS`]), RESP2 parsing ([`request_parser`]), pipelining (each pipeline
 //! goes to the plugin as one batch) and `QUIT`. Everything else is the plugin's. On SIGINT or SIGTERM
-//! it stops accepting, lets the batches in flight finish, closes every connection, releases the host
-//! (which removes the control socket), prints `shut down` and exits with status 0.
+//! it stops accepting, lets the batches in flight finish, closes every connection, writes a last
+//! snapshot (with `--state-dir`), releases the host (which removes the control socket), prints
+//! `shut down` and exits with status 0.
 
 #![forbid(unsafe_code)]
 
@@ -43,7 +49,7 @@ use signal_hook::iterator::Signals;
 
 use crate::connection::{Connections, refuse_for_too_many_connections, serve_connection};
 
-const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR] [--no-rehearsal] [--revalidate-in-pause]";
+const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause]";
 
 /// How long connections get to finish the batch they are executing and write its replies once
 /// shutdown has begun, before their sockets are shut down both ways.
@@ -76,6 +82,7 @@ struct Options {
     state_directory: Option<PathBuf>,
     rehearse: bool,
     revalidate_in_pause: bool,
+    snapshot_interval: Option<Duration>,
 }
 
 impl Options {
@@ -87,6 +94,7 @@ impl Options {
         let mut state_directory = None;
         let mut rehearse = true;
         let mut revalidate_in_pause = false;
+        let mut snapshot_interval = None;
         let mut arguments = std::env::args().skip(1);
         while let Some(argument) = arguments.next() {
             let mut value = || arguments.next().ok_or_else(|| format!("{argument} needs a value\n{USAGE}"));
@@ -103,12 +111,23 @@ impl Options {
                 "--state-dir" => state_directory = Some(PathBuf::from(value()?)),
                 "--no-rehearsal" => rehearse = false,
                 "--revalidate-in-pause" => revalidate_in_pause = true,
+                "--snapshot-interval-ms" => {
+                    let milliseconds = value()?;
+                    let milliseconds: u64 =
+                        milliseconds.parse().ok().filter(|&milliseconds| milliseconds > 0).ok_or_else(|| {
+                            format!("--snapshot-interval-ms takes a positive number of milliseconds, not `{milliseconds}`")
+                        })?;
+                    snapshot_interval = Some(Duration::from_millis(milliseconds));
+                }
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 _ => return Err(format!("unknown argument `{argument}`\n{USAGE}")),
             }
         }
         let plugin = plugin.ok_or_else(|| format!("--plugin is required\n{USAGE}"))?;
-        Ok(Options { plugin, listen_address, control_socket, probation, state_directory, rehearse, revalidate_in_pause })
+        if snapshot_interval.is_some() && state_directory.is_none() {
+            return Err(format!("--snapshot-interval-ms needs --state-dir, where the snapshots go\n{USAGE}"));
+        }
+        Ok(Options { plugin, listen_address, control_socket, probation, state_directory, snapshot_interval, rehearse, revalidate_in_pause })
     }
 }
 
@@ -121,6 +140,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(directory) = &options.state_directory {
         builder = builder.state_directory(directory);
+    }
+    if let Some(interval) = options.snapshot_interval {
+        builder = builder.snapshot_interval(interval);
     }
     let host = builder.build()?;
     let kv: Module<dyn Kv> = host.load(&options.plugin)?;
@@ -168,6 +190,11 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         if !connections.wait_until_all_closed(SHUTDOWN_GRACE) {
             eprintln!("kv-server: {} connection(s) did not close; exiting anyway", connections.count());
         }
+    }
+    // Every write served is in the last snapshot (with a state directory; without one, this does
+    // nothing).
+    if let Err(error) = host.shutdown() {
+        eprintln!("kv-server: the last snapshot was not written: {}", ErrorChain(&error));
     }
     let control_socket_path = host.control_socket_path();
     drop(kv);
