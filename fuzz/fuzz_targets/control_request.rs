@@ -3,6 +3,7 @@
 //! to the same request.
 
 #![no_main]
+#![forbid(unsafe_code)]
 
 use ecdysis_protocol::{Reply, parse_request};
 use libfuzzer_sys::fuzz_target;

@@ -3,6 +3,7 @@
 //! bytes, and only a file with the ELF magic is ever accepted.
 
 #![no_main]
+#![forbid(unsafe_code)]
 
 use libfuzzer_sys::fuzz_target;
 

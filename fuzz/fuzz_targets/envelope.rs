@@ -3,6 +3,7 @@
 //! exactly the bytes it was read from.
 
 #![no_main]
+#![forbid(unsafe_code)]
 
 use ecdysis_plugin_api::StateEnvelope;
 use libfuzzer_sys::fuzz_target;
