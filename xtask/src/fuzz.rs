@@ -3,8 +3,9 @@
 //! nightly flag. Installs cargo-fuzz when it is missing, builds the targets once, then fuzzes each
 //! for N seconds (20 by default), starting from its corpus in `fuzz/corpus/<target>` (the committed
 //! seeds and whatever earlier runs found). Each run's output goes to a log under `fuzz/target/logs`;
-//! a summary line per target is printed, and on a crash, a time-out or running out of memory the
-//! log's end, where libFuzzer saved the input and how to replay it, and the task fails.
+//! a summary line per target is printed (runs, executions per second, coverage, corpus size). On a
+//! panic, an abort, a hang or running out of memory, the log from the failure on is printed with
+//! where libFuzzer saved the input and how to replay it, and the task fails.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
