@@ -92,3 +92,16 @@ pub use loading::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
 pub use operating::control;
 pub use operating::control::ControlSocket;
 pub use updating::{HISTORY_CAPACITY, KEPT_PER_MODULE, UpdateOptions, rehearsal};
+
+/// Entries for the fuzz targets in `fuzz/`, not part of the API: they may change at any time.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The read-only ELF check the host runs on a library before any `dlopen` (class, byte order,
+    /// machine, loadable segments inside the file, the descriptor exported), on bytes alone.
+    ///
+    /// # Errors
+    /// The refusal's message, as a person would read it.
+    pub fn check_library_bytes(bytes: &[u8]) -> Result<(), String> {
+        crate::loading::check_library_bytes(bytes)
+    }
+}

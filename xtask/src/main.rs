@@ -18,9 +18,13 @@
 //!   running host to it through its control socket (the default socket if none is given).
 //! - `watch <plugin-crate> [--socket PATH] [--release]`: the same on every change to the crate's
 //!   sources, one line per cycle, until interrupted.
+//! - `fuzz [TARGET] [--seconds N]`: the coverage-guided fuzz targets in `fuzz/` ([`fuzz`]), each for
+//!   N seconds with cargo-fuzz on the stable toolchain, installing cargo-fuzz when it is missing;
+//!   fails when an input makes a target fail, and says where that input was saved.
 
 #![forbid(unsafe_code)]
 
+mod fuzz;
 mod kv_bench;
 mod kv_demo;
 mod kv_server;
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&arguments[1..]),
         Some("reload") => reload::reload(&arguments[1..]),
         Some("watch") => watch::watch(&arguments[1..]),
+        Some("fuzz") => fuzz::fuzz(&arguments[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -79,7 +84,10 @@ tasks:
   reload <plugin-crate> [--socket PATH] [--release]
                                    build a plugin crate and update a running host to it
   watch <plugin-crate> [--socket PATH] [--release]
-                                   rebuild and update a running host on every change to the crate";
+                                   rebuild and update a running host on every change to the crate
+  fuzz [TARGET] [--seconds N]      run the fuzz targets (envelope, elf_reader, control_request), each
+                                   for N seconds (20), with cargo-fuzz on stable (installed if missing);
+                                   fails on a crash and says where the input was saved";
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_owned()

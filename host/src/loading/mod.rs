@@ -8,3 +8,9 @@ mod open;
 
 pub use library::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
 pub(crate) use library::{LoadedLibrary, Loader, STILL_MAPPED_REASON, StagedLibrary, hex, parse_sha256};
+
+/// The ELF check the loader runs before `dlopen`, on bytes alone, for the fuzz target (through
+/// [`crate::fuzzing`]): refused with the message a person would read, or accepted.
+pub(crate) fn check_library_bytes(bytes: &[u8]) -> Result<(), String> {
+    elf::check_loadable(std::path::Path::new("fuzz-input.so"), bytes).map_err(|error| error.to_string())
+}
