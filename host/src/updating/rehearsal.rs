@@ -223,6 +223,8 @@ impl Rehearsal {
         let mut child = Command::new("/proc/self/exe")
             .arg0(program_name())
             .env(CHILD_ENVIRONMENT_VARIABLE, "1")
+            // The child's last line on stderr names what killed it; a backtrace would bury it.
+            .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -31,6 +31,8 @@ enum Outcome {
         /// A command that makes the new version misbehave.
         provoke: Option<&'static str>,
     },
+    /// The update goes through: the host serves 3.0.0 with every item of the state.
+    Updated,
     /// The update goes through, and the next update (to counter v2) is refused with a message
     /// containing this; the faulty version serves its state.
     NextUpdateRefused(&'static str),
@@ -101,6 +103,10 @@ fn check_one(faulty: &Faulty, server_arguments: &[&str], expected: Outcome) {
                 std::thread::sleep(Duration::from_millis(50));
             }
             assert_state_served(&mut server, "1.0.0", server_arguments);
+        }
+        Outcome::Updated => {
+            assert_eq!(run.exit_code, Some(0), "the update goes through ({server_arguments:?}): {run:?}");
+            assert_state_served(&mut server, "3.0.0", server_arguments);
         }
         Outcome::NextUpdateRefused(reason) => {
             assert_eq!(run.exit_code, Some(0), "the update goes through ({server_arguments:?}): {run:?}");
@@ -204,6 +210,16 @@ fn a_transform_that_exhausts_memory_is_refused_with_rehearsal_and_takes_the_host
         Faulty::Fixture("fault_transform_exhausts_memory"),
         Outcome::Refused("failed during the transform: the rehearsal process was killed by signal 6 (SIGABRT)"),
         Outcome::HostDies,
+    );
+}
+
+#[test]
+fn a_transform_that_hoards_memory_is_stopped_by_the_rehearsals_memory_limit() {
+    // 2 GiB, which this machine can give the host, but more than the rehearsal's allowance.
+    check(
+        Faulty::Fixture("fault_transform_hoards_memory"),
+        Outcome::Refused("killed by signal 6 (SIGABRT); its last words: `memory allocation of 67108864 bytes failed`"),
+        Outcome::Updated,
     );
 }
 
