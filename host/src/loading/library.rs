@@ -119,11 +119,12 @@ pub(crate) struct Loader {
 }
 
 impl Loader {
-    /// A loader without an allow-list or pins, copying into a new temporary directory: the one a
-    /// rehearsal process uses for a library its parent already checked.
-    pub(crate) fn unrestricted() -> std::io::Result<Loader> {
+    /// A loader without an allow-list or pins, copying into a new directory under `directory`: the
+    /// one a rehearsal process uses for a library its parent already checked, in a directory its
+    /// parent removes once the rehearsal is over (whatever became of the child).
+    pub(crate) fn unrestricted_in(directory: &Path) -> std::io::Result<Loader> {
         Ok(Loader {
-            library_dir: tempfile::Builder::new().prefix("ecdysis-rehearsal-").tempdir()?,
+            library_dir: tempfile::Builder::new().prefix("libraries-").tempdir_in(directory)?,
             releases: Arc::new(Mutex::new(VecDeque::new())),
             allowed_directories: Vec::new(),
             pins: HashMap::new(),

@@ -119,6 +119,9 @@ struct ChildRequest {
     library: PathBuf,
     /// The address space the child may use before it has the state.
     memory_allowance: u64,
+    /// Where the child puts its copies of libraries: a directory the host removes when the
+    /// rehearsal is over, so that nothing is left behind even when the child was killed.
+    scratch_directory: PathBuf,
 }
 
 /// The second request: what follows it on the pipe is an encoded envelope of `envelope_bytes`.
@@ -213,6 +216,9 @@ pub(crate) struct Rehearsal {
     stderr_tail: Arc<Mutex<VecDeque<u8>>>,
     deadline: Duration,
     started: Instant,
+    /// The child's scratch directory, removed after the child has ended (fields drop after
+    /// [`Rehearsal`]'s own `drop`).
+    _scratch: tempfile::TempDir,
 }
 
 impl Rehearsal {
@@ -220,6 +226,11 @@ impl Rehearsal {
     /// and asks it to open the library. Each report must arrive within `deadline`.
     pub(crate) fn start(library: &Path, settings: &RehearsalSettings, deadline: Duration) -> Result<Rehearsal, RehearsalFailure> {
         let started = Instant::now();
+        // Next to the host's own private copies, so that it goes wherever those go.
+        let scratch = tempfile::Builder::new()
+            .prefix("rehearsal-")
+            .tempdir_in(library.parent().unwrap_or(Path::new(".")))
+            .map_err(RehearsalFailure::Spawn)?;
         let mut child = Command::new("/proc/self/exe")
             .arg0(program_name())
             .env(CHILD_ENVIRONMENT_VARIABLE, "1")
@@ -254,11 +265,12 @@ impl Rehearsal {
             }
         });
         let stdin = child.stdin.take();
-        let mut rehearsal = Rehearsal { child, stdin, reports, stderr_tail, deadline, started };
+        let scratch_directory = scratch.path().to_owned();
+        let mut rehearsal = Rehearsal { child, stdin, reports, stderr_tail, deadline, started, _scratch: scratch };
         if let Err(error) = reader.and(stderr_reader) {
             return Err(RehearsalFailure::Spawn(error));
         }
-        let request = ChildRequest { library: library.to_owned(), memory_allowance: settings.memory_allowance };
+        let request = ChildRequest { library: library.to_owned(), memory_allowance: settings.memory_allowance, scratch_directory };
         let mut line = serde_json::to_vec(&request).expect("a rehearsal request is serialisable");
         line.push(b'\n');
         rehearsal.send(&line)?;
@@ -421,7 +433,8 @@ fn run_child() -> Result<(), String> {
 
     let request: ChildRequest = read_json_line(&mut input)?;
     limit_address_space(request.memory_allowance)?;
-    let loader = Loader::unrestricted().map_err(|error| format!("cannot make a directory for its library copy: {error}"))?;
+    let loader = Loader::unrestricted_in(&request.scratch_directory)
+        .map_err(|error| format!("cannot make a directory for its library copies: {error}"))?;
     let library = match loader.open(&request.library) {
         Ok(library) => Arc::new(library),
         Err(error) => return report(&mut reports, &ChildReport::LoadFailed { message: ErrorChain(&error).to_string() }),

@@ -124,3 +124,64 @@ fn a_library_that_names_its_own_module_is_opened_in_the_rehearsal_process_first_
     }
     server.assert_serving("1.0.0", 3);
 }
+
+/// The host's directory of private library copies, found through the libraries it has mapped.
+fn library_directory_of(pid: u32) -> PathBuf {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mapped = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| path.contains("/ecdysis-libraries-"))
+        .expect("the host maps a private copy of its plugin");
+    std::path::Path::new(mapped).parent().unwrap().to_owned()
+}
+
+fn open_file_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}
+
+#[test]
+fn rehearsals_leave_no_file_descriptor_temporary_file_or_mapping_behind() {
+    use ecdysis_host::control::Client;
+    use ecdysis_host::protocol::{Command, Reply};
+
+    let mut server = CounterServer::start();
+    assert_eq!(server.ask("inc apples 3"), "apples = 3");
+    let pid = server.child.id();
+    let libraries = library_directory_of(pid);
+    let descriptors_before = open_file_descriptors(pid);
+    let reload = |library: PathBuf| Command::Reload { module: Some("counter".into()), library, allow_downgrade: false, force: false };
+    for cycle in 0..20 {
+        let mut client = Client::connect(&server.socket, Duration::from_secs(60)).unwrap();
+        assert!(matches!(client.request(reload(sample("counter-v2"))).unwrap(), Reply::Report { .. }), "cycle {cycle}: update");
+        assert!(
+            matches!(client.request(Command::Rollback { module: "counter".into(), force: false }).unwrap(), Reply::Report { .. }),
+            "cycle {cycle}: rollback"
+        );
+        if cycle % 5 == 0 {
+            // A rehearsal process that dies leaves nothing behind either.
+            assert!(matches!(client.request(reload(defective("fault_transform_segfaults"))).unwrap(), Reply::Error { .. }));
+        }
+    }
+    server.assert_serving("1.0.0", 3);
+
+    let entries: Vec<String> =
+        std::fs::read_dir(&libraries).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(entries.iter().all(|name| !name.starts_with("rehearsal-")), "a rehearsal's scratch directory was left: {entries:?}");
+    assert!(entries.len() <= 2, "at most the running version's and the previous version's copies: {entries:?}");
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut mapped: Vec<&str> = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .filter(|path| path.starts_with(libraries.to_str().unwrap()))
+        .collect();
+    mapped.sort_unstable();
+    mapped.dedup();
+    assert!(mapped.len() <= 2, "at most two plugin libraries mapped: {mapped:?}");
+    // Control connections close on the host's side a moment after the client's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_file_descriptors(pid) > descriptors_before {
+        assert!(Instant::now() < deadline, "{} descriptors open, {descriptors_before} before", open_file_descriptors(pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
