@@ -12,7 +12,7 @@ use ecdysis_protocol::RehearsalStatus;
 
 use crate::error::BuildError;
 use crate::host::{Host, ProbationChecks};
-use crate::loading::{Loader, parse_sha256};
+use crate::loading::{Loader, make_library_directory, parse_sha256};
 use crate::operating::control::{ControlServer, ControlSocket};
 use crate::operating::watch::DirectoryWatcher;
 use crate::updating::journal::Journal;
@@ -81,7 +81,9 @@ impl HostBuilder {
     }
 
     /// Where private copies of libraries go (default: a new directory under the system's temporary
-    /// directory, removed when the host is dropped).
+    /// directory, removed when the host is dropped). A host that was killed cannot remove its
+    /// directory; the next host started with the same setting removes it (directories of this
+    /// user whose process is gone).
     pub fn library_dir(mut self, directory: impl Into<PathBuf>) -> Self {
         self.config.library_dir = Some(directory.into());
         self
@@ -205,13 +207,7 @@ impl HostBuilder {
     /// cannot be used (see [`HostBuilder::state_directory`]).
     pub fn build(self) -> Result<Host, BuildError> {
         let config = self.config;
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("ecdysis-libraries-");
-        let library_dir = match &config.library_dir {
-            Some(parent) => std::fs::create_dir_all(parent).and_then(|()| builder.tempdir_in(parent)),
-            None => builder.tempdir(),
-        }
-        .map_err(BuildError::LibraryDirectory)?;
+        let library_dir = make_library_directory(config.library_dir.as_deref()).map_err(BuildError::LibraryDirectory)?;
         let allowed_directories = config
             .allowed_directories
             .iter()

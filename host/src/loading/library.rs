@@ -370,6 +370,46 @@ fn copy_privately(path: &Path, private_dir: &Path) -> Result<tempfile::TempPath,
     Ok(copy.into_temp_path())
 }
 
+/// The name every directory of private copies starts with, followed by the owning process's id and
+/// a dash.
+const LIBRARY_DIRECTORY_PREFIX: &str = "ecdysis-libraries-";
+
+/// Makes a host's directory of private copies under `parent` (the system's temporary directory by
+/// default), named after this process, after removing the ones that hosts killed before they could
+/// clean up left there: a directory whose process is gone and that belongs to this user.
+///
+/// # Errors
+/// When the directory cannot be made.
+pub(crate) fn make_library_directory(parent: Option<&Path>) -> std::io::Result<tempfile::TempDir> {
+    let parent = parent.map_or_else(std::env::temp_dir, Path::to_owned);
+    std::fs::create_dir_all(&parent)?;
+    remove_stale_library_directories(&parent);
+    tempfile::Builder::new().prefix(&format!("{LIBRARY_DIRECTORY_PREFIX}{}-", std::process::id())).tempdir_in(&parent)
+}
+
+/// Removes the directories of private copies under `parent` whose host process no longer exists.
+fn remove_stale_library_directories(parent: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    let user = rustix::process::geteuid().as_raw();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(process) =
+            name.to_str().and_then(|name| name.strip_prefix(LIBRARY_DIRECTORY_PREFIX)?.split_once('-')?.0.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let owned_by_this_user = entry.metadata().is_ok_and(|metadata| metadata.is_dir() && metadata.uid() == user);
+        if !owned_by_this_user || Path::new(&format!("/proc/{process}")).exists() {
+            continue;
+        }
+        match std::fs::remove_dir_all(entry.path()) {
+            Ok(()) => tracing::info!(path = %entry.path().display(), process, "removed the library copies of a host that is gone"),
+            Err(error) => tracing::debug!(path = %entry.path().display(), %error, "could not remove a stale directory of library copies"),
+        }
+    }
+}
+
 /// Lowercase hexadecimal.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()

@@ -1,5 +1,6 @@
 //! Rehearsals in a child process, beyond the fault matrix: calls keep being served while a
-//! candidate is rehearsed, and a program that cannot rehearse says so.
+//! candidate is rehearsed, a program that cannot rehearse says so, and neither rehearsals nor a
+//! killed host leave files behind.
 
 use std::ffi::OsStr;
 use std::time::Instant;
@@ -184,4 +185,21 @@ fn rehearsals_leave_no_file_descriptor_temporary_file_or_mapping_behind() {
         assert!(Instant::now() < deadline, "{} descriptors open, {descriptors_before} before", open_file_descriptors(pid));
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn the_library_copies_of_a_killed_host_are_removed_by_the_next_host() {
+    let mut killed = CounterServer::start();
+    let killed_pid = killed.child.id();
+    let left_behind = library_directory_of(killed_pid);
+    killed.child.kill().unwrap();
+    killed.child.wait().unwrap();
+    assert!(left_behind.exists(), "a host killed with SIGKILL cannot clean up after itself");
+
+    let next = CounterServer::start();
+    // Another process may have been given the same id meanwhile; its directory is then left alone.
+    if !std::path::Path::new(&format!("/proc/{killed_pid}")).exists() {
+        assert!(!left_behind.exists(), "the next host removed {}", left_behind.display());
+    }
+    assert!(library_directory_of(next.child.id()).exists());
 }
