@@ -26,7 +26,7 @@ const CHILD: &str = "ECDYSIS_TEST_SCENARIO";
 /// The test `name` (its path in this binary) runs its scenario in a child process: returns `true`
 /// in the child, where the caller runs the scenario; in the parent, runs the child, checks that it
 /// succeeded and returns `false`.
-fn scenario_in_child_process(name: &str) -> bool {
+pub(super) fn scenario_in_child_process(name: &str) -> bool {
     if std::env::var_os(CHILD).is_some() {
         return true;
     }

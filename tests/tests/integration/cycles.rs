@@ -1,0 +1,90 @@
+//! Flat resources over many update cycles: a thousand updates and rollbacks in one process leave
+//! no file descriptor, temporary file or library mapping behind. The scenario runs in a child
+//! process of its own, so that what other tests open meanwhile is not counted.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use counter_interface::Counter;
+use ecdysis_host::Host;
+
+use super::sample;
+use super::soundness::scenario_in_child_process;
+
+/// How many update-and-rollback cycles the scenario runs.
+const CYCLES: usize = 1_000;
+
+fn open_file_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// The distinct files under `directory` that this process maps.
+fn mapped_under(directory: &Path) -> Vec<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let mut mapped: Vec<String> = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .filter(|path| Path::new(path).starts_with(directory))
+        .map(str::to_owned)
+        .collect();
+    mapped.sort_unstable();
+    mapped.dedup();
+    mapped
+}
+
+fn resident_kilobytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status.lines().find_map(|line| line.strip_prefix("VmRSS:")).and_then(|rest| rest.split_whitespace().next()?.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn a_thousand_update_cycles_leave_no_descriptor_temporary_file_or_mapping_behind() {
+    if !scenario_in_child_process("cycles::a_thousand_update_cycles_leave_no_descriptor_temporary_file_or_mapping_behind") {
+        return;
+    }
+    let host = Host::new().unwrap();
+    let counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
+    counter.call(|counter| counter.increment("apples", 3)).unwrap();
+    let cycle = || {
+        host.update("counter", sample("counter-v2")).unwrap();
+        host.rollback("counter").unwrap();
+    };
+    // One cycle first, so that what the host makes once (its threads, its directory) is counted
+    // in the baseline.
+    cycle();
+    let library_directory: PathBuf = Path::new(
+        &mapped_under(Path::new("/"))
+            .into_iter()
+            .find(|path| path.contains("/ecdysis-libraries-"))
+            .expect("the host maps a private copy of counter v1"),
+    )
+    .parent()
+    .unwrap()
+    .to_owned();
+    let descriptors_before = open_file_descriptors();
+    let resident_before = resident_kilobytes();
+
+    for _ in 0..CYCLES {
+        cycle();
+    }
+
+    assert_eq!(counter.call(|counter| counter.value("apples")).unwrap(), Some(3), "the state went through every cycle");
+    // The hook threads of the last cycle may still be ending.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open_file_descriptors() > descriptors_before {
+        assert!(
+            Instant::now() < deadline,
+            "{} descriptors open after {CYCLES} cycles, {descriptors_before} before",
+            open_file_descriptors()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let files: Vec<_> = std::fs::read_dir(&library_directory).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 1, "only the running version's private copy is left: {files:?}");
+    let mapped = mapped_under(&library_directory);
+    assert_eq!(mapped.len(), 1, "only the running version's library is mapped: {mapped:?}");
+    println!(
+        "{CYCLES} update-and-rollback cycles: resident memory {resident_before} kB before, {} kB after; {descriptors_before} descriptors",
+        resident_kilobytes()
+    );
+}
