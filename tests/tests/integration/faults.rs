@@ -215,9 +215,11 @@ fn a_transform_that_exhausts_memory_is_refused_with_rehearsal_and_takes_the_host
 
 #[test]
 fn a_transform_that_hoards_memory_is_stopped_by_the_rehearsals_memory_limit() {
-    // 2 GiB, which this machine can give the host, but more than the rehearsal's allowance.
-    check(
+    // 2 GiB, which this machine can give the host, but more than the rehearsal's allowance. Touching
+    // every page of it takes a while on a busy machine: the transform gets 60 s.
+    check_with_arguments(
         Faulty::Fixture("fault_transform_hoards_memory"),
+        &["--hook-timeout-ms", "60000"],
         Outcome::Refused("killed by signal 6 (SIGABRT); its last words: `memory allocation of 67108864 bytes failed`"),
         Outcome::Updated,
     );
@@ -258,6 +260,6 @@ fn a_version_whose_calls_panic_after_the_swap_is_rolled_back_with_its_state() {
 #[test]
 fn a_version_whose_prepare_never_quiesces_keeps_serving_when_the_next_update_gives_up() {
     // Its `prepare` takes 800 ms, longer than this server's hooks may.
-    let refused = Outcome::NextUpdateRefused("did not finish `prepare` within 300ms");
-    check_with_arguments(Faulty::Fixture("prepare_hangs"), &["--hook-timeout-ms", "300"], refused, refused);
+    let refused = Outcome::NextUpdateRefused("did not finish `prepare` within 500ms");
+    check_with_arguments(Faulty::Fixture("prepare_hangs"), &["--hook-timeout-ms", "500"], refused, refused);
 }
