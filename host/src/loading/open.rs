@@ -1,5 +1,6 @@
 //! Opening a library and reading its descriptor: `dlopen`, the descriptor symbol, the header check.
-//! One of the host's two files with `unsafe` code (the other is `calling/instance.rs`).
+//! Also the one call into the C library's allocator, `malloc_trim`. One of the host's two files
+//! with `unsafe` code (the other is `calling/instance.rs`).
 //!
 //! What makes it sound: a library is trusted once the operator asks the host to load it (its
 //! initialisers run at `dlopen`, before anything can be checked). After that, nothing of it is read
@@ -80,4 +81,18 @@ impl OpenedLibrary {
     pub(crate) fn close(mut self) -> Result<(), libloading::Error> {
         self.library.take().map_or(Ok(()), libloading::Library::close)
     }
+}
+
+// glibc's `malloc_trim` takes a byte count, dereferences nothing the caller passes, and may be
+// called from any thread at any time: declaring it `safe` asserts exactly that.
+unsafe extern "C" {
+    safe fn malloc_trim(pad: usize) -> std::ffi::c_int;
+}
+
+/// Gives the C library's free memory back to the system: glibc's `malloc_trim(0)`, which releases
+/// the free pages of every arena. An update frees a whole state's worth of memory (the old
+/// instance, the exported bytes), much of it in the arenas of threads that have ended, where glibc
+/// would otherwise keep it for good.
+pub(crate) fn return_free_memory_to_the_system() {
+    malloc_trim(0);
 }

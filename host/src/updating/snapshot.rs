@@ -48,7 +48,7 @@ use parking_lot::Mutex;
 use crate::calling::instance::Instance;
 use crate::error::{BuildError, LoadError, SnapshotError};
 use crate::loading::{LoadedLibrary, Loader, hex, parse_sha256};
-use crate::updating::transaction::{TransactionSettings, with_deadline};
+use crate::updating::transaction::{TransactionSettings, TrimWhenDone, with_deadline};
 use crate::updating::validate;
 
 /// The first line of a snapshot file, up to the format version.
@@ -362,6 +362,8 @@ impl SnapshotStore {
         let info = instance.info().clone();
         let span = tracing::info_span!("ecdysis.snapshot", module = %info.module, version = %info.version, reason = reason.as_str());
         let _entered = span.enter();
+        // The exported bytes are a whole state's worth of memory, freed when this returns.
+        let _trim = TrimWhenDone;
         let exporting = Arc::clone(instance);
         let schema_version = info.schema_version;
         let payload = match with_deadline("snapshot", deadline, move || exporting.export(schema_version, MigrationOptions::default())) {

@@ -14,7 +14,7 @@ use ecdysis_protocol::{ErrorChain, Phase, PhaseTiming, RehearsalReport, UpdateKi
 use crate::calling::instance::Instance;
 use crate::calling::module::ModuleCell;
 use crate::error::{RehearsalFailure, RehearsalStep, UpdateError};
-use crate::loading::{LoadedLibrary, Loader, PluginInfo, StagedLibrary};
+use crate::loading::{LoadedLibrary, Loader, PluginInfo, StagedLibrary, return_free_memory_to_the_system};
 use crate::updating::rehearsal::{self, Rehearsal, RehearsalSettings, RehearsedTransfer};
 use crate::updating::validate;
 
@@ -224,6 +224,8 @@ pub(crate) fn update(
         Candidate::Previous(library) => tracing::info_span!("ecdysis.rollback", module = %cell.name, to = %library.info().version),
     };
     let _entered = span.enter();
+    // Whatever the outcome, the memory the transaction freed goes back to the system when it ends.
+    let _trim = TrimWhenDone;
     let started = Instant::now();
     let mut phases = Phases(Vec::with_capacity(6));
     let running = cell.current();
@@ -430,6 +432,16 @@ fn rehearse(
         "rehearsal passed"
     );
     Ok(report)
+}
+
+/// Gives the memory a transaction (or a snapshot) freed back to the system when dropped, on every
+/// path out of it.
+pub(crate) struct TrimWhenDone;
+
+impl Drop for TrimWhenDone {
+    fn drop(&mut self) {
+        return_free_memory_to_the_system();
+    }
 }
 
 fn resume_after_failure(running: &Instance) {
