@@ -305,10 +305,12 @@ impl Host {
         };
         // With rehearsals, the library's module is learnt from the rehearsal process, so that the
         // library's initialisers run there before they run here.
-        let candidate = match self.rehearsal_status() {
-            RehearsalStatus::On => {
+        let (module, candidate) = if self.inner.settings.rehearses() {
+            {
                 let staged = self.inner.loader.stage(path).map_err(|error| refused(UpdateError::Load(error)))?;
-                let (info, rehearsal) = transaction::start_rehearsal(&staged, &self.inner.settings).map_err(refused)?;
+                let (info, rehearsal) =
+                    transaction::start_rehearsal(staged.private_copy(), staged.path(), "update to", &self.inner.settings)
+                        .map_err(refused)?;
                 match info {
                     Some(info) => (info.module, Candidate::Rehearsing(staged, rehearsal)),
                     // The child refused it; the host's own open, safe now, says why.
@@ -327,12 +329,10 @@ impl Host {
                     }
                 }
             }
-            RehearsalStatus::Off | RehearsalStatus::Unavailable { .. } => {
-                let library = Arc::new(self.inner.loader.open(path).map_err(|error| refused(UpdateError::Load(error)))?);
-                (library.info().module.clone(), Candidate::Opened(library))
-            }
+        } else {
+            let library = Arc::new(self.inner.loader.open(path).map_err(|error| refused(UpdateError::Load(error)))?);
+            (library.info().module.clone(), Candidate::Opened(library))
         };
-        let (module, candidate) = candidate;
         let result = self.cell(&module).and_then(|cell| {
             let _one_transaction_at_a_time = cell.transaction.lock();
             transaction::update(&self.inner.loader, &self.inner.settings, &cell, candidate, options)

@@ -312,18 +312,15 @@ impl Rehearsal {
         let mut message = serde_json::to_vec(&request).expect("a transfer request is serialisable");
         message.push(b'\n');
         message.extend_from_slice(&bytes);
+        *step = if transfer.migrate_down_with.is_some() { RehearsalStep::MigrateDown } else { RehearsalStep::Transform };
+        self.send(&message)?;
         if transfer.migrate_down_with.is_some() {
-            *step = RehearsalStep::MigrateDown;
-            self.send(&message)?;
             match self.next_report()? {
                 ChildReport::MigratedDown => {}
                 ChildReport::MigrateDownFailed { message } => return Err(RehearsalFailure::Plugin { message }),
                 other => return Err(RehearsalFailure::Protocol { detail: format!("expected the migration down, got {other:?}") }),
             }
             *step = RehearsalStep::Transform;
-        } else {
-            *step = RehearsalStep::Transform;
-            self.send(&message)?;
         }
         match self.next_report()? {
             ChildReport::Transformed => {}

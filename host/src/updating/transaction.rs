@@ -36,6 +36,13 @@ pub(crate) struct TransactionSettings {
     pub(crate) rehearsal: RehearsalSettings,
 }
 
+impl TransactionSettings {
+    /// Whether updates are rehearsed: turned on, and possible in this program.
+    pub(crate) fn rehearses(&self) -> bool {
+        self.rehearsal.enabled && rehearsal::availability().is_ok()
+    }
+}
+
 impl Default for TransactionSettings {
     fn default() -> Self {
         TransactionSettings {
@@ -238,9 +245,10 @@ pub(crate) fn update(
         let (library, rehearsal) = match candidate {
             Candidate::Path(path) => {
                 let staged = loader.stage(path)?;
-                let rehearsal = match rehearsal::availability() {
-                    Ok(()) if config.rehearsal.enabled => Some(start_rehearsal(&staged, config)?.1),
-                    _ => None,
+                let rehearsal = if config.rehearses() {
+                    Some(start_rehearsal(staged.private_copy(), staged.path(), "update to", config)?.1)
+                } else {
+                    None
                 };
                 (Arc::new(loader.open_staged(staged)?), rehearsal)
             }
@@ -248,22 +256,23 @@ pub(crate) fn update(
             Candidate::Opened(library) => (library, None),
             // The previous version already ran here; what is rehearsed is the state's way down.
             Candidate::Previous(library) => {
-                let rehearsal = match rehearsal::availability() {
-                    Ok(()) if config.rehearsal.enabled => {
-                        let path = library.info().path.clone();
-                        let failed =
-                            |step, failure| UpdateError::Rehearsal { transition: "rollback to", path: path.clone(), step, failure };
-                        let mut rehearsal = Rehearsal::start(library.private_copy(), &config.rehearsal, config.hook_timeout)
-                            .map_err(|failure| failed(RehearsalStep::Start, failure))?;
-                        match rehearsal.opened().map_err(|failure| failed(RehearsalStep::Open, failure))? {
-                            Some(_) => Some(rehearsal),
-                            None => {
-                                let detail = "it refused the previous version's library, which this host has loaded".to_owned();
-                                return Err(failed(RehearsalStep::Open, RehearsalFailure::Protocol { detail }));
-                            }
+                let rehearsal = if config.rehearses() {
+                    let path = &library.info().path;
+                    match start_rehearsal(library.private_copy(), path, "rollback to", config)? {
+                        (Some(_), rehearsal) => Some(rehearsal),
+                        (None, _) => {
+                            let detail = "it refused the previous version's library, which this host has loaded".to_owned();
+                            let failure = RehearsalFailure::Protocol { detail };
+                            return Err(UpdateError::Rehearsal {
+                                transition: "rollback to",
+                                path: path.clone(),
+                                step: RehearsalStep::Open,
+                                failure,
+                            });
                         }
                     }
-                    _ => None,
+                } else {
+                    None
                 };
                 (library, rehearsal)
             }
@@ -369,18 +378,21 @@ pub(crate) fn update(
     Ok(report)
 }
 
-/// Starts a rehearsal process for a staged library and waits until it has opened it: its
-/// descriptor, or `None` when the child refused the library (the host's own open says why).
+/// Starts a rehearsal process for the library copy at `private_copy` (named `shown_as` in errors,
+/// for the `transition` they describe) and waits until it has opened it: its descriptor, or `None`
+/// when the child refused the library (the host's own open says why).
 ///
 /// # Errors
 /// When the child could not be started, died or hung while opening the library.
 pub(crate) fn start_rehearsal(
-    staged: &StagedLibrary,
+    private_copy: &Path,
+    shown_as: &Path,
+    transition: &'static str,
     config: &TransactionSettings,
 ) -> Result<(Option<PluginInfo>, Rehearsal), UpdateError> {
-    let failed = |step, failure| UpdateError::Rehearsal { transition: "update to", path: staged.path().to_owned(), step, failure };
-    let mut rehearsal = Rehearsal::start(staged.private_copy(), &config.rehearsal, config.hook_timeout)
-        .map_err(|failure| failed(RehearsalStep::Start, failure))?;
+    let failed = |step, failure| UpdateError::Rehearsal { transition, path: shown_as.to_owned(), step, failure };
+    let mut rehearsal =
+        Rehearsal::start(private_copy, &config.rehearsal, config.hook_timeout).map_err(|failure| failed(RehearsalStep::Start, failure))?;
     let info = rehearsal.opened().map_err(|failure| failed(RehearsalStep::Open, failure))?;
     Ok((info, rehearsal))
 }

@@ -4,14 +4,13 @@
 //! bounded). The scenario runs in a child process of its own, so that what other tests open
 //! meanwhile is not counted.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use counter_interface::Counter;
 use ecdysis_host::Host;
 
-use super::sample;
 use super::soundness::scenario_in_child_process;
+use super::{library_directory_of, mapped_under, open_file_descriptors, sample};
 
 /// How many update-and-rollback cycles each half of the scenario runs.
 const CYCLES: usize = 1_000;
@@ -19,24 +18,6 @@ const CYCLES: usize = 1_000;
 /// How much resident memory the second thousand cycles may add: allocator noise, not a retained
 /// byte per cycle (which would be at least 1 kB per cycle here).
 const RESIDENT_SLACK_KILOBYTES: u64 = 1024;
-
-fn open_file_descriptors() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// The distinct files under `directory` that this process maps.
-fn mapped_under(directory: &Path) -> Vec<String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-    let mut mapped: Vec<String> = maps
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(5))
-        .filter(|path| Path::new(path).starts_with(directory))
-        .map(str::to_owned)
-        .collect();
-    mapped.sort_unstable();
-    mapped.dedup();
-    mapped
-}
 
 fn resident_kilobytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -58,16 +39,9 @@ fn update_cycles_leave_no_descriptor_temporary_file_mapping_or_memory_behind() {
     // One cycle first, so that what the host makes once (its threads, its directory) is counted
     // in the baseline.
     cycle();
-    let library_directory: PathBuf = Path::new(
-        &mapped_under(Path::new("/"))
-            .into_iter()
-            .find(|path| path.contains("/ecdysis-libraries-"))
-            .expect("the host maps a private copy of counter v1"),
-    )
-    .parent()
-    .unwrap()
-    .to_owned();
-    let descriptors_before = open_file_descriptors();
+    let this_process = std::process::id();
+    let library_directory = library_directory_of(this_process);
+    let descriptors_before = open_file_descriptors(this_process);
     let resident_before = resident_kilobytes();
 
     for _ in 0..CYCLES {
@@ -77,17 +51,17 @@ fn update_cycles_leave_no_descriptor_temporary_file_mapping_or_memory_behind() {
     assert_eq!(counter.call(|counter| counter.value("apples")).unwrap(), Some(3), "the state went through every cycle");
     // The hook threads of the last cycle may still be ending.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while open_file_descriptors() > descriptors_before {
+    while open_file_descriptors(this_process) > descriptors_before {
         assert!(
             Instant::now() < deadline,
             "{} descriptors open after {CYCLES} cycles, {descriptors_before} before",
-            open_file_descriptors()
+            open_file_descriptors(this_process)
         );
         std::thread::sleep(Duration::from_millis(20));
     }
     let files: Vec<_> = std::fs::read_dir(&library_directory).unwrap().map(|entry| entry.unwrap().file_name()).collect();
     assert_eq!(files.len(), 1, "only the running version's private copy is left: {files:?}");
-    let mapped = mapped_under(&library_directory);
+    let mapped = mapped_under(this_process, &library_directory);
     assert_eq!(mapped.len(), 1, "only the running version's library is mapped: {mapped:?}");
     let resident_after_first = resident_kilobytes();
 

@@ -105,3 +105,30 @@ fn assert_causes_not_repeated(error: &(dyn std::error::Error + 'static)) {
         assert!(!segments[index + 1..].contains(segment), "`{segment}` appears twice in `{rendered}`");
     }
 }
+
+/// The files under `directory` that process `pid` maps, each once.
+fn mapped_under(pid: u32, directory: &std::path::Path) -> Vec<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mut mapped: Vec<String> = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .filter(|path| std::path::Path::new(path).starts_with(directory))
+        .map(str::to_owned)
+        .collect();
+    mapped.sort_unstable();
+    mapped.dedup();
+    mapped
+}
+
+/// The directory of private library copies of the host in process `pid`, found through the
+/// libraries it maps.
+fn library_directory_of(pid: u32) -> PathBuf {
+    let mapped = mapped_under(pid, std::path::Path::new("/"));
+    let copy = mapped.iter().find(|path| path.contains("/ecdysis-libraries-")).expect("the host maps a private copy of its plugin");
+    std::path::Path::new(copy).parent().unwrap().to_owned()
+}
+
+/// How many file descriptors process `pid` has open.
+fn open_file_descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+}

@@ -126,21 +126,6 @@ fn a_library_that_names_its_own_module_is_opened_in_the_rehearsal_process_first_
     server.assert_serving("1.0.0", 3);
 }
 
-/// The host's directory of private library copies, found through the libraries it has mapped.
-fn library_directory_of(pid: u32) -> PathBuf {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    let mapped = maps
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(5))
-        .find(|path| path.contains("/ecdysis-libraries-"))
-        .expect("the host maps a private copy of its plugin");
-    std::path::Path::new(mapped).parent().unwrap().to_owned()
-}
-
-fn open_file_descriptors(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
-}
-
 #[test]
 fn rehearsals_leave_no_file_descriptor_temporary_file_or_mapping_behind() {
     use ecdysis_host::control::Client;
