@@ -140,7 +140,7 @@ impl KvServer {
     fn reload_library(&self, library: PathBuf, allow_downgrade: bool, force: bool) -> Result<UpdateReport, String> {
         let plugin_crate = library.display().to_string();
         let mut control = Client::connect(&self.socket, PATIENCE).expect("the control socket accepts");
-        let command = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade, force };
+        let command = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade, force, lazy: false };
         match control.request(command) {
             Ok(Reply::Report { report }) => Ok(report),
             Ok(Reply::Error { kind, message }) => Err(format!("{kind:?}: {message}")),
@@ -454,7 +454,7 @@ fn a_kv_server_killed_at_random_moments_of_updates_comes_back_on_one_version_wit
             let library = sample(target_crate);
             std::thread::spawn(move || {
                 let Ok(mut control) = Client::connect(&socket, PATIENCE) else { return };
-                let reload = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade: true, force: false };
+                let reload = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade: true, force: false, lazy: false };
                 if !matches!(control.request(reload), Ok(Reply::Report { .. })) {
                     return;
                 }
