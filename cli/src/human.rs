@@ -61,7 +61,8 @@ pub fn status_table(modules: &[ModuleStatus]) -> String {
             let _ = writeln!(table, "{}: still mapped: {library}", module.name);
         }
         if let Some(migration) = &module.migration {
-            let _ = write!(table, "{}: migrating lazily: {} entries moved, {} remaining", module.name, migration.migrated, migration.remaining);
+            let _ =
+                write!(table, "{}: migrating lazily: {} entries moved, {} remaining", module.name, migration.migrated, migration.remaining);
             if migration.failed > 0 {
                 let first = migration.first_failure.as_deref().map(single_line).unwrap_or_default();
                 let _ = write!(table, ", {} failed to migrate (roll back to bring them back; the first: {first})", migration.failed);

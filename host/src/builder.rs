@@ -15,8 +15,8 @@ use crate::host::{Host, ProbationChecks};
 use crate::loading::{Loader, make_library_directory, parse_sha256};
 use crate::operating::control::{ControlServer, ControlSocket};
 use crate::operating::watch::DirectoryWatcher;
-use crate::updating::lazy::MigrationPace;
 use crate::updating::journal::Journal;
+use crate::updating::lazy::MigrationPace;
 use crate::updating::snapshot::SnapshotStore;
 use crate::updating::transaction::TransactionSettings;
 

@@ -19,9 +19,9 @@ use crate::calling::module::{Module, ModuleCell};
 use crate::error::{LoadError, RehearsalFailure, RehearsalStep, SnapshotError, UpdateError};
 use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON};
 use crate::updating::journal::Journal;
-use crate::updating::{lazy, rehearsal};
 use crate::updating::snapshot::{Restored, SnapshotStore};
 use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions, with_deadline};
+use crate::updating::{lazy, rehearsal};
 
 /// What a version on probation must pass, checked by the probation keeper; when it fails, the
 /// module is rolled back to the previous version automatically.

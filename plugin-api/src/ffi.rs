@@ -754,11 +754,22 @@ pub struct KeyedEntryPoints {
         error: ByteSink<'_>,
     ) -> CallStatus,
     /// Removes up to `limit` entries and writes them as a batch in `schema_version`.
-    pub take_entries:
-        unsafe extern "C" fn(instance: *const c_void, limit: u64, schema_version: u32, flags: u32, out: ByteSink<'_>, error: ByteSink<'_>) -> CallStatus,
+    pub take_entries: unsafe extern "C" fn(
+        instance: *const c_void,
+        limit: u64,
+        schema_version: u32,
+        flags: u32,
+        out: ByteSink<'_>,
+        error: ByteSink<'_>,
+    ) -> CallStatus,
     /// Writes every entry as a batch in `schema_version`, without changing the instance.
-    pub export_entries:
-        unsafe extern "C" fn(instance: *const c_void, schema_version: u32, flags: u32, out: ByteSink<'_>, error: ByteSink<'_>) -> CallStatus,
+    pub export_entries: unsafe extern "C" fn(
+        instance: *const c_void,
+        schema_version: u32,
+        flags: u32,
+        out: ByteSink<'_>,
+        error: ByteSink<'_>,
+    ) -> CallStatus,
     /// Inserts a batch of entries encoded in `schema_version`; all of them, or none.
     pub put_entries: unsafe extern "C" fn(
         instance: *const c_void,
@@ -816,7 +827,8 @@ pub struct Predecessor {
     pub flags: u32,
     /// Removes the entry of `key` from the predecessor and writes its encoding to `out`; writes
     /// nothing when there is none.
-    pub take_entry: unsafe extern "C" fn(context: *const c_void, key: RawSlice<'_, u8>, out: ByteSink<'_>, error: ByteSink<'_>) -> CallStatus,
+    pub take_entry:
+        unsafe extern "C" fn(context: *const c_void, key: RawSlice<'_, u8>, out: ByteSink<'_>, error: ByteSink<'_>) -> CallStatus,
     /// Removes up to `limit` entries and writes them as a batch to `out`, and how many remain (not
     /// counting those given back) to `remaining`.
     pub take_entries:
@@ -852,7 +864,8 @@ impl PredecessorLink {
         let (mut out, mut error) = (Vec::new(), Vec::new());
         // SAFETY: the host's function with its own context, valid while the link is attached; the
         // key and sinks live for the call.
-        let status = unsafe { (self.0.take_entry)(self.0.context, RawSlice::new(key), ByteSink::for_vec(&mut out), ByteSink::for_vec(&mut error)) };
+        let status =
+            unsafe { (self.0.take_entry)(self.0.context, RawSlice::new(key), ByteSink::for_vec(&mut out), ByteSink::for_vec(&mut error)) };
         if status != CallStatus::OK {
             return Err(format!("the previous version could not hand out the entry: {}", String::from_utf8_lossy(&error)));
         }
@@ -1045,7 +1058,12 @@ unsafe extern "C" fn keyed_detach_predecessor<P: KeyedState>(instance: *const c_
 ///
 /// # Safety
 /// `instance` must be a live instance of `P`; `remaining` must be writable.
-unsafe extern "C" fn keyed_migrate_entries<P: KeyedState>(instance: *const c_void, limit: u64, remaining: *mut u64, error: ByteSink<'_>) -> CallStatus {
+unsafe extern "C" fn keyed_migrate_entries<P: KeyedState>(
+    instance: *const c_void,
+    limit: u64,
+    remaining: *mut u64,
+    error: ByteSink<'_>,
+) -> CallStatus {
     guard(error, || {
         // SAFETY: the caller passes a live instance of `P`.
         let left = unsafe { plugin::<P>(instance) }.migrate_entries(usize::try_from(limit).unwrap_or(usize::MAX))?;
@@ -1149,8 +1167,12 @@ mod tests {
 
     #[test]
     fn a_hook_beyond_the_size_a_plugin_recorded_is_not_offered() {
-        let hooks =
-            Hooks { prepare: Some(hook_that_does_nothing), resume: Some(hook_that_does_nothing), health: Some(hook_that_does_nothing), keyed: None };
+        let hooks = Hooks {
+            prepare: Some(hook_that_does_nothing),
+            resume: Some(hook_that_does_nothing),
+            health: Some(hook_that_does_nothing),
+            keyed: None,
+        };
         let entry = size_of::<Option<InstanceHook>>();
         // What a plugin built when `Hooks` had fewer entries exports: the same fields, fewer bytes.
         // (Version 2 of the ABI shipped with two entries; `health` was appended after them.)

@@ -170,6 +170,9 @@ pub struct Migration<E> {
     _entry: PhantomData<fn() -> E>,
 }
 
+/// Entries by key, as they move.
+pub type Entries<E> = Vec<(Vec<u8>, E)>;
+
 /// An attached predecessor and how its entries become this version's.
 pub(crate) struct AttachedPredecessor {
     pub(crate) link: PredecessorLink,
@@ -244,13 +247,14 @@ impl<E: Schema> Migration<E> {
     ///
     /// # Errors
     /// When the predecessor cannot hand out entries.
-    pub fn take_some(&self, limit: usize) -> Result<(Vec<(Vec<u8>, E)>, u64), PluginError> {
+    pub fn take_some(&self, limit: usize) -> Result<(Entries<E>, u64), PluginError> {
         let attached = self.link.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         let Some(attached) = attached.as_ref() else {
             return Ok((Vec::new(), 0));
         };
         let (bytes, remaining) = attached.link.take_entries(limit as u64).map_err(PluginError::new)?;
-        let batch: Vec<EncodedEntry> = decode(&bytes).map_err(|error| PluginError::new(format!("a batch of entries does not decode: {error}")))?;
+        let batch: Vec<EncodedEntry> =
+            decode(&bytes).map_err(|error| PluginError::new(format!("a batch of entries does not decode: {error}")))?;
         let mut entries = Vec::with_capacity(batch.len());
         for EncodedEntry(key, entry) in batch {
             match migrate_entry::<E>(attached, &entry) {
@@ -321,7 +325,8 @@ fn migrate_entry<E: Schema>(attached: &AttachedPredecessor, bytes: &[u8]) -> Res
         Ok(Err(reason)) => Err(reason),
         Ok(Ok((entry, back))) => {
             if from != E::VERSION {
-                crate::compare::compare(bytes, &back).map_err(|difference| format!("its round trip does not give it back: {difference}"))?;
+                crate::compare::compare(bytes, &back)
+                    .map_err(|difference| format!("its round trip does not give it back: {difference}"))?;
             }
             Ok(entry)
         }

@@ -94,8 +94,8 @@ pub use ecdysis_plugin_api_macros::interface;
 pub use envelope::{EnvelopeError, StateEnvelope};
 pub use error::{CallError, PluginError};
 pub use export::Plugin;
-pub use keyed::{KeyedState, Migration};
 pub use ffi::{Implementation, Interface};
+pub use keyed::{KeyedState, Migration};
 pub use migrate::{Migrate, MigrationOptions, MigrationStep, Schema, assert_round_trip, round_trip};
 
 /// What the generated code refers to. Not a public API.

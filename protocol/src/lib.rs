@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 pub use client::{Client, ClientError, default_directory, find_default_socket};
 pub use error_chain::ErrorChain;
 pub use report::{
-    HistoryEntry, HistoryEvent, MigrationProgress, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, SnapshotReason, SnapshotReport,
-    UpdateKind, UpdateReport,
+    HistoryEntry, HistoryEvent, MigrationProgress, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, SnapshotReason,
+    SnapshotReport, UpdateKind, UpdateReport,
 };
 
 /// The protocol version this crate speaks.

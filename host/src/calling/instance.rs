@@ -121,7 +121,11 @@ impl Instance {
     /// The keyed entry points of the instance's library, if it offers them.
     fn keyed(&self) -> Result<&KeyedEntryPoints, CallError> {
         self.library.opened().descriptor().hooks.keyed().ok_or_else(|| CallError::Failed {
-            message: format!("{} {} does not keep keyed state (it does not implement `KeyedState`)", self.info().module, self.info().version),
+            message: format!(
+                "{} {} does not keep keyed state (it does not implement `KeyedState`)",
+                self.info().module,
+                self.info().version
+            ),
         })
     }
 
@@ -147,7 +151,9 @@ impl Instance {
         let keyed = self.keyed()?;
         let mut batch = Vec::new();
         // SAFETY: as in `take_entry`.
-        check(|error| unsafe { (keyed.take_entries)(self.pointer, limit, schema_version, options.to_flags(), ByteSink::for_vec(&mut batch), error) })?;
+        check(|error| unsafe {
+            (keyed.take_entries)(self.pointer, limit, schema_version, options.to_flags(), ByteSink::for_vec(&mut batch), error)
+        })?;
         Ok(batch)
     }
 
@@ -156,7 +162,9 @@ impl Instance {
         let keyed = self.keyed()?;
         let mut batch = Vec::new();
         // SAFETY: as in `take_entry`.
-        check(|error| unsafe { (keyed.export_entries)(self.pointer, schema_version, options.to_flags(), ByteSink::for_vec(&mut batch), error) })?;
+        check(|error| unsafe {
+            (keyed.export_entries)(self.pointer, schema_version, options.to_flags(), ByteSink::for_vec(&mut batch), error)
+        })?;
         Ok(batch)
     }
 
@@ -363,6 +371,7 @@ impl EntrySource {
         // An entry that failed before is handed out again: its migration fails again, and the call
         // that touched it says why.
         if let Some(failed) = self.failed.lock().remove(key) {
+            self.moved.fetch_add(1, Ordering::Relaxed);
             return Ok(Some(failed.entry));
         }
         let entry = self.previous.take_entry(key, self.schema_version, self.options)?;
@@ -415,7 +424,12 @@ fn serve_plugin(mut error: ByteSink<'_>, body: impl FnOnce() -> Result<(), CallE
 ///
 /// # Safety
 /// `context` must be the `EntrySource` an instance keeps while its predecessor is attached.
-unsafe extern "C" fn source_take_entry(context: *const c_void, key: RawSlice<'_, u8>, mut out: ByteSink<'_>, error: ByteSink<'_>) -> CallStatus {
+unsafe extern "C" fn source_take_entry(
+    context: *const c_void,
+    key: RawSlice<'_, u8>,
+    mut out: ByteSink<'_>,
+    error: ByteSink<'_>,
+) -> CallStatus {
     // SAFETY: the caller's contract: the source lives while the predecessor is attached.
     let source = unsafe { &*context.cast::<EntrySource>() };
     serve_plugin(error, || {

@@ -52,7 +52,12 @@ pub(super) struct Update<'a> {
 /// predecessor while calls go on, then the pause only drains calls, prepares the running version
 /// and swaps. The caller holds `cell.transaction`, and starts the background pass once this
 /// returns (it needs the module's `Arc`).
-pub(super) fn update(config: &TransactionSettings, cell: &ModuleCell, update: Update<'_>, mut phases: Phases) -> Result<UpdateReport, UpdateError> {
+pub(super) fn update(
+    config: &TransactionSettings,
+    cell: &ModuleCell,
+    update: Update<'_>,
+    mut phases: Phases,
+) -> Result<UpdateReport, UpdateError> {
     let Update { running, candidate, transfer_schema, migration, rehearsal, started } = update;
     let running_info = running.info().clone();
     let candidate_info = candidate.info().clone();
@@ -60,20 +65,18 @@ pub(super) fn update(config: &TransactionSettings, cell: &ModuleCell, update: Up
     let deadline = config.hook_timeout;
 
     // Nothing of this depends on the state, so it happens before the pause.
-    let (next, source) = phases.time(Phase::Transform, || -> Result<_, UpdateError> {
-        let refused = |source| UpdateError::LazyTransfer { module: module.clone(), candidate: candidate_info.version.clone(), source };
-        let library = Arc::clone(&candidate);
-        let created = with_deadline("create", deadline, move || Instance::create(&library)).ok_or_else(|| UpdateError::HookTimeout {
-            module: module.clone(),
-            version: candidate_info.version.clone(),
-            hook: "create",
-            deadline,
+    let (next, source) =
+        phases.time(Phase::Transform, || -> Result<_, UpdateError> {
+            let refused = |source| UpdateError::LazyTransfer { module: module.clone(), candidate: candidate_info.version.clone(), source };
+            let library = Arc::clone(&candidate);
+            let created = with_deadline("create", deadline, move || Instance::create(&library)).ok_or_else(|| {
+                UpdateError::HookTimeout { module: module.clone(), version: candidate_info.version.clone(), hook: "create", deadline }
+            })?;
+            let next = Arc::new(created.map_err(refused)?);
+            let source = EntrySource::new(Arc::clone(running), transfer_schema, migration);
+            next.attach_predecessor(Arc::clone(&source)).map_err(refused)?;
+            Ok((next, source))
         })?;
-        let next = Arc::new(created.map_err(refused)?);
-        let source = EntrySource::new(Arc::clone(running), transfer_schema, migration);
-        next.attach_predecessor(Arc::clone(&source)).map_err(refused)?;
-        Ok((next, source))
-    })?;
     drop(candidate);
 
     // From here calls wait, until `admission` drops.
@@ -86,7 +89,9 @@ pub(super) fn update(config: &TransactionSettings, cell: &ModuleCell, update: Up
             in_flight,
         })?;
         match prepare_within(running, deadline) {
-            None => Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "prepare", deadline }),
+            None => {
+                Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "prepare", deadline })
+            }
             Some(Err(source)) => {
                 resume_after_failure(running);
                 Err(UpdateError::PrepareRefused { module: module.clone(), version: running_info.version.clone(), source })
@@ -275,7 +280,12 @@ pub(crate) fn roll_back(
             in_flight,
         })?;
         match prepare_within(successor, config.hook_timeout) {
-            None => Err(UpdateError::HookTimeout { module: module.clone(), version: from.version.clone(), hook: "prepare", deadline: config.hook_timeout }),
+            None => Err(UpdateError::HookTimeout {
+                module: module.clone(),
+                version: from.version.clone(),
+                hook: "prepare",
+                deadline: config.hook_timeout,
+            }),
             Some(Err(source)) => {
                 resume_after_failure(successor);
                 Err(UpdateError::PrepareRefused { module: module.clone(), version: from.version.clone(), source })
@@ -283,7 +293,9 @@ pub(crate) fn roll_back(
             Some(Ok(())) => Ok(()),
         }
     })?;
-    let moved_back = phases.time(Phase::Export, || successor.export_entries(schema, options).map_err(|source| failed("exporting the new version's entries", source)));
+    let moved_back = phases.time(Phase::Export, || {
+        successor.export_entries(schema, options).map_err(|source| failed("exporting the new version's entries", source))
+    });
     let entries = match moved_back {
         Ok(entries) => entries,
         Err(error) => {

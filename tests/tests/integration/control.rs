@@ -132,7 +132,13 @@ fn a_library_outside_the_allowed_directories_is_refused() {
     counter.call(|counter| counter.increment("apples", 3)).unwrap();
 
     let mut client = connect(&socket);
-    let outside = Command::Reload { module: Some("counter".into()), library: sample("counter-v2"), allow_downgrade: false, force: false, lazy: false };
+    let outside = Command::Reload {
+        module: Some("counter".into()),
+        library: sample("counter-v2"),
+        allow_downgrade: false,
+        force: false,
+        lazy: false,
+    };
     expect_error(client.request(outside).unwrap(), ErrorKind::Refused, "is outside the directories plugins may be loaded from");
     still_serving(&host, &counter, "1.0.0");
     // A symlink inside that points outside is resolved, and refused too.
@@ -153,7 +159,8 @@ fn a_library_whose_hash_does_not_match_its_pin_is_refused() {
     let real_digest: String = sha2::Sha256::digest(std::fs::read(&pinned).unwrap()).iter().map(|byte| format!("{byte:02x}")).collect();
     let wrong_digest = "0".repeat(64);
     let (host, counter, socket) = serving(Host::builder().pin_library(&pinned, &wrong_digest), directory.path());
-    let reload = Command::Reload { module: Some("counter".into()), library: pinned.clone(), allow_downgrade: false, force: false, lazy: false };
+    let reload =
+        Command::Reload { module: Some("counter".into()), library: pinned.clone(), allow_downgrade: false, force: false, lazy: false };
     expect_error(
         connect(&socket).request(reload.clone()).unwrap(),
         ErrorKind::Refused,

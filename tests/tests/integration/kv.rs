@@ -454,7 +454,8 @@ fn a_kv_server_killed_at_random_moments_of_updates_comes_back_on_one_version_wit
             let library = sample(target_crate);
             std::thread::spawn(move || {
                 let Ok(mut control) = Client::connect(&socket, PATIENCE) else { return };
-                let reload = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade: true, force: false, lazy: false };
+                let reload =
+                    ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade: true, force: false, lazy: false };
                 if !matches!(control.request(reload), Ok(Reply::Report { .. })) {
                     return;
                 }

@@ -188,7 +188,9 @@ impl Migrate<StringEntryV2> for StringEntryV1 {
 impl Migrate<StringEntryV1> for StringEntryV2 {
     fn migrate(self, options: &MigrationOptions) -> Result<StringEntryV1, PluginError> {
         if self.expires_at_ms.is_some() && !options.force {
-            return Err(PluginError::new("the key has a time to live, which kv v1 cannot hold; remove it (PERSIST) or force the downgrade"));
+            return Err(PluginError::new(
+                "the key has a time to live, which kv v1 cannot hold; remove it (PERSIST) or force the downgrade",
+            ));
         }
         Ok(StringEntryV1 { value: self.value })
     }
