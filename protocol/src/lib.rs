@@ -239,7 +239,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
         ));
     }
     let fields: &[&str] = match command {
-        "reload" => &["module", "library", "allow_downgrade", "force"],
+        "reload" => &["module", "library", "allow_downgrade", "force", "lazy"],
         "rollback" => &["module", "force"],
         "commit" | "snapshot" => &["module"],
         _ => &[],

@@ -1101,3 +1101,87 @@ fn connections_above_the_limit_are_refused() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// The `migration` of the `kv` module in `ecdysis status --json`, as JSON (`null` when none).
+fn migration_in_status(server: &KvServer) -> serde_json::Value {
+    let run = cli::run_ecdysis(&["--socket".as_ref(), server.socket.as_os_str(), "status".as_ref(), "--json".as_ref()], |_| {});
+    assert_eq!(run.exit_code, Some(0), "{}", run.stderr);
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|error| panic!("{error}: {}", run.stdout));
+    let kv = status.as_array().and_then(|modules| modules.iter().find(|module| module["name"] == "kv")).cloned();
+    kv.unwrap_or_else(|| panic!("no kv module in {status}"))["migration"].clone()
+}
+
+#[test]
+fn ecdysis_reload_lazy_under_load_keeps_every_value_and_a_rollback_mid_migration_loses_nothing() {
+    const CLIENTS: usize = 2;
+    const KEYS: usize = 20_000;
+    // 50 entries every 20 ms: the migration of 20,000 keys takes seconds, so the rollback below
+    // finds it under way.
+    let server = KvServer::start_with("kv-v1", "1.0.0", &["--migration-pace".as_ref(), "50:20".as_ref()]);
+    let mut connection = server.connect();
+    for first in (0..KEYS).step_by(PIPELINE_LENGTH) {
+        let mut pipeline = redis::pipe();
+        for index in first..first + PIPELINE_LENGTH {
+            pipeline.cmd("SET").arg(key(index)).arg(value(index)).ignore();
+        }
+        let () = pipeline.query(&mut connection).expect("a pipeline of SETs");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client_index| {
+            let (url, stop, rounds) = (server.url(), Arc::clone(&stop), Arc::clone(&rounds));
+            std::thread::spawn(move || run_client(&url, client_index, &stop, &rounds))
+        })
+        .collect();
+    let ecdysis = |arguments: &[&str]| {
+        let mut all: Vec<&std::ffi::OsStr> = vec!["--socket".as_ref(), server.socket.as_os_str()];
+        all.extend(arguments.iter().map(|argument| std::ffi::OsStr::new(*argument)));
+        let run = cli::run_ecdysis(&all, |_| {});
+        assert_eq!(run.exit_code, Some(0), "ecdysis {arguments:?}: {}", run.stderr);
+        run.stdout
+    };
+    let library = sample("kv-v2");
+    let library = library.to_str().unwrap();
+
+    let reloaded = ecdysis(&["reload", "kv", library, "--lazy"]);
+    assert!(reloaded.contains("updated kv 1.0.0 → 2.0.0") && reloaded.contains("lazily"), "{reloaded}");
+    let migration = migration_in_status(&server);
+    let remaining = migration["remaining"].as_u64().unwrap_or_else(|| panic!("a migration under way: {migration}"));
+    assert!(remaining > 0 && migration["migrated"].as_u64().is_some(), "{migration}");
+    // Half of the keys read on v2 while the migration is under way.
+    for index in (0..KEYS).step_by(2) {
+        let found: Option<String> = redis::cmd("GET").arg(key(index)).query(&mut connection).expect("GET");
+        assert_eq!(found.as_deref(), Some(value(index).as_str()), "{}", key(index));
+    }
+    assert!(!migration_in_status(&server).is_null(), "the migration is still under way");
+    let rolled_back = ecdysis(&["rollback", "kv"]);
+    assert!(rolled_back.contains("rolled back kv 2.0.0 → 1.0.0"), "{rolled_back}");
+    assert!(migration_in_status(&server).is_null());
+    assert_eq!(reported_version(&mut connection), "1.0.0");
+
+    // Lazily again, now to the end.
+    ecdysis(&["reload", "kv", library, "--lazy"]);
+    let started = Instant::now();
+    while !migration_in_status(&server).is_null() {
+        assert!(started.elapsed() < Duration::from_secs(120), "the migration did not finish: {}", migration_in_status(&server));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let outcomes: Vec<ClientOutcome> = clients
+        .into_iter()
+        .map(|client| client.join().expect("a client thread does not panic").unwrap_or_else(|error| panic!("{error}")))
+        .collect();
+    assert_eq!(reported_version(&mut connection), "2.0.0");
+    for index in 0..KEYS {
+        let found: Option<String> = redis::cmd("GET").arg(key(index)).query(&mut connection).expect("GET");
+        assert_eq!(found.as_deref(), Some(value(index).as_str()), "{}", key(index));
+    }
+    for outcome in &outcomes {
+        assert!(outcome.commands > 100, "every client kept working: {} commands", outcome.commands);
+        for (key, value) in &outcome.acknowledged {
+            let found: Option<String> = redis::cmd("GET").arg(key).query(&mut connection).expect("GET");
+            assert_eq!(found.as_ref(), Some(value), "{key}");
+        }
+    }
+}
