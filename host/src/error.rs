@@ -629,6 +629,9 @@ pub enum RehearsalStep {
     Transform,
     /// The candidate's export of its state back, and the comparison.
     RoundTrip,
+    /// For a lazy update: every entry moved from a copy of the running version into the candidate,
+    /// each through the entry migrations and its own round trip.
+    MigrateEntries,
 }
 
 impl std::fmt::Display for RehearsalStep {
@@ -640,6 +643,7 @@ impl std::fmt::Display for RehearsalStep {
             RehearsalStep::MigrateDown => "during the running version's migration down to the older schema",
             RehearsalStep::Transform => "during the transform",
             RehearsalStep::RoundTrip => "during the round trip",
+            RehearsalStep::MigrateEntries => "during the lazy migration of every entry",
         })
     }
 }

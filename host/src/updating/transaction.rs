@@ -324,7 +324,7 @@ pub(crate) fn update(
     let rehearsal = match rehearsal {
         None => None,
         Some(rehearsal) => Some(phases.time(Phase::Rehearse, || {
-            rehearse(config, rehearsal, &running, &candidate_info, transfer_schema, migration, kind == UpdateKind::Rollback)
+            rehearse(config, rehearsal, &running, &candidate_info, transfer_schema, options, kind == UpdateKind::Rollback)
         })?),
     };
 
@@ -443,15 +443,18 @@ pub(crate) fn start_rehearsal(
 /// its own locks) and has the rehearsal process transform it and check the round trip. For a
 /// downgrade or a rollback the snapshot is in the running schema, and the child migrates it down
 /// with a copy of the running version first: that migration is the code of the version being left.
+/// For a lazy update, every entry moves from a copy of the running version into the candidate
+/// instead, each checked by its own round trip.
 fn rehearse(
     config: &TransactionSettings,
     mut rehearsal: Rehearsal,
     running: &Arc<Instance>,
     candidate: &PluginInfo,
     transfer_schema: u32,
-    migration: MigrationOptions,
+    options: &UpdateOptions,
     is_rollback: bool,
 ) -> Result<RehearsalReport, UpdateError> {
+    let migration = options.migration_options();
     let transition = if is_rollback { "rollback to" } else { "update to" };
     let failed = |step, failure| UpdateError::Rehearsal { transition, path: candidate.path.clone(), step, failure };
     let running_schema = running.info().schema_version;
@@ -471,11 +474,13 @@ fn rehearse(
     let snapshot_export = export_started.elapsed();
     // Validation turned off in the host's settings is off in the rehearsal too.
     let round_trip_checked = config.validate && candidate.can_export(transfer_schema);
+    let lazy_from = options.lazy.then(|| running.library().private_copy());
     let transfer = RehearsedTransfer {
-        migrate_down_with: (transfer_schema != running_schema).then(|| running.library().private_copy()),
+        migrate_down_with: (transfer_schema != running_schema && !options.lazy).then(|| running.library().private_copy()),
         transfer_schema,
         options: migration,
-        compare: round_trip_checked,
+        compare: round_trip_checked && !options.lazy,
+        lazy_from,
     };
     let mut step = RehearsalStep::Transform;
     rehearsal.transfer(&snapshot, &transfer, &mut step).map_err(|failure| failed(step, failure))?;

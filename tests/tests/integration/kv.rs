@@ -1185,3 +1185,32 @@ fn ecdysis_reload_lazy_under_load_keeps_every_value_and_a_rollback_mid_migration
         }
     }
 }
+
+#[test]
+fn a_lazy_update_whose_entries_cannot_all_migrate_is_refused_by_its_rehearsal() {
+    let server = KvServer::start("kv-v1", "1.0.0");
+    let mut connection = server.connect();
+    let () = redis::pipe().cmd("SET").arg("good").arg("1").cmd("SET").arg("bad").arg("poison").query(&mut connection).expect("SETs");
+    let mut control = Client::connect(&server.socket, PATIENCE).expect("the control socket accepts");
+    let reload = ControlCommand::Reload {
+        module: Some("kv".into()),
+        library: defective("kv_entry_fails"),
+        allow_downgrade: false,
+        force: false,
+        lazy: true,
+    };
+    match control.request(reload).expect("a reply") {
+        Reply::Error { message, .. } => assert!(
+            message.contains("its rehearsal in a child process failed during the lazy migration of every entry")
+                && message.contains("1 entries cannot be migrated to this version (the first: key `bad`: ")
+                && message.contains("the value `poison` cannot be migrated"),
+            "{message}"
+        ),
+        other => panic!("the lazy update went through: {other:?}"),
+    }
+    // Nothing changed: v1 serves both keys, and no migration is under way.
+    assert_eq!(reported_version(&mut connection), "1.0.0");
+    let values: (String, String) = redis::pipe().cmd("GET").arg("good").cmd("GET").arg("bad").query(&mut connection).expect("GETs");
+    assert_eq!(values, ("1".to_owned(), "poison".to_owned()));
+    assert!(migration_in_status(&server).is_null());
+}
