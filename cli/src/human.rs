@@ -164,6 +164,9 @@ pub fn describe_event(event: &HistoryEvent) -> String {
             };
             format!("restored {version} from {}{from}, library {}", snapshot.display(), library.display())
         }
+        HistoryEvent::MigrationFinished { version, moved, elapsed_ms } => {
+            format!("lazy migration into {version} finished: {moved} entries moved in {}", format_remaining(*elapsed_ms))
+        }
         // The host may know kinds of events this tool does not yet.
         other => format!("{other:?}"),
     }

@@ -348,8 +348,19 @@ impl Host {
     /// Starts the background pass of a lazy update that went through.
     fn after_update(&self, cell: &Arc<ModuleCell>, result: &Result<UpdateReport, UpdateError>) {
         if result.as_ref().is_ok_and(|report| report.lazy && report.kind == UpdateKind::Update) {
-            lazy::start_background_pass(cell, self.inner.settings.migration_pace);
+            let host = self.downgrade();
+            lazy::start_background_pass(cell, self.inner.settings.migration_pace, move |module, finished| {
+                if let Some(host) = host.upgrade() {
+                    host.record_migration_finished(module, finished);
+                }
+            });
         }
+    }
+
+    /// Records in the history that a lazy migration finished.
+    fn record_migration_finished(&self, module: &str, finished: lazy::Finished) {
+        let elapsed_ms = finished.elapsed.as_millis() as u64;
+        self.inner.journal.record(module, HistoryEvent::MigrationFinished { version: finished.version, moved: finished.moved, elapsed_ms });
     }
 
     /// Whether this host rehearses updates in a child process, and if it cannot, why.
@@ -667,7 +678,9 @@ impl Host {
     ) -> Result<Option<SnapshotReport>, SnapshotError> {
         let snapshots = self.inner.snapshots.as_ref().ok_or(SnapshotError::NoStateDirectory)?;
         // A snapshot holds the whole state: a lazy migration under way is finished first.
-        lazy::finish_now(cell)?;
+        if let Some(finished) = lazy::finish_now(cell)? {
+            self.record_migration_finished(&cell.name, finished);
+        }
         let written = snapshots.take(&cell.current(), self.inner.settings.hook_timeout, reason, skip_if_unchanged)?;
         // Periodic snapshots are routine: recorded in the history, they would crowd out what
         // happened. `status` shows the newest.

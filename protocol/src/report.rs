@@ -425,4 +425,14 @@ pub enum HistoryEvent {
         /// version's).
         snapshot_schema: u32,
     },
+    /// The lazy migration into a version finished: every entry moved, by calls or the background
+    /// pass. (A migration rolled back is recorded as the rollback.)
+    MigrationFinished {
+        /// The version the entries moved into.
+        version: semver::Version,
+        /// How many entries moved.
+        moved: u64,
+        /// How long the migration took since the swap, in milliseconds.
+        elapsed_ms: u64,
+    },
 }

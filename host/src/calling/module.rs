@@ -77,6 +77,8 @@ pub(crate) struct MigrationUnderWay {
     pub(crate) source: Arc<EntrySource>,
     /// The version the entries move into.
     pub(crate) successor: Arc<Instance>,
+    /// When the swap happened.
+    pub(crate) started: Instant,
 }
 
 /// One loaded module.

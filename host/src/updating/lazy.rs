@@ -110,7 +110,7 @@ pub(super) fn update(
     }
     let released = phases.time(Phase::Swap, || {
         let released = cell.publish(Arc::clone(&next), Some(config.probation));
-        *cell.migration.lock() = Some(Arc::new(MigrationUnderWay { source, successor: next }));
+        *cell.migration.lock() = Some(Arc::new(MigrationUnderWay { source, successor: next, started: Instant::now() }));
         drop(admission);
         released
     });
@@ -179,7 +179,14 @@ pub(crate) fn progress(migration: &MigrationUnderWay) -> MigrationProgress {
 /// rollback or snapshot runs meanwhile), waiting between batches so that calls go first, until
 /// nothing remains, then ends the migration. It stops by itself when the migration ends otherwise
 /// (a rollback) or the module is gone.
-pub(crate) fn start_background_pass(cell: &Arc<ModuleCell>, pace: MigrationPace) {
+/// What a migration that finished did, for the history.
+pub(crate) struct Finished {
+    pub(crate) version: semver::Version,
+    pub(crate) moved: u64,
+    pub(crate) elapsed: Duration,
+}
+
+pub(crate) fn start_background_pass(cell: &Arc<ModuleCell>, pace: MigrationPace, on_finish: impl Fn(&str, Finished) + Send + 'static) {
     let weak: Weak<ModuleCell> = Arc::downgrade(cell);
     let span = tracing::info_span!("ecdysis.migration", module = %cell.name);
     let started = std::thread::Builder::new().name("ecdysis-migrate".into()).spawn(move || {
@@ -192,7 +199,9 @@ pub(crate) fn start_background_pass(cell: &Arc<ModuleCell>, pace: MigrationPace)
             let Some(migration) = cell.migration() else { return };
             match migration.successor.migrate_entries(pace.batch) {
                 Ok(0) => {
-                    finish(&cell, &migration);
+                    if let Some(finished) = finish(&cell, &migration) {
+                        on_finish(&cell.name, finished);
+                    }
                     return;
                 }
                 Ok(_) => backoff = pace.interval,
@@ -211,8 +220,8 @@ pub(crate) fn start_background_pass(cell: &Arc<ModuleCell>, pace: MigrationPace)
 
 /// Ends `migration` if nothing remains to move: the new version lets go of its predecessor, which
 /// stays loaded as the previous version for its probation. Entries that failed to migrate keep the
-/// migration open (until a rollback). The caller holds `cell.transaction`.
-fn finish(cell: &ModuleCell, migration: &Arc<MigrationUnderWay>) -> bool {
+/// migration open (until a rollback): then `None`. The caller holds `cell.transaction`.
+fn finish(cell: &ModuleCell, migration: &Arc<MigrationUnderWay>) -> Option<Finished> {
     let (failed, first_failure) = migration.source.failures();
     if failed > 0 {
         tracing::warn!(
@@ -220,22 +229,27 @@ fn finish(cell: &ModuleCell, migration: &Arc<MigrationUnderWay>) -> bool {
             first = ?first_failure,
             "the lazy migration cannot finish: entries failed to migrate; roll back to bring them back"
         );
-        return false;
+        return None;
     }
     drop(migration.successor.detach_predecessor());
     *cell.migration.lock() = None;
-    tracing::info!(moved = migration.source.moved(), "lazy migration finished");
-    true
+    let finished = Finished {
+        version: migration.successor.info().version.clone(),
+        moved: migration.source.moved(),
+        elapsed: migration.started.elapsed(),
+    };
+    tracing::info!(moved = finished.moved, elapsed_ms = finished.elapsed.as_millis() as u64, "lazy migration finished");
+    Some(finished)
 }
 
 /// Moves every remaining entry now and ends the migration, if one is under way (before a
-/// snapshot, which must hold the whole state). Calls go on meanwhile. The caller holds
-/// `cell.transaction`.
+/// snapshot, which must hold the whole state): what it did, if it ended one. Calls go on
+/// meanwhile. The caller holds `cell.transaction`.
 ///
 /// # Errors
 /// When entries cannot be moved, or some failed to migrate.
-pub(crate) fn finish_now(cell: &ModuleCell) -> Result<(), SnapshotError> {
-    let Some(migration) = cell.migration() else { return Ok(()) };
+pub(crate) fn finish_now(cell: &ModuleCell) -> Result<Option<Finished>, SnapshotError> {
+    let Some(migration) = cell.migration() else { return Ok(None) };
     loop {
         match migration.successor.migrate_entries(65_536) {
             Ok(0) => break,
@@ -243,8 +257,8 @@ pub(crate) fn finish_now(cell: &ModuleCell) -> Result<(), SnapshotError> {
             Err(source) => return Err(SnapshotError::MigrationFailed { module: cell.name.clone(), source }),
         }
     }
-    if finish(cell, &migration) {
-        return Ok(());
+    if let Some(finished) = finish(cell, &migration) {
+        return Ok(Some(finished));
     }
     let (failed, first_failure) = migration.source.failures();
     let first_failure = first_failure.map_or_else(String::new, |(key, reason)| format!("key `{key}`: {reason}"));

@@ -107,6 +107,12 @@ fn a_lazy_update_moves_no_state_in_the_pause_and_the_migration_finishes_by_itsel
     wait_for(&host, "the end of the migration", |migration| migration.is_none());
     check(&kv, &expected);
     assert_eq!(run(&kv, &[&["DBSIZE"]]), ":3000\r\n");
+    // The history says so.
+    let finished = host.history().into_iter().rev().find_map(|entry| match entry.event {
+        ecdysis_host::HistoryEvent::MigrationFinished { version, moved, .. } => Some((version.to_string(), moved)),
+        _ => None,
+    });
+    assert_eq!(finished, Some(("2.0.0".to_owned(), 3000)));
 
     // And on to v3, lazily again, through the entry chain v2 → v3.
     host.update_with("kv", sample("kv-v3"), &lazily()).unwrap();
