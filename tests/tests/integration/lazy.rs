@@ -282,3 +282,45 @@ fn a_lazy_update_needs_keyed_state_on_both_sides() {
     );
     assert_eq!(super::observe(&counter), before);
 }
+
+/// How many lazy update-and-rollback cycles the flat-resources scenario runs.
+const LAZY_CYCLES: usize = 300;
+
+#[test]
+fn lazy_update_cycles_leave_no_descriptor_temporary_file_or_mapping_behind() {
+    if !super::soundness::scenario_in_child_process("lazy::lazy_update_cycles_leave_no_descriptor_temporary_file_or_mapping_behind") {
+        return;
+    }
+    let (host, kv, expected) = kv_host(50, None, None);
+    // Every other cycle rolls back in the middle of the migration, the others once it has finished.
+    let cycle = |index: usize| {
+        host.update_with("kv", sample("kv-v2"), &lazily()).unwrap();
+        if index % 2 == 1 {
+            wait_for(&host, "the end of the migration", |migration| migration.is_none());
+        }
+        host.rollback("kv").unwrap();
+    };
+    cycle(0);
+    cycle(1);
+    let this_process = std::process::id();
+    let library_directory = super::library_directory_of(this_process);
+    let descriptors_before = super::open_file_descriptors(this_process);
+    for index in 0..LAZY_CYCLES {
+        cycle(index);
+    }
+    check(&kv, &expected);
+    // The threads of the last cycle may still be ending.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while super::open_file_descriptors(this_process) > descriptors_before {
+        assert!(
+            Instant::now() < deadline,
+            "{} descriptors open after {LAZY_CYCLES} cycles, {descriptors_before} before",
+            super::open_file_descriptors(this_process)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let files: Vec<_> = std::fs::read_dir(&library_directory).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    assert_eq!(files.len(), 1, "only the running version's private copy is left: {files:?}");
+    let mapped = super::mapped_under(this_process, &library_directory);
+    assert_eq!(mapped.len(), 1, "only the running version's library is mapped: {mapped:?}");
+}
