@@ -592,11 +592,25 @@ impl<'call, T> Bound<'call, T> {
         };
         // SAFETY: the shim returns OK only after it delivered the method's output (`method_shim`).
         let (status, value) = unsafe { M::Output::receive(call) };
+        match value {
+            Some(value) if status == CallStatus::OK => Ok(value),
+            _ => Err(self.failure(status, error)),
+        }
+    }
+
+    /// The error of a call that returned `status` with the message `error`; counts the panics.
+    #[cold]
+    #[inline(never)]
+    fn failure(&self, status: CallStatus, error: Vec<u8>) -> CallError {
         if status == CallStatus::PANICKED {
             self.panics.fetch_add(1, Ordering::Relaxed);
         }
-        CallError::check(status, error)?;
-        value.ok_or(CallError::UnknownStatus { status: status.0 })
+        match CallError::check(status, error) {
+            Err(error) => error,
+            // `receive` gives a value whenever the status is OK; this is only what a broken
+            // `Output` would reach.
+            Ok(()) => CallError::UnknownStatus { status: status.0 },
+        }
     }
 }
 
