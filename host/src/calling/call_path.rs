@@ -328,3 +328,78 @@ impl Admission {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::{ASYMMETRIC_FENCE, Admission, CLOSED, ModuleBit, OPEN, SYMMETRIC, thread_slot};
+
+    /// An admission with the fence `mode` (`OPEN` for the asymmetric fence, `SYMMETRIC` without),
+    /// whatever the process decided.
+    fn admission(mode: u8) -> Admission {
+        let mut admission = Admission::new(ModuleBit::allocate().expect("a free module bit"));
+        admission.mode = mode;
+        admission.gate.store(mode, Ordering::SeqCst);
+        admission
+    }
+
+    /// What both fences must do: a call that entered is seen by the drain; a call made while
+    /// admission is closed waits for the reopening; a nested call does not wait.
+    fn admission_holds_with(mode: u8) {
+        let admission = Arc::new(admission(mode));
+        let slot = thread_slot().expect("this thread's slot");
+        {
+            let _outer = admission.enter(slot);
+            assert_eq!(admission.in_flight(), 1);
+            admission.close().expect("admission closes");
+            assert_eq!(admission.drain(Duration::from_millis(10)), Err(1), "the drain sees the call in flight");
+            // A call nested in one of the same module is admitted although admission is closed.
+            let nested = admission.enter(slot);
+            drop(nested);
+            assert_eq!(admission.in_flight(), 1, "the nested call's end keeps the outer mark");
+        }
+        assert_eq!(admission.drain(Duration::from_millis(10)), Ok(()), "the drain ends with the call");
+
+        let entered = Arc::new(AtomicBool::new(false));
+        let caller = std::thread::spawn({
+            let (admission, entered) = (Arc::clone(&admission), Arc::clone(&entered));
+            move || {
+                let _in_flight = admission.enter(thread_slot().expect("the caller's slot"));
+                entered.store(true, Ordering::SeqCst);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!entered.load(Ordering::SeqCst), "a call waits while admission is closed");
+        assert_eq!(admission.in_flight(), 0, "a waiting call holds no mark");
+        admission.reopen();
+        caller.join().expect("the caller returns");
+        assert!(entered.load(Ordering::SeqCst), "the call is admitted once admission reopens");
+        assert_eq!(admission.gate.load(Ordering::SeqCst), mode);
+        assert_eq!(admission.in_flight(), 0);
+    }
+
+    #[test]
+    fn admission_holds_with_the_asymmetric_fence() {
+        // Without membarrier, closing admission would not fence the callers' marks.
+        if ASYMMETRIC_FENCE.load(Ordering::Acquire) {
+            admission_holds_with(OPEN);
+        }
+    }
+
+    #[test]
+    fn admission_holds_with_sequentially_consistent_accesses() {
+        admission_holds_with(SYMMETRIC);
+    }
+
+    #[test]
+    fn a_closed_gate_keeps_the_fence_mode() {
+        let admission = admission(SYMMETRIC);
+        admission.close().expect("admission closes");
+        assert_eq!(admission.gate.load(Ordering::SeqCst), SYMMETRIC | CLOSED);
+        admission.reopen();
+        assert_eq!(admission.gate.load(Ordering::SeqCst), SYMMETRIC);
+    }
+}
