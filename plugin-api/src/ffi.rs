@@ -586,10 +586,11 @@ impl<'call, T> Bound<'call, T> {
         arguments: &M::Arguments<'_>,
     ) -> Result<M::Output, CallError> {
         let method = select(self.table);
-        let table_start = std::ptr::from_ref(self.table).addr();
-        let method_at = std::ptr::from_ref(method).addr();
+        // The method's offset in the table, wrapping to a huge value for a method before it. (Written
+        // as a difference, so that it folds to a constant when `select` picks a field.)
+        let offset = std::ptr::from_ref(method).addr().wrapping_sub(std::ptr::from_ref(self.table).addr());
         assert!(
-            method_at >= table_start && method_at + size_of::<Method<M>>() <= table_start + size_of::<T>(),
+            size_of::<Method<M>>() <= size_of::<T>() && offset <= size_of::<T>() - size_of::<Method<M>>(),
             "a method was called through a table it does not belong to"
         );
         let mut error = Vec::new();
@@ -602,11 +603,27 @@ impl<'call, T> Bound<'call, T> {
         };
         // SAFETY: the shim returns OK only after it delivered the method's output (`method_shim`).
         let (status, value) = unsafe { M::Output::receive(call) };
-        if status == CallStatus::PANICKED {
-            self.panics.fetch_add(1, Ordering::Relaxed);
+        match value {
+            Some(value) if status == CallStatus::OK => Ok(value),
+            _ => Err(Self::failure(self.panics, status, error)),
         }
-        CallError::check(status, error)?;
-        value.ok_or(CallError::UnknownStatus { status: status.0 })
+    }
+
+    /// The error of a call that returned `status` with the message `error`; a panic adds one to
+    /// `panics`. (It takes the counter rather than `self`, so that the fast path need not keep the
+    /// `Bound` in memory for it.)
+    #[cold]
+    #[inline(never)]
+    fn failure(panics: &AtomicU64, status: CallStatus, error: Vec<u8>) -> CallError {
+        if status == CallStatus::PANICKED {
+            panics.fetch_add(1, Ordering::Relaxed);
+        }
+        match CallError::check(status, error) {
+            Err(error) => error,
+            // `receive` gives a value whenever the status is OK; this is only what a broken
+            // `Output` would reach.
+            Ok(()) => CallError::UnknownStatus { status: status.0 },
+        }
     }
 }
 

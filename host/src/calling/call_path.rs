@@ -2,28 +2,35 @@
 //!
 //! Every thread that calls into modules owns one cache-line-padded slot holding a bit per module it
 //! is inside of. A call sets its module's bit (a store to the thread's own line), checks the module's
-//! `updating` flag, and clears the bit when it returns. An update sets `updating`, then waits until
-//! no slot holds the module's bit. Both sides use sequentially consistent accesses, so either the
-//! call sees `updating` and backs off, or the update sees the call's bit and waits. The normal call
-//! path writes no cache line shared with another thread.
+//! gate, and clears the bit when it returns. An update closes the gate, then waits until no slot
+//! holds the module's bit. Either the call sees the gate closed and backs off, or the update sees
+//! the call's bit and waits. The normal call path writes no cache line shared with another thread.
 //!
-//! The fence between a call's store to its slot and its load of `updating` is *asymmetric*: calls
+//! The fence between a call's store to its slot and its load of the gate is *asymmetric*: calls
 //! pay only a compiler fence, and the rare update pays a `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`
 //! system call, which makes every running thread of the process execute a full memory barrier (the
 //! technique of liburcu and folly's `asymmetricHeavyBarrier`). A sequentially consistent store costs
 //! about 6.5 ns on the machines this was measured on; the compiler fence costs nothing. Where the
 //! kernel does not offer `membarrier` when the first module is made (before Linux 4.14, or filtered
-//! by seccomp), both sides use sequentially consistent accesses for the life of the process. Where
-//! it stops working later (a seccomp filter installed after the first load), closing admission
-//! fails: the update is refused and the module keeps serving.
+//! by seccomp), both sides use sequentially consistent accesses for the life of the process: every
+//! gate then carries [`SYMMETRIC`], which sends every call down the slow path, where it stores its
+//! mark and reads the gate again sequentially consistently. Where `membarrier` stops working later (a
+//! seccomp filter installed after the first load), closing admission fails: the update is refused
+//! and the module keeps serving.
+//!
+//! The fast path of a call is therefore: one load relative to the thread pointer (the slot), a load
+//! and a store of the thread's own slot, one load of the gate that must be [`OPEN`], and at the end
+//! one store to the slot. Everything else (the thread's first call, which leases its slot; a closed
+//! gate; the symmetric fence; a call from a thread-local's destructor) is out of line.
 //!
 //! A mark is taken and cleared only by [`Admission::enter`] and the drop of the [`InFlight`] it
 //! returns, and only the call path in `module.rs` holds one, for the length of a closure: marks on
 //! one thread nest strictly, so each drop restores exactly the bits that were set before it.
 
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, compiler_fence, fence};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -67,9 +74,69 @@ impl Drop for SlotLease {
     }
 }
 
-thread_local! {
-    static THREAD_SLOT: SlotLease = SlotLease::acquire();
+/// The lease of this thread's slot, made by the thread's first call; its destructor takes the slot
+/// out of [`THREAD_SLOT`] before it gives the slot back.
+struct ThreadLease(SlotLease);
+
+impl Drop for ThreadLease {
+    fn drop(&mut self) {
+        THREAD_SLOT.set(None);
+    }
 }
+
+thread_local! {
+    /// This thread's slot while its lease lives; `None` before the thread's first call and after
+    /// the lease's destructor ran. Constant-initialised and without a destructor, so reading it is
+    /// one load relative to the thread pointer, with no initialisation check, and it can be read in
+    /// any thread-local's destructor.
+    static THREAD_SLOT: Cell<Option<&'static Slot>> = const { Cell::new(None) };
+    static THREAD_LEASE: ThreadLease = ThreadLease(SlotLease::acquire());
+}
+
+/// The slot this thread's calls mark, or `None` when a thread-local's destructor calls after this
+/// thread's lease was destroyed: such a call leases a [`CallSlot`] for itself.
+#[inline(always)]
+pub(crate) fn thread_slot() -> Option<&'static Slot> {
+    match THREAD_SLOT.get() {
+        Some(slot) => Some(slot),
+        None => lease_thread_slot(),
+    }
+}
+
+/// Leases this thread's slot on its first call.
+#[cold]
+#[inline(never)]
+fn lease_thread_slot() -> Option<&'static Slot> {
+    let slot = THREAD_LEASE.try_with(|lease| lease.0.0).ok()?;
+    THREAD_SLOT.set(Some(slot));
+    Some(slot)
+}
+
+/// A slot leased for one call alone, by a call made after its thread's own lease was destroyed (see
+/// [`thread_slot`]). (Such a call nested in another call of the same module cannot see the outer
+/// mark, and waits for an update like any other.)
+pub(crate) struct CallSlot(SlotLease);
+
+impl CallSlot {
+    #[cold]
+    pub(crate) fn lease() -> CallSlot {
+        CallSlot(SlotLease::acquire())
+    }
+
+    /// The slot, for as long as the lease lives.
+    pub(crate) fn slot(&self) -> &Slot {
+        self.0.0
+    }
+}
+
+/// What calls find in [`Admission::gate`] while the module admits them with the asymmetric fence:
+/// any other value sends a call to the slow path.
+const OPEN: u8 = 0;
+/// Set while an update holds admission closed.
+const CLOSED: u8 = 1;
+/// Set for the life of the process when calls use sequentially consistent accesses instead of the
+/// asymmetric fence.
+const SYMMETRIC: u8 = 2;
 
 /// Whether calls use the asymmetric fence. Decided once, before the first module exists, and never
 /// changed, so every call sees the value the updater uses.
@@ -127,22 +194,26 @@ impl Drop for ModuleBit {
 /// The admission state of one module.
 pub(crate) struct Admission {
     bit: ModuleBit,
-    updating: AtomicBool,
+    /// [`OPEN`], or [`CLOSED`] and [`SYMMETRIC`] as they hold: the one byte a call checks. Next to
+    /// `bit`, so a call reads both from one cache line.
+    gate: AtomicU8,
+    /// [`SYMMETRIC`] if calls use sequentially consistent accesses, else 0: the part of `gate` an
+    /// update leaves alone.
+    mode: u8,
     reopened: parking_lot::Condvar,
     lock: Mutex<()>,
 }
 
 /// This thread's mark inside a module; restores the thread's marks of before on drop. Not `Send`:
 /// the mark belongs to the thread that made it.
-pub(crate) struct InFlight {
-    slot: &'static Slot,
+pub(crate) struct InFlight<'slot> {
+    slot: &'slot Slot,
     outer: u64,
-    /// A slot leased for this call alone, when the thread's own is gone (see [`Admission::enter`]).
-    _lease: Option<SlotLease>,
     _not_send: PhantomData<*const ()>,
 }
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
         self.slot.modules.store(self.outer, Ordering::Release);
     }
@@ -151,36 +222,44 @@ impl Drop for InFlight {
 impl Admission {
     pub(crate) fn new(bit: ModuleBit) -> Admission {
         decide_fence();
-        Admission { bit, updating: AtomicBool::new(false), reopened: parking_lot::Condvar::new(), lock: Mutex::new(()) }
+        let mode = if ASYMMETRIC_FENCE.load(Ordering::Acquire) { OPEN } else { SYMMETRIC };
+        Admission { bit, gate: AtomicU8::new(mode), mode, reopened: parking_lot::Condvar::new(), lock: Mutex::new(()) }
     }
 
-    /// Marks this thread as inside the module, waiting while an update holds admission closed.
-    /// While the returned mark lives, no update of this module can pass quiescence.
-    #[inline]
-    pub(crate) fn enter(&self) -> InFlight {
-        // A call from a thread-local's destructor may find this thread's slot destroyed already;
-        // it then marks a slot leased for this call alone. (Such a call nested in another call of
-        // the same module cannot see the outer mark, and waits for an update like any other.)
-        let (slot, lease) = match THREAD_SLOT.try_with(|lease| lease.0) {
-            Ok(slot) => (slot, None),
-            Err(_) => Self::lease_for_one_call(),
-        };
+    /// Marks this thread as inside the module in `slot` (this thread's, from [`thread_slot`], or
+    /// one it leased for this call), waiting while an update holds admission closed. While the
+    /// returned mark lives, no update of this module can pass quiescence.
+    #[inline(always)]
+    pub(crate) fn enter<'slot>(&self, slot: &'slot Slot) -> InFlight<'slot> {
         let outer = slot.modules.load(Ordering::Relaxed);
-        let asymmetric = ASYMMETRIC_FENCE.load(Ordering::Relaxed);
+        slot.modules.store(outer | self.bit.0, Ordering::Relaxed);
+        // The updater's membarrier turns this into a full fence whenever it matters.
+        compiler_fence(Ordering::SeqCst);
+        if self.gate.load(Ordering::Acquire) != OPEN {
+            self.enter_slowly(slot, outer);
+        }
+        InFlight { slot, outer, _not_send: PhantomData }
+    }
+
+    /// The rest of [`Admission::enter`] when the gate is not [`OPEN`]: without the asymmetric fence,
+    /// the mark stored again and the gate read again sequentially consistently; while an update
+    /// holds admission closed, the wait. Returns with this thread's mark in `slot`.
+    #[cold]
+    #[inline(never)]
+    fn enter_slowly(&self, slot: &Slot, outer: u64) {
         loop {
-            let updating = if asymmetric {
-                slot.modules.store(outer | self.bit.0, Ordering::Relaxed);
-                // The updater's membarrier turns this into a full fence whenever it matters.
-                compiler_fence(Ordering::SeqCst);
-                self.updating.load(Ordering::Acquire)
-            } else {
+            let gate = if self.mode == SYMMETRIC {
                 slot.modules.store(outer | self.bit.0, Ordering::SeqCst);
-                self.updating.load(Ordering::SeqCst)
+                self.gate.load(Ordering::SeqCst)
+            } else {
+                slot.modules.store(outer | self.bit.0, Ordering::Relaxed);
+                compiler_fence(Ordering::SeqCst);
+                self.gate.load(Ordering::Acquire)
             };
             // A nested call into a module this thread is already inside cannot be waited for: the
             // outer call keeps any update from passing quiescence anyway.
-            if outer & self.bit.0 != 0 || !updating {
-                return InFlight { slot, outer, _lease: lease, _not_send: PhantomData };
+            if outer & self.bit.0 != 0 || gate & CLOSED == 0 {
+                return;
             }
             slot.modules.store(outer, Ordering::Release);
             self.wait_while_updating();
@@ -188,15 +267,9 @@ impl Admission {
     }
 
     #[cold]
-    fn lease_for_one_call() -> (&'static Slot, Option<SlotLease>) {
-        let lease = SlotLease::acquire();
-        (lease.0, Some(lease))
-    }
-
-    #[cold]
     fn wait_while_updating(&self) {
         let mut guard = self.lock.lock();
-        while self.updating.load(Ordering::SeqCst) {
+        while self.gate.load(Ordering::SeqCst) & CLOSED != 0 {
             self.reopened.wait(&mut guard);
         }
     }
@@ -209,9 +282,9 @@ impl Admission {
     /// again, as before.
     pub(crate) fn close(&self) -> std::io::Result<()> {
         let _guard = self.lock.lock();
-        self.updating.store(true, Ordering::SeqCst);
+        self.gate.store(self.mode | CLOSED, Ordering::SeqCst);
         if let Err(error) = heavy_barrier() {
-            self.updating.store(false, Ordering::SeqCst);
+            self.gate.store(self.mode, Ordering::SeqCst);
             self.reopened.notify_all();
             return Err(error);
         }
@@ -221,7 +294,7 @@ impl Admission {
     /// Admits calls again and wakes the waiting ones.
     pub(crate) fn reopen(&self) {
         let _guard = self.lock.lock();
-        self.updating.store(false, Ordering::SeqCst);
+        self.gate.store(self.mode, Ordering::SeqCst);
         self.reopened.notify_all();
     }
 
@@ -253,5 +326,80 @@ impl Admission {
                 std::thread::sleep(Duration::from_micros(50));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::{ASYMMETRIC_FENCE, Admission, CLOSED, ModuleBit, OPEN, SYMMETRIC, thread_slot};
+
+    /// An admission with the fence `mode` (`OPEN` for the asymmetric fence, `SYMMETRIC` without),
+    /// whatever the process decided.
+    fn admission(mode: u8) -> Admission {
+        let mut admission = Admission::new(ModuleBit::allocate().expect("a free module bit"));
+        admission.mode = mode;
+        admission.gate.store(mode, Ordering::SeqCst);
+        admission
+    }
+
+    /// What both fences must do: a call that entered is seen by the drain; a call made while
+    /// admission is closed waits for the reopening; a nested call does not wait.
+    fn admission_holds_with(mode: u8) {
+        let admission = Arc::new(admission(mode));
+        let slot = thread_slot().expect("this thread's slot");
+        {
+            let _outer = admission.enter(slot);
+            assert_eq!(admission.in_flight(), 1);
+            admission.close().expect("admission closes");
+            assert_eq!(admission.drain(Duration::from_millis(10)), Err(1), "the drain sees the call in flight");
+            // A call nested in one of the same module is admitted although admission is closed.
+            let nested = admission.enter(slot);
+            drop(nested);
+            assert_eq!(admission.in_flight(), 1, "the nested call's end keeps the outer mark");
+        }
+        assert_eq!(admission.drain(Duration::from_millis(10)), Ok(()), "the drain ends with the call");
+
+        let entered = Arc::new(AtomicBool::new(false));
+        let caller = std::thread::spawn({
+            let (admission, entered) = (Arc::clone(&admission), Arc::clone(&entered));
+            move || {
+                let _in_flight = admission.enter(thread_slot().expect("the caller's slot"));
+                entered.store(true, Ordering::SeqCst);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!entered.load(Ordering::SeqCst), "a call waits while admission is closed");
+        assert_eq!(admission.in_flight(), 0, "a waiting call holds no mark");
+        admission.reopen();
+        caller.join().expect("the caller returns");
+        assert!(entered.load(Ordering::SeqCst), "the call is admitted once admission reopens");
+        assert_eq!(admission.gate.load(Ordering::SeqCst), mode);
+        assert_eq!(admission.in_flight(), 0);
+    }
+
+    #[test]
+    fn admission_holds_with_the_asymmetric_fence() {
+        // Without membarrier, closing admission would not fence the callers' marks.
+        if ASYMMETRIC_FENCE.load(Ordering::Acquire) {
+            admission_holds_with(OPEN);
+        }
+    }
+
+    #[test]
+    fn admission_holds_with_sequentially_consistent_accesses() {
+        admission_holds_with(SYMMETRIC);
+    }
+
+    #[test]
+    fn a_closed_gate_keeps_the_fence_mode() {
+        let admission = admission(SYMMETRIC);
+        admission.close().expect("admission closes");
+        assert_eq!(admission.gate.load(Ordering::SeqCst), SYMMETRIC | CLOSED);
+        admission.reopen();
+        assert_eq!(admission.gate.load(Ordering::SeqCst), SYMMETRIC);
     }
 }

@@ -287,7 +287,7 @@ impl CurrentInstance {
     /// Runs `body` with a proxy to the current instance, for as long as this thread's in-flight
     /// mark `_in_flight` lives.
     #[inline]
-    pub(crate) fn call<I: Interface + ?Sized, R>(&self, _in_flight: &InFlight, body: impl FnOnce(&I::Proxy<'_>) -> R) -> R {
+    pub(crate) fn call<I: Interface + ?Sized, R>(&self, _in_flight: &InFlight<'_>, body: impl FnOnce(&I::Proxy<'_>) -> R) -> R {
         // SAFETY: the caller holds this thread's in-flight mark in the module for the whole of this
         // function, so no update can pass quiescence, publish another instance and release this one
         // until `body` has returned; the pointer is to an instance whose `Arc` the module keeps (see

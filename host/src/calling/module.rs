@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ecdysis_plugin_api::Interface;
 use parking_lot::Mutex;
 
-use crate::calling::call_path::Admission;
+use crate::calling::call_path::{Admission, CallSlot, thread_slot};
 use crate::calling::instance::{CurrentInstance, EntrySource, Instance};
 use crate::loading::PluginInfo;
 
@@ -240,7 +240,19 @@ impl<I: Interface + ?Sized> Module<I> {
     /// ```
     #[inline]
     pub fn call<R>(&self, calls: impl FnOnce(&I::Proxy<'_>) -> R) -> R {
-        let in_flight = self.cell.admission.enter();
+        let Some(slot) = thread_slot() else { return self.call_in_leased_slot(calls) };
+        let cell = &*self.cell;
+        let in_flight = cell.admission.enter(slot);
+        cell.current.call::<I, R>(&in_flight, calls)
+    }
+
+    /// [`Module::call`] from a thread-local's destructor that runs after this thread's slot was
+    /// given back: the call marks a slot leased for it alone.
+    #[cold]
+    #[inline(never)]
+    fn call_in_leased_slot<R>(&self, calls: impl FnOnce(&I::Proxy<'_>) -> R) -> R {
+        let lease = CallSlot::lease();
+        let in_flight = self.cell.admission.enter(lease.slot());
         self.cell.current.call::<I, R>(&in_flight, calls)
     }
 }
