@@ -218,12 +218,5 @@ pub fn measure_counter_cycles(counter_v1: &Path, counter_v2: &Path, cycles: usiz
         return Err(format!("the counter's state did not survive the cycles: apples = {value:?}"));
     }
     let resident_after = crate::machine::resident_bytes(pid).unwrap_or(0);
-    Ok(CounterCycles {
-        cycles,
-        resident_before,
-        resident_after,
-        samples,
-        elapsed,
-        median_pause_milliseconds: Spread::of(&pauses).median,
-    })
+    Ok(CounterCycles { cycles, resident_before, resident_after, samples, elapsed, median_pause_milliseconds: Spread::of(&pauses).median })
 }

@@ -49,10 +49,7 @@ pub enum LazyReload {
 /// Asks the host at `socket` to update module `module` to `library` with lazy transfer
 /// (`"lazy": true`), then polls its status until the module shows no migration.
 pub fn lazy_reload(socket: &Path, module: &str, library: &Path) -> Result<LazyReload, String> {
-    let reply = request(
-        socket,
-        &json!({"protocol": 1, "command": "reload", "module": module, "library": library, "lazy": true}),
-    )?;
+    let reply = request(socket, &json!({"protocol": 1, "command": "reload", "module": module, "library": library, "lazy": true}))?;
     match reply.get("reply").and_then(Value::as_str) {
         Some("report") => {}
         Some("error") => {

@@ -394,12 +394,16 @@ struct LoadOutcome {
     samples: Vec<(f64, f64)>,
 }
 
+/// What one load client returns: its errors and, when recording, `(start, latency)` of every
+/// request.
+type ClientOutcome = (u64, Vec<(f64, f64)>);
+
 /// Client threads, each on its own connection, alternating GET and SET of random loaded keys,
 /// one request at a time, until told to stop (or [`LOAD_DEADLINE`]).
 struct LoadGenerator {
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicU64>,
-    threads: Vec<JoinHandle<(u64, Vec<(f64, f64)>)>>,
+    threads: Vec<JoinHandle<ClientOutcome>>,
     started: Instant,
 }
 
@@ -414,9 +418,8 @@ impl LoadGenerator {
             stream.set_nodelay(true).map_err(|error| error.to_string())?;
             stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(|error| error.to_string())?;
             let (stop, requests) = (Arc::clone(&stop), Arc::clone(&requests));
-            threads.push(std::thread::spawn(move || {
-                run_client(stream, dataset, thread_index as u64 + 1, record, started, &stop, &requests)
-            }));
+            threads
+                .push(std::thread::spawn(move || run_client(stream, dataset, thread_index as u64 + 1, record, started, &stop, &requests)));
         }
         Ok(LoadGenerator { stop, requests, threads, started })
     }
@@ -448,7 +451,7 @@ fn run_client(
     started: Instant,
     stop: &AtomicBool,
     requests: &AtomicU64,
-) -> (u64, Vec<(f64, f64)>) {
+) -> ClientOutcome {
     let mut writer = match stream.try_clone() {
         Ok(writer) => writer,
         Err(_) => return (1, Vec::new()),
@@ -467,7 +470,7 @@ fn run_client(
         state ^= state << 17;
         let key = Dataset::key((state % dataset.keys as u64) as usize);
         request.clear();
-        if number % 2 == 0 {
+        if number.is_multiple_of(2) {
             write!(request, "*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len()).expect("writing to a vector");
         } else {
             write!(request, "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n", key.len(), value.len()).expect("writing to a vector");
@@ -522,4 +525,3 @@ pub fn pin(pid: u32, core: usize) -> bool {
         .status()
         .is_ok_and(|status| status.success())
 }
-

@@ -53,7 +53,8 @@ impl Options {
                 continue;
             }
             let value = arguments.next().ok_or_else(|| format!("{argument} needs a value\n{USAGE}"))?;
-            let number = |value: &str| value.replace('_', "").parse::<usize>().map_err(|_| format!("{argument} takes a number, not `{value}`"));
+            let number =
+                |value: &str| value.replace('_', "").parse::<usize>().map_err(|_| format!("{argument} takes a number, not `{value}`"));
             match argument.as_str() {
                 "--artifacts" => options.artifacts = value.into(),
                 "--hot-lib" => options.hot_lib = value.into(),

@@ -45,7 +45,7 @@ impl Axis {
         if self.logarithmic { value.max(1e-12).log10() } else { value }
     }
 
-    fn from_drawn(&self, drawn: f64) -> f64 {
+    fn value_of_drawn(&self, drawn: f64) -> f64 {
         if self.logarithmic { 10f64.powf(drawn) } else { drawn }
     }
 
@@ -67,8 +67,14 @@ impl Axis {
 }
 
 /// The colours of the series, in order.
-const COLOURS: [RGBColor; 6] =
-    [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189), RGBColor(255, 127, 14), RGBColor(90, 90, 90)];
+const COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(90, 90, 90),
+];
 
 /// Draws `series` into an SVG file at `path`.
 pub fn line_chart(path: &Path, title: &str, x: &Axis, y: &Axis, series: &[Series]) -> Result<(), String> {
@@ -94,8 +100,8 @@ fn draw(path: &Path, title: &str, x: &Axis, y: &Axis, series: &[Series]) -> Resu
         .y_desc(y.description.as_str())
         .x_labels(x_labels)
         .y_labels(y_labels)
-        .x_label_formatter(&|drawn| (x.label)(x.from_drawn(*drawn)))
-        .y_label_formatter(&|drawn| (y.label)(y.from_drawn(*drawn)))
+        .x_label_formatter(&|drawn| (x.label)(x.value_of_drawn(*drawn)))
+        .y_label_formatter(&|drawn| (y.label)(y.value_of_drawn(*drawn)))
         .draw()?;
     for (index, series) in series.iter().enumerate() {
         let colour = COLOURS[index % COLOURS.len()];
@@ -107,7 +113,12 @@ fn draw(path: &Path, title: &str, x: &Axis, y: &Axis, series: &[Series]) -> Resu
             chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
         }
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.85)).border_style(BLACK).position(SeriesLabelPosition::UpperLeft).draw()?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
     root.present()?;
     Ok(())
 }

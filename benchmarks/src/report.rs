@@ -184,7 +184,11 @@ fn call_section(report: &mut Report, options: &Options, counter_v1: &Path, hot_l
                 options.hot_reloads
             );
             let _ = writeln!(report.sections, "| hot-lib-reloader | ms (min / median / max) |\n|---|---:|");
-            let _ = writeln!(report.sections, "| reload (about-to-reload event → reloaded event) | {} |", Spread::of(&reload_milliseconds).show(3));
+            let _ = writeln!(
+                report.sections,
+                "| reload (about-to-reload event → reloaded event) | {} |",
+                Spread::of(&reload_milliseconds).show(3)
+            );
             let _ = writeln!(
                 report.sections,
                 "| file rewritten → new library serving (watcher + debounce + reload) | {} |\n",
@@ -253,7 +257,8 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
         let _ = writeln!(report.sections, "\nlazy transfer: not available in this build (the host answered: {reason})\n");
     }
     if !floor_target.is_empty() {
-        let worst = floor_target.iter().max_by(|a, b| (a.1 - (1.5 * a.2 + 0.5)).total_cmp(&(b.1 - (1.5 * b.2 + 0.5)))).copied().unwrap_or_default();
+        let worst =
+            floor_target.iter().max_by(|a, b| (a.1 - (1.5 * a.2 + 0.5)).total_cmp(&(b.1 - (1.5 * b.2 + 0.5)))).copied().unwrap_or_default();
         let all_met = floor_target.iter().all(|&(_, eager, floor)| eager <= 1.5 * floor + 0.5);
         let each: Vec<String> = floor_target
             .iter()
@@ -268,8 +273,12 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
     if let Some(point) = points.iter().max_by_key(|point| point.state_bytes) {
         let state_resident = point.resident_loaded.saturating_sub(point.resident_empty) as f64;
         let peak = point.resident_peaks.iter().copied().max().unwrap_or(0).saturating_sub(point.resident_empty) as f64;
-        let _ = writeln!(report.sections, "\nResident memory of the server during the eager updates (`VmHWM`, reset before each update):\n");
-        let _ = writeln!(report.sections, "| state | empty server | loaded | peak during update | state resident | peak − empty | (peak − empty) ÷ state resident | ÷ exported bytes |");
+        let _ =
+            writeln!(report.sections, "\nResident memory of the server during the eager updates (`VmHWM`, reset before each update):\n");
+        let _ = writeln!(
+            report.sections,
+            "| state | empty server | loaded | peak during update | state resident | peak − empty | (peak − empty) ÷ state resident | ÷ exported bytes |"
+        );
         let _ = writeln!(report.sections, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for point in &points {
             let state_resident = point.resident_loaded.saturating_sub(point.resident_empty) as f64;
@@ -306,7 +315,10 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
         );
     }
     let mut series = vec![
-        Series::line("eager pause (median)", points.iter().map(|point| (point.state_bytes as f64, Spread::of(&point.eager_pauses).median)).collect()),
+        Series::line(
+            "eager pause (median)",
+            points.iter().map(|point| (point.state_bytes as f64, Spread::of(&point.eager_pauses).median)).collect(),
+        ),
         Series::line(
             "codec floor: encode + decode (median)",
             points.iter().map(|point| (point.state_bytes as f64, Spread::of(&point.codec.encode_and_decode).median)).collect(),
@@ -325,7 +337,9 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
     let restart: Vec<(f64, f64)> = restarts
         .iter()
         .filter_map(|restart| {
-            let point = points.iter().find(|point| point.dataset.keys == restart.dataset.keys && point.dataset.value_bytes == restart.dataset.value_bytes)?;
+            let point = points
+                .iter()
+                .find(|point| point.dataset.keys == restart.dataset.keys && point.dataset.value_bytes == restart.dataset.value_bytes)?;
             Some((point.state_bytes as f64, Spread::of(&restart.downtimes()).median))
         })
         .collect();
@@ -336,13 +350,16 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
         options,
         "pause.svg",
         "Update pause against state size (kv v1 → v2)",
-        &Axis::logarithmic("state (bytes exported)", |value| stats::bytes(value)),
+        &Axis::logarithmic("state (bytes exported)", stats::bytes),
         &Axis::logarithmic("milliseconds", |value| format!("{value}")),
         &series,
     );
     if !restarts.is_empty() {
         let _ = writeln!(report.sections, "Restart from a snapshot (peer 5(b)), ms:\n");
-        let _ = writeln!(report.sections, "| state | SIGTERM → exited (snapshot written) | start → PING answered | downtime |\n|---|---:|---:|---:|");
+        let _ = writeln!(
+            report.sections,
+            "| state | SIGTERM → exited (snapshot written) | start → PING answered | downtime |\n|---|---:|---:|---:|"
+        );
         for restart in &restarts {
             let _ = writeln!(
                 report.sections,
@@ -364,7 +381,10 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
             Err(reason) => report.failed(&format!("the pause at {keys} keys"), &reason),
         }
     }
-    let _ = writeln!(report.sections, "| keys | exported | eager pause | codec floor | lazy pause | lazy migration |\n|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        report.sections,
+        "| keys | exported | eager pause | codec floor | lazy pause | lazy migration |\n|---:|---:|---:|---:|---:|---:|"
+    );
     for point in &by_keys {
         let (lazy_pause, lazy_migration) = lazy_cells(&point.lazy);
         let _ = writeln!(
@@ -376,6 +396,7 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
             Spread::of(&point.codec.encode_and_decode).show(2),
         );
     }
+    report.sections.push('\n');
     lazy_targets(report, options, &by_keys);
 }
 
@@ -395,11 +416,19 @@ fn lazy_targets(report: &mut Report, options: &Options, by_keys: &[PausePoint]) 
         report.target("pause of lazy ≤ 2 ms at 2,000,000 keys", "not measured (the key-count experiment failed)", None);
         return;
     };
-    let note = if options.quick || large.dataset.keys != 2_000_000 { format!(" (measured at {} keys, not 2,000,000)", large.dataset.keys) } else { String::new() };
+    let note = if options.quick || large.dataset.keys != 2_000_000 {
+        format!(" (measured at {} keys, not 2,000,000)", large.dataset.keys)
+    } else {
+        String::new()
+    };
     match (&small.lazy, &large.lazy) {
         (LazyOutcome::Measured { pauses: small_pauses, .. }, LazyOutcome::Measured { pauses: large_pauses, .. }) => {
             let (small_pause, large_pause) = (Spread::of(small_pauses).median, Spread::of(large_pauses).median);
-            report.target(format!("pause of lazy ≤ 2 ms at 2,000,000 keys{note}"), format!("{large_pause:.3} ms"), Some(large_pause <= 2.0));
+            report.target(
+                format!("pause of lazy ≤ 2 ms at 2,000,000 keys{note}"),
+                format!("{large_pause:.3} ms"),
+                Some(large_pause <= 2.0),
+            );
             report.target(
                 format!("lazy pause at {} keys ≤ 2 × the pause at {} keys", large.dataset.keys, small.dataset.keys),
                 format!("{large_pause:.3} ms vs {small_pause:.3} ms: {:.2} ×", large_pause / small_pause.max(1e-9)),
@@ -462,7 +491,10 @@ fn memory_section(report: &mut Report, options: &Options, artifacts: &Artifacts,
                 "kv-server resident memory over update + rollback cycles",
                 &Axis::linear("cycles", |value| format!("{value:.0}")),
                 &Axis::linear("VmRSS, MiB", |value| format!("{value:.0}")),
-                &[Series::line("kv-server VmRSS", cycles.samples.iter().map(|&(cycle, bytes)| (cycle as f64, bytes as f64 / MIB)).collect())],
+                &[Series::line(
+                    "kv-server VmRSS",
+                    cycles.samples.iter().map(|&(cycle, bytes)| (cycle as f64, bytes as f64 / MIB)).collect(),
+                )],
             );
         }
         Err(reason) => report.failed("the kv-server memory cycles", &reason),
@@ -516,7 +548,10 @@ fn latency_section(report: &mut Report, options: &Options, artifacts: &Artifacts
     );
     match kv::measure_latency(artifacts, options.latency_keys) {
         Ok(latency) => {
-            let _ = writeln!(report.sections, "| transfer | requests | p50 | p99 | max | slowest request that overlapped the update | pause | client errors |\n|---|---:|---:|---:|---:|---:|---:|---:|");
+            let _ = writeln!(
+                report.sections,
+                "| transfer | requests | p50 | p99 | max | slowest request that overlapped the update | pause | client errors |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+            );
             let mut series = Vec::new();
             let mut row = |window: &LatencyWindow, series: &mut Vec<Series>| {
                 let (p50, p99, max) = window.percentiles();
@@ -587,9 +622,16 @@ fn throughput_section(report: &mut Report, options: &Options, artifacts: &Artifa
             let _ = writeln!(
                 report.sections,
                 "{}Command: `{command}`.\n",
-                if pinned { "Each server pinned to core 0 (`taskset -a -p -c 0`), the load to core 1. " } else { "Not pinned (taskset or a second core missing). " }
+                if pinned {
+                    "Each server pinned to core 0 (`taskset -a -p -c 0`), the load to core 1. "
+                } else {
+                    "Not pinned (taskset or a second core missing). "
+                }
             );
-            let _ = writeln!(report.sections, "| test | pipeline | redis-server, req/s | kv-server, req/s | kv ÷ redis |\n|---|---:|---:|---:|---:|");
+            let _ = writeln!(
+                report.sections,
+                "| test | pipeline | redis-server, req/s | kv-server, req/s | kv ÷ redis |\n|---|---:|---:|---:|---:|"
+            );
             for pipeline in throughput::PIPELINES {
                 for test in ["SET", "GET"] {
                     let find = |server: &str| {
@@ -603,6 +645,7 @@ fn throughput_section(report: &mut Report, options: &Options, artifacts: &Artifa
                     }
                 }
             }
+            report.sections.push('\n');
         }
         Err(reason) => report.failed("the throughput reference", &reason),
     }
@@ -621,7 +664,11 @@ fn render(options: &Options, machine: &Machine, report: &Report, seconds: f64) -
         seconds
     );
     let _ = writeln!(text, "## Machine\n\n| | |\n|---|---|");
-    let _ = writeln!(text, "| CPU | {} |\n| cores | {} |\n| memory | {} |\n| kernel | {} |\n| rustc | {} |\n| date | {} |\n", machine.cpu, machine.cores, machine.memory, machine.kernel, machine.rustc, machine.date);
+    let _ = writeln!(
+        text,
+        "| CPU | {} |\n| cores | {} |\n| memory | {} |\n| kernel | {} |\n| rustc | {} |\n| date | {} |\n",
+        machine.cpu, machine.cores, machine.memory, machine.kernel, machine.rustc, machine.date
+    );
     let _ = writeln!(text, "## Commands\n");
     let _ = writeln!(text, "```sh\n{}\n```\n", options.command);
     let _ = writeln!(
@@ -634,13 +681,7 @@ fn render(options: &Options, machine: &Machine, report: &Report, seconds: f64) -
     );
     let _ = writeln!(text, "## Targets\n\n| target | measured | |\n|---|---|---|");
     for target in &report.targets {
-        let _ = writeln!(
-            text,
-            "| {} | {} | {} |",
-            target.name,
-            target.measured,
-            target.met.map_or("not measured", verdict)
-        );
+        let _ = writeln!(text, "| {} | {} | {} |", target.name, target.measured, target.met.map_or("not measured", verdict));
     }
     text.push('\n');
     text.push_str(&report.sections);

@@ -16,7 +16,10 @@ impl Spread {
         }
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
-        Spread { min: sorted[0], median: sorted[sorted.len() / 2], max: sorted[sorted.len() - 1] }
+        let middle = sorted.len() / 2;
+        // An even count's median is the mean of its two middle values.
+        let median = if sorted.len().is_multiple_of(2) { (sorted[middle - 1] + sorted[middle]) / 2.0 } else { sorted[middle] };
+        Spread { min: sorted[0], median, max: sorted[sorted.len() - 1] }
     }
 
     /// `min / median / max`, each with `decimals` decimals.
