@@ -169,7 +169,7 @@ fn call_section(report: &mut Report, options: &Options, counter_v1: &Path, hot_l
         options,
         "call-cost.svg",
         "Trivial call, median ns per call",
-        &Axis::linear("threads", |value| format!("{value:.1}")),
+        &Axis::linear("threads", |value| if (value - value.round()).abs() < 0.01 { format!("{value:.0}") } else { String::new() }),
         &Axis::logarithmic("ns per call", |value| format!("{value:.1}")),
         &series,
     );
