@@ -137,6 +137,8 @@ pub fn codec_floor(dataset: &Dataset, rounds: usize) -> Result<CodecFloor, Strin
 /// The lazy side of one state: measured, or why not.
 pub enum LazyOutcome {
     Unavailable(String),
+    /// The host offers lazy transfer, but an update or rollback failed.
+    Failed(String),
     Measured {
         /// The pause of each update, in milliseconds.
         pauses: Vec<f64>,
@@ -162,6 +164,8 @@ pub struct PausePoint {
     pub resident_empty: u64,
     pub resident_loaded: u64,
     pub resident_peaks: Vec<u64>,
+    /// Why eager updates were refused, one entry per refused round.
+    pub refusals: Vec<String>,
     pub lazy: LazyOutcome,
     pub codec: CodecFloor,
 }
@@ -183,19 +187,29 @@ pub fn measure_pause(artifacts: &Artifacts, dataset: Dataset, rounds: usize) -> 
         resident_empty,
         resident_loaded,
         resident_peaks: Vec::new(),
+        refusals: Vec::new(),
         lazy: LazyOutcome::Unavailable(String::new()),
         codec: CodecFloor { encode_and_decode: Vec::new() },
     };
     for _ in 0..rounds {
         machine::reset_peak(pid);
-        let report = server.reload(&artifacts.version_two).map_err(|reason| server.failure(&format!("eager update: {reason}")))?;
+        // A refused update leaves v1 serving: the round is counted as refused, and the next one
+        // tries again.
+        let report = match server.reload(&artifacts.version_two) {
+            Ok(report) => report,
+            Err(reason) => {
+                eprintln!("  eager update refused: {reason}");
+                point.refusals.push(reason);
+                continue;
+            }
+        };
         point.resident_peaks.push(machine::peak_resident_bytes(pid).unwrap_or(0));
         point.eager_pauses.push(report.pause.as_secs_f64() * 1e3);
         point.eager_totals.push(report.total.as_secs_f64() * 1e3);
         point.state_bytes = report.state_bytes as u64;
         server.rollback(false).map_err(|reason| server.failure(&format!("rollback: {reason}")))?;
     }
-    point.lazy = lazy_rounds(&server, artifacts, rounds)?;
+    point.lazy = lazy_rounds(&server, artifacts, rounds).unwrap_or_else(LazyOutcome::Failed);
     check_size(&server, dataset.keys)?;
     server.stop_within(STOP_DEADLINE)?;
     point.codec = codec_floor(&dataset, rounds)?;
@@ -222,9 +236,13 @@ fn lazy_rounds(server: &KvServer, artifacts: &Artifacts, rounds: usize) -> Resul
 }
 
 fn check_size(server: &KvServer, keys: usize) -> Result<(), String> {
-    let mut connection = kv_server::connect(server.port)?;
-    let size: i64 = redis::cmd("DBSIZE").query(&mut connection).map_err(|error| format!("DBSIZE failed: {error}"))?;
+    let size = database_size(server)?;
     if size == keys as i64 { Ok(()) } else { Err(server.failure(&format!("DBSIZE is {size} after the updates, not {keys}"))) }
+}
+
+fn database_size(server: &KvServer) -> Result<i64, String> {
+    let mut connection = kv_server::connect(server.port)?;
+    redis::cmd("DBSIZE").query(&mut connection).map_err(|error| format!("DBSIZE failed: {error}"))
 }
 
 /// A restart from a snapshot, the way users keep state today: SIGTERM (the server writes a
@@ -264,7 +282,14 @@ pub fn measure_restart(artifacts: &Artifacts, dataset: Dataset, rounds: usize) -
         let mut connection = kv_server::connect(server.port)?;
         let _: String = redis::cmd("PING").query(&mut connection).map_err(|error| format!("PING failed: {error}"))?;
         point.starts.push(starting.elapsed().as_secs_f64() * 1e3);
-        check_size(&server, dataset.keys)?;
+        let size = database_size(&server)?;
+        if size != dataset.keys as i64 {
+            return Err(format!(
+                "the restarted server holds {size} keys, not {}: the snapshot it came back from did not hold them (was the \
+                 snapshot at SIGTERM written?)",
+                dataset.keys
+            ));
+        }
     }
     server.stop_within(STOP_DEADLINE)?;
     Ok(point)
@@ -278,7 +303,12 @@ pub struct MemoryCycles {
     pub samples: Vec<(usize, u64)>,
     pub requests: u64,
     pub errors: u64,
+    /// Why updates or rollbacks were refused, one entry each.
+    pub refusals: Vec<String>,
 }
+
+/// The most refusals in a row before the memory experiment gives up.
+const MAXIMUM_REFUSALS_IN_A_ROW: usize = 5;
 
 pub fn measure_memory_cycles(artifacts: &Artifacts, keys: usize, cycles: usize) -> Result<MemoryCycles, String> {
     let server = KvServer::start(&artifacts.server, &artifacts.version_one, None)?;
@@ -289,15 +319,31 @@ pub fn measure_memory_cycles(artifacts: &Artifacts, keys: usize, cycles: usize) 
     // The load's own connections and buffers are part of the baseline.
     std::thread::sleep(Duration::from_millis(300));
     let mut samples = vec![(0, machine::resident_bytes(pid).unwrap_or(0))];
+    let mut refusals = Vec::new();
+    let mut refused_in_a_row = 0;
     for cycle in 1..=cycles {
-        server.reload(&artifacts.version_two).map_err(|reason| server.failure(&format!("update in cycle {cycle}: {reason}")))?;
-        server.rollback(false).map_err(|reason| server.failure(&format!("rollback in cycle {cycle}: {reason}")))?;
+        // A refused update or rollback leaves the running version serving; the cycle is counted
+        // as refused and the next one goes on from whichever version runs.
+        let outcome = server.reload(&artifacts.version_two).and_then(|_| server.rollback(false));
+        match outcome {
+            Ok(_) => refused_in_a_row = 0,
+            Err(reason) => {
+                eprintln!("  cycle {cycle} refused: {reason}");
+                refusals.push(reason);
+                refused_in_a_row += 1;
+                if refused_in_a_row >= MAXIMUM_REFUSALS_IN_A_ROW {
+                    break;
+                }
+                // After a refused rollback v2 still runs; take it back before the next cycle.
+                let _ = server.rollback(false);
+            }
+        }
         samples.push((cycle, machine::resident_bytes(pid).unwrap_or(0)));
     }
     let outcome = load.finish();
     check_size(&server, keys)?;
     server.stop_within(STOP_DEADLINE)?;
-    Ok(MemoryCycles { keys, cycles, samples, requests: outcome.requests, errors: outcome.errors })
+    Ok(MemoryCycles { keys, cycles, samples, requests: outcome.requests, errors: outcome.errors, refusals })
 }
 
 /// The requests of one load window: `(seconds since the window began, latency in milliseconds)`.
@@ -310,6 +356,8 @@ pub struct LatencyWindow {
     pub migration_ended: f64,
     pub pause_milliseconds: f64,
     pub errors: u64,
+    /// Why the update was refused, if it was.
+    pub refused: Option<String>,
 }
 
 impl LatencyWindow {
@@ -340,7 +388,7 @@ pub fn measure_latency(artifacts: &Artifacts, keys: usize) -> Result<Latency, St
     std::thread::sleep(QUIET_BEFORE_AND_AFTER);
     let started = load.started;
     let update_started = started.elapsed().as_secs_f64();
-    let report = server.reload(&artifacts.version_two).map_err(|reason| server.failure(&format!("eager update: {reason}")))?;
+    let report = server.reload(&artifacts.version_two);
     let update_replied = started.elapsed().as_secs_f64();
     std::thread::sleep(QUIET_BEFORE_AND_AFTER);
     let outcome = load.finish();
@@ -349,10 +397,13 @@ pub fn measure_latency(artifacts: &Artifacts, keys: usize) -> Result<Latency, St
         samples: outcome.samples,
         update_started,
         migration_ended: update_replied,
-        pause_milliseconds: report.pause.as_secs_f64() * 1e3,
+        pause_milliseconds: report.as_ref().map_or(0.0, |report| report.pause.as_secs_f64() * 1e3),
         errors: outcome.errors,
+        refused: report.as_ref().err().cloned(),
     };
-    server.rollback(false).map_err(|reason| server.failure(&format!("rollback: {reason}")))?;
+    if report.is_ok() {
+        server.rollback(false).map_err(|reason| server.failure(&format!("rollback: {reason}")))?;
+    }
 
     let load = LoadGenerator::start(server.port, dataset, true)?;
     std::thread::sleep(QUIET_BEFORE_AND_AFTER);
@@ -371,6 +422,7 @@ pub fn measure_latency(artifacts: &Artifacts, keys: usize) -> Result<Latency, St
                 migration_ended,
                 pause_milliseconds: pause.as_secs_f64() * 1e3,
                 errors: outcome.errors,
+                refused: None,
             })
         }
         Ok(LazyReload::Unavailable(reason)) => {

@@ -233,6 +233,7 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
     let mut floor_target = Vec::new();
     for point in &points {
         let eager = Spread::of(&point.eager_pauses);
+        let eager_cell = eager_cell(point, 3);
         let floor = Spread::of(&point.codec.encode_and_decode);
         let (lazy_pause, lazy_migration) = lazy_cells(&point.lazy);
         let restart = restarts
@@ -241,17 +242,18 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
             .map_or_else(|| "-".to_owned(), |restart| Spread::of(&restart.downtimes()).show(0));
         let _ = writeln!(
             report.sections,
-            "| {} | {} × {} B | {:.0} | {} | {} | {} | {:.2} | {lazy_pause} | {lazy_migration} | {restart} |",
+            "| {} | {} × {} B | {:.0} | {} | {eager_cell} | {} | {} | {lazy_pause} | {lazy_migration} | {restart} |",
             stats::bytes(point.dataset.bytes() as f64),
             point.dataset.keys,
             point.dataset.value_bytes,
             point.load.as_secs_f64() * 1e3,
             stats::bytes(point.state_bytes as f64),
-            eager.show(3),
             floor.show(3),
-            eager.median / floor.median.max(1e-9),
+            if point.eager_pauses.is_empty() { "-".to_owned() } else { format!("{:.2}", eager.median / floor.median.max(1e-9)) },
         );
-        floor_target.push((point.state_bytes, eager.median, floor.median));
+        if !point.eager_pauses.is_empty() {
+            floor_target.push((point.state_bytes, eager.median, floor.median));
+        }
     }
     if let Some(LazyOutcome::Unavailable(reason)) = points.first().map(|point| &point.lazy) {
         let _ = writeln!(report.sections, "\nlazy transfer: not available in this build (the host answered: {reason})\n");
@@ -270,7 +272,17 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
             Some(all_met),
         );
     }
-    if let Some(point) = points.iter().max_by_key(|point| point.state_bytes) {
+    let refused: Vec<&PausePoint> = points.iter().filter(|point| !point.refusals.is_empty()).collect();
+    if !refused.is_empty() {
+        let sizes: Vec<String> =
+            refused.iter().map(|point| format!("{} ({})", stats::bytes(point.dataset.bytes() as f64), point.refusals.len())).collect();
+        report.target(
+            "eager updates of every size go through (none refused)",
+            format!("refused at {}: {}", sizes.join(", "), refused[0].refusals[0]),
+            Some(false),
+        );
+    }
+    if let Some(point) = points.iter().filter(|point| !point.resident_peaks.is_empty()).max_by_key(|point| point.state_bytes) {
         let state_resident = point.resident_loaded.saturating_sub(point.resident_empty) as f64;
         let peak = point.resident_peaks.iter().copied().max().unwrap_or(0).saturating_sub(point.resident_empty) as f64;
         let _ =
@@ -321,14 +333,19 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
         ),
         Series::line(
             "codec floor: encode + decode (median)",
-            points.iter().map(|point| (point.state_bytes as f64, Spread::of(&point.codec.encode_and_decode).median)).collect(),
+            points
+                .iter()
+                .map(|point| {
+                    (point.state_bytes.max(point.dataset.bytes() as u64) as f64, Spread::of(&point.codec.encode_and_decode).median)
+                })
+                .collect(),
         ),
     ];
     let lazy: Vec<(f64, f64)> = points
         .iter()
         .filter_map(|point| match &point.lazy {
             LazyOutcome::Measured { pauses, .. } => Some((point.state_bytes as f64, Spread::of(pauses).median)),
-            LazyOutcome::Unavailable(_) => None,
+            LazyOutcome::Unavailable(_) | LazyOutcome::Failed(_) => None,
         })
         .collect();
     if !lazy.is_empty() {
@@ -340,7 +357,7 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
             let point = points
                 .iter()
                 .find(|point| point.dataset.keys == restart.dataset.keys && point.dataset.value_bytes == restart.dataset.value_bytes)?;
-            Some((point.state_bytes as f64, Spread::of(&restart.downtimes()).median))
+            Some((point.state_bytes.max(point.dataset.bytes() as u64) as f64, Spread::of(&restart.downtimes()).median))
         })
         .collect();
     if !restart.is_empty() {
@@ -392,7 +409,7 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
             "| {} | {} | {} | {} | {lazy_pause} | {lazy_migration} |",
             point.dataset.keys,
             stats::bytes(point.state_bytes as f64),
-            Spread::of(&point.eager_pauses).show(2),
+            eager_cell(point, 2),
             Spread::of(&point.codec.encode_and_decode).show(2),
         );
     }
@@ -400,10 +417,22 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
     lazy_targets(report, options, &by_keys);
 }
 
+/// The eager pause cell of a table: the spread, or why the updates were refused.
+fn eager_cell(point: &PausePoint, decimals: usize) -> String {
+    let refused = point.refusals.len();
+    let rounds = refused + point.eager_pauses.len();
+    match (point.eager_pauses.is_empty(), point.refusals.first()) {
+        (true, Some(reason)) => format!("refused ({refused} of {rounds}): {reason}"),
+        (false, Some(_)) => format!("{} ({refused} of {rounds} refused)", Spread::of(&point.eager_pauses).show(decimals)),
+        _ => Spread::of(&point.eager_pauses).show(decimals),
+    }
+}
+
 /// The lazy pause and migration cells of a table.
 fn lazy_cells(lazy: &LazyOutcome) -> (String, String) {
     match lazy {
         LazyOutcome::Unavailable(_) => ("lazy transfer: not available in this build".to_owned(), "-".to_owned()),
+        LazyOutcome::Failed(reason) => (format!("failed: {reason}"), "-".to_owned()),
         LazyOutcome::Measured { pauses, migrations, migration_seen } => (
             Spread::of(pauses).show(3),
             format!("{}{}", Spread::of(migrations).show(1), if *migration_seen { "" } else { " (no migration seen in status)" }),
@@ -416,6 +445,17 @@ fn lazy_targets(report: &mut Report, options: &Options, by_keys: &[PausePoint]) 
         report.target("pause of lazy ≤ 2 ms at 2,000,000 keys", "not measured (the key-count experiment failed)", None);
         return;
     };
+    if small.dataset.keys == large.dataset.keys {
+        report.target(
+            format!(
+                "pause of lazy ≤ 2 ms at 2,000,000 keys, and ≤ 2 × the pause at {} keys",
+                options.key_counts.first().copied().unwrap_or(0)
+            ),
+            format!("not measured: only {} keys could be measured (see section 2)", small.dataset.keys),
+            None,
+        );
+        return;
+    }
     let note = if options.quick || large.dataset.keys != 2_000_000 {
         format!(" (measured at {} keys, not 2,000,000)", large.dataset.keys)
     } else {
@@ -434,6 +474,9 @@ fn lazy_targets(report: &mut Report, options: &Options, by_keys: &[PausePoint]) 
                 format!("{large_pause:.3} ms vs {small_pause:.3} ms: {:.2} ×", large_pause / small_pause.max(1e-9)),
                 Some(large_pause <= 2.0 * small_pause),
             );
+        }
+        (LazyOutcome::Failed(reason), _) | (_, LazyOutcome::Failed(reason)) => {
+            report.target(format!("pause of lazy ≤ 2 ms at 2,000,000 keys{note}"), format!("failed: {reason}"), Some(false));
         }
         _ => {
             let eager = Spread::of(&large.eager_pauses).median;
@@ -465,6 +508,18 @@ fn memory_section(report: &mut Report, options: &Options, artifacts: &Artifacts,
             let last = cycles.samples.last().map_or(0, |sample| sample.1) as f64;
             let peak = cycles.samples.iter().map(|sample| sample.1).max().unwrap_or(0) as f64;
             let ratio = last / initial.max(1.0);
+            if let Some(reason) = cycles.refusals.first() {
+                let _ = writeln!(
+                    report.sections,
+                    "{} of the cycles were refused (the running version kept serving); the first: {reason}\n",
+                    cycles.refusals.len()
+                );
+                report.target(
+                    format!("every update + rollback cycle under load goes through ({} keys)", cycles.keys),
+                    format!("{} of {} refused: {reason}", cycles.refusals.len(), cycles.cycles),
+                    Some(false),
+                );
+            }
             let _ = writeln!(
                 report.sections,
                 "| keys | cycles | RSS before | RSS after | highest after a cycle | after ÷ before | client requests | client errors |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -561,12 +616,15 @@ fn latency_section(report: &mut Report, options: &Options, artifacts: &Artifacts
                     .filter(|&&(start, latency)| start <= window.migration_ended && start + latency / 1e3 >= window.update_started)
                     .map(|sample| sample.1)
                     .fold(0.0, f64::max);
+                let pause = match &window.refused {
+                    Some(reason) => format!("update refused: {reason}"),
+                    None => format!("{:.3}", window.pause_milliseconds),
+                };
                 let _ = writeln!(
                     report.sections,
-                    "| {} | {} | {p50:.3} | {p99:.3} | {max:.3} | {during:.3} | {:.3} | {} |",
+                    "| {} | {} | {p50:.3} | {p99:.3} | {max:.3} | {during:.3} | {pause} | {} |",
                     window.transfer,
                     window.samples.len(),
-                    window.pause_milliseconds,
                     window.errors
                 );
                 series.push(Series::dots(
