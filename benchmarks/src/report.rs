@@ -247,7 +247,7 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
             point.dataset.keys,
             point.dataset.value_bytes,
             point.load.as_secs_f64() * 1e3,
-            stats::bytes(point.state_bytes as f64),
+            exported_cell(point),
             floor.show(3),
             if point.eager_pauses.is_empty() { "-".to_owned() } else { format!("{:.2}", eager.median / floor.median.max(1e-9)) },
         );
@@ -408,13 +408,18 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
             report.sections,
             "| {} | {} | {} | {} | {lazy_pause} | {lazy_migration} |",
             point.dataset.keys,
-            stats::bytes(point.state_bytes as f64),
+            exported_cell(point),
             eager_cell(point, 2),
             Spread::of(&point.codec.encode_and_decode).show(2),
         );
     }
     report.sections.push('\n');
     lazy_targets(report, options, &by_keys);
+}
+
+/// The exported size of a state, or `-` when no update exported it.
+fn exported_cell(point: &PausePoint) -> String {
+    if point.state_bytes == 0 { "-".to_owned() } else { stats::bytes(point.state_bytes as f64) }
 }
 
 /// The eager pause cell of a table: the spread, or why the updates were refused.
@@ -479,10 +484,14 @@ fn lazy_targets(report: &mut Report, options: &Options, by_keys: &[PausePoint]) 
             report.target(format!("pause of lazy ≤ 2 ms at 2,000,000 keys{note}"), format!("failed: {reason}"), Some(false));
         }
         _ => {
-            let eager = Spread::of(&large.eager_pauses).median;
+            let eager = if large.eager_pauses.is_empty() {
+                "eager updates refused there".to_owned()
+            } else {
+                format!("eager pause there: {:.1} ms", Spread::of(&large.eager_pauses).median)
+            };
             report.target(
                 format!("pause of lazy ≤ 2 ms at 2,000,000 keys{note}"),
-                format!("lazy transfer: not available in this build (eager pause there: {eager:.1} ms)"),
+                format!("lazy transfer: not available in this build ({eager})"),
                 None,
             );
             report.target(
@@ -499,7 +508,8 @@ fn memory_section(report: &mut Report, options: &Options, artifacts: &Artifacts,
     let _ = writeln!(
         report.sections,
         "`VmRSS` of a release `kv-server` holding {} keys (16-byte values), read after each of {} update (kv v1 → v2) + rollback \
-         cycles while {} clients keep sending GET and SET.\n",
+         cycles while {} clients keep sending GET and SET (each waiting 1 ms between a reply and its next request; clients \
+         that never wait are section 4's).\n",
         options.cycle_keys, options.cycles, 2
     );
     match kv::measure_memory_cycles(artifacts, options.cycle_keys, options.cycles) {
@@ -731,11 +741,12 @@ fn render(options: &Options, machine: &Machine, report: &Report, seconds: f64) -
     let _ = writeln!(text, "```sh\n{}\n```\n", options.command);
     let _ = writeln!(
         text,
-        "`cargo xtask bench` builds `kv-v1`, `kv-v2`, `kv-server`, `counter-v1` and `counter-v2` in release \
-         (`cargo build --release -p …`), then the benchmark crate and its hot-lib-reloader library \
-         (`cargo build --release --manifest-path benchmarks/Cargo.toml`), and runs it \
-         (`target/release/ecdysis-benchmarks --artifacts target/release …`). `--quick` makes a smoke run of a few minutes; the \
-         sizes can be set one by one (`cargo xtask bench --help`).\n"
+        "which runs, from the repository root:\n\n```sh\ncargo build --release -p kv-v1 -p kv-v2 -p kv-server -p counter-v1 -p counter-v2\n\
+         CARGO_TARGET_DIR=target cargo build --release --workspace --manifest-path benchmarks/Cargo.toml\n\
+         target/release/ecdysis-benchmarks --artifacts target/release --hot-lib target/release/libhot_bench_lib.so \\\n  \
+         --output BENCHMARKS.md --plots benchmarks/plots{}\n```\n\n`--quick` makes a smoke run of a few minutes; each size can \
+         be set by a flag (`cargo xtask help`).\n",
+        options.command.strip_prefix("cargo xtask bench").unwrap_or("")
     );
     let _ = writeln!(text, "## Targets\n\n| target | measured | |\n|---|---|---|");
     for target in &report.targets {

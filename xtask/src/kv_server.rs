@@ -183,6 +183,18 @@ impl KvServer {
         self.stop_in_place(deadline)
     }
 
+    /// [`KvServer::stop_within`], and the last lines the server wrote to standard error (which say,
+    /// for example, whether its last snapshot was written).
+    // Used by the benchmark report (`benchmarks/`), which includes this file; xtask does not.
+    #[allow(dead_code)]
+    pub fn stop_within_with_last_words(mut self, deadline: Duration) -> (Result<ExitStatus, String>, Vec<String>) {
+        let status = self.stop_in_place(deadline);
+        // The reader thread may still be taking in the last lines of a process that just exited.
+        std::thread::sleep(Duration::from_millis(50));
+        let tail = self.standard_error_tail.lock().map(|lines| lines.iter().cloned().collect()).unwrap_or_default();
+        (status, tail)
+    }
+
     fn stop_in_place(&mut self, deadline: Duration) -> Result<ExitStatus, String> {
         if self.stopped {
             return Err("kv-server was already stopped".to_owned());

@@ -82,7 +82,7 @@ tasks:
                                    (eager, lazy, codec floor), memory over update cycles, latency through
                                    an update, and the peers (hot-lib-reloader, restart from a snapshot,
                                    redis-server); writes BENCHMARKS.md and benchmarks/plots/*.svg
-                                   (about 15 minutes; --quick: a few minutes)
+                                   (about 10 minutes; --quick: about 2)
   bench call-path                  run the call-path benchmark (divan)
   bench stress [TRANSACTIONS]      30,000 updates, rollbacks and commits under nested calls from six
                                    threads; fails on any lost or repeated call
