@@ -60,6 +60,15 @@ pub fn status_table(modules: &[ModuleStatus]) -> String {
         for library in &module.libraries_still_mapped {
             let _ = writeln!(table, "{}: still mapped: {library}", module.name);
         }
+        if let Some(migration) = &module.migration {
+            let _ =
+                write!(table, "{}: migrating lazily: {} entries moved, {} remaining", module.name, migration.migrated, migration.remaining);
+            if migration.failed > 0 {
+                let first = migration.first_failure.as_deref().map(single_line).unwrap_or_default();
+                let _ = write!(table, ", {} failed to migrate (roll back to bring them back; the first: {first})", migration.failed);
+            }
+            table.push('\n');
+        }
         if let Some(snapshot) = &module.last_snapshot {
             let _ = writeln!(
                 table,
@@ -154,6 +163,9 @@ pub fn describe_event(event: &HistoryEvent) -> String {
                 format!(" (taken by {snapshot_version}, schema v{snapshot_schema}, migrated)")
             };
             format!("restored {version} from {}{from}, library {}", snapshot.display(), library.display())
+        }
+        HistoryEvent::MigrationFinished { version, moved, elapsed_ms } => {
+            format!("lazy migration into {version} finished: {moved} entries moved in {}", format_remaining(*elapsed_ms))
         }
         // The host may know kinds of events this tool does not yet.
         other => format!("{other:?}"),

@@ -55,6 +55,11 @@ enum Operation {
         /// to a version without lists) instead of refusing.
         #[arg(long)]
         force: bool,
+        /// Transfer the state lazily: the pause does not grow with the state; the new version
+        /// serves at once, takes each entry over when first touched, and a background pass moves
+        /// the rest (`status` shows how far). Both versions must keep keyed state.
+        #[arg(long)]
+        lazy: bool,
     },
     /// Show the loaded modules.
     Status,
@@ -153,10 +158,10 @@ fn run(arguments: Arguments) -> Result<String, Failure> {
 /// the host resolves paths against its own working directory, not ours.
 fn protocol_command(operation: &Operation) -> Result<Command, Failure> {
     Ok(match operation {
-        Operation::Reload { module, library, allow_downgrade, force } => {
+        Operation::Reload { module, library, allow_downgrade, force, lazy } => {
             let library = std::path::absolute(library)
                 .map_err(|error| Failure::Unreachable(format!("cannot make the library path `{}` absolute: {error}", library.display())))?;
-            Command::Reload { module: Some(module.clone()), library, allow_downgrade: *allow_downgrade, force: *force }
+            Command::Reload { module: Some(module.clone()), library, allow_downgrade: *allow_downgrade, force: *force, lazy: *lazy }
         }
         Operation::Status => Command::Status,
         Operation::Rollback { module, force } => Command::Rollback { module: module.clone(), force: *force },

@@ -16,6 +16,7 @@ use crate::loading::{Loader, make_library_directory, parse_sha256};
 use crate::operating::control::{ControlServer, ControlSocket};
 use crate::operating::watch::DirectoryWatcher;
 use crate::updating::journal::Journal;
+use crate::updating::lazy::MigrationPace;
 use crate::updating::snapshot::SnapshotStore;
 use crate::updating::transaction::TransactionSettings;
 
@@ -70,6 +71,19 @@ impl HostBuilder {
     /// at the price of a pause about twice as long.
     pub fn revalidate_in_pause(mut self, revalidate: bool) -> Self {
         self.config.settings.revalidate_in_pause = revalidate;
+        self
+    }
+
+    /// How the background pass of a lazy update moves the entries nobody touches: `batch` entries
+    /// at a time (each batch holds the plugin's own lock, as a call does), then a wait of
+    /// `interval`, during which calls have the module to themselves. The default, 1,000 entries
+    /// and 1 ms, moves a million small entries in a few seconds.
+    ///
+    /// # Panics
+    /// When `batch` is 0.
+    pub fn lazy_migration_pace(mut self, batch: u64, interval: Duration) -> Self {
+        assert!(batch > 0, "a lazy migration must move at least one entry per batch");
+        self.config.settings.migration_pace = MigrationPace { batch, interval };
         self
     }
 

@@ -233,6 +233,27 @@ pub enum SnapshotError {
         /// The deadline.
         deadline: Duration,
     },
+    /// A lazy migration could not be finished first, because entries failed to migrate.
+    #[error(
+        "{module} cannot be snapshotted: its lazy migration cannot finish, {failed} entries failed to migrate (the first: {first_failure}); roll back to bring them back"
+    )]
+    MigrationCannotFinish {
+        /// The module's name.
+        module: String,
+        /// Entries that failed to migrate.
+        failed: u64,
+        /// The first of them and why.
+        first_failure: String,
+    },
+    /// A lazy migration could not be finished first: the plugin failed to move entries.
+    #[error("{module} cannot be snapshotted: its lazy migration could not be finished first")]
+    MigrationFailed {
+        /// The module's name.
+        module: String,
+        /// The plugin's error.
+        #[source]
+        source: CallError,
+    },
     /// Writing the snapshot or the copy of its library failed; no partial file is left under a
     /// snapshot's name.
     #[error("could not write `{path}`")]
@@ -250,8 +271,8 @@ impl From<&SnapshotError> for ErrorKind {
         match error {
             SnapshotError::NoSuchModule { .. } => ErrorKind::NoSuchModule,
             SnapshotError::ExportTimeout { .. } => ErrorKind::Timeout,
-            SnapshotError::Export { .. } | SnapshotError::Write { .. } => ErrorKind::Aborted,
-            SnapshotError::NoStateDirectory => ErrorKind::Refused,
+            SnapshotError::Export { .. } | SnapshotError::Write { .. } | SnapshotError::MigrationFailed { .. } => ErrorKind::Aborted,
+            SnapshotError::NoStateDirectory | SnapshotError::MigrationCannotFinish { .. } => ErrorKind::Refused,
         }
     }
 }
@@ -345,6 +366,56 @@ pub enum UpdateError {
         candidate: semver::Version,
         /// The running schema version.
         to: u32,
+    },
+    /// A lazy update was asked for, but a version involved does not keep keyed state.
+    #[error(
+        "module `{module}` cannot be updated lazily: {role} {version} does not keep keyed state (it does not implement `KeyedState`); update it eagerly"
+    )]
+    NotKeyed {
+        /// The module's name.
+        module: String,
+        /// Which version: "the running version" or "the candidate".
+        role: &'static str,
+        /// Its version.
+        version: semver::Version,
+    },
+    /// An update or a commit was asked for while a lazy migration is still under way.
+    #[error(
+        "cannot {operation} module `{module}` while its state is still migrating lazily into version {version} ({remaining} entries remain, {failed} failed to migrate): wait until `ecdysis status` shows no migration, or roll back"
+    )]
+    MigrationUnderWay {
+        /// The module's name.
+        module: String,
+        /// What was refused: "update" or "commit".
+        operation: &'static str,
+        /// The version the entries move into.
+        version: semver::Version,
+        /// Entries still in the previous version.
+        remaining: u64,
+        /// Entries that failed to migrate.
+        failed: u64,
+    },
+    /// The new version of a lazy update could not be made ready to take the state over.
+    #[error("version {candidate} of module `{module}` cannot take over the state lazily")]
+    LazyTransfer {
+        /// The module's name.
+        module: String,
+        /// The candidate's version.
+        candidate: semver::Version,
+        /// What the plugin said.
+        #[source]
+        source: CallError,
+    },
+    /// A rollback during a lazy migration could not bring the entries back.
+    #[error("the rollback of module `{module}` during its lazy migration failed while {step}")]
+    RollbackDuringMigration {
+        /// The module's name.
+        module: String,
+        /// What it was doing.
+        step: &'static str,
+        /// What the plugin said.
+        #[source]
+        source: CallError,
     },
     /// A rollback was asked for, but no previous version is loaded.
     #[error("module `{module}` has no previous version to roll back to (none was updated since the last commit)")]
@@ -476,7 +547,9 @@ impl From<&UpdateError> for ErrorKind {
             | UpdateError::Transform { .. }
             | UpdateError::ValidationExport { .. }
             | UpdateError::ValidationMismatch { .. }
-            | UpdateError::Rehearsal { .. } => ErrorKind::Aborted,
+            | UpdateError::Rehearsal { .. }
+            | UpdateError::LazyTransfer { .. }
+            | UpdateError::RollbackDuringMigration { .. } => ErrorKind::Aborted,
             _ => ErrorKind::Refused,
         }
     }
@@ -556,6 +629,9 @@ pub enum RehearsalStep {
     Transform,
     /// The candidate's export of its state back, and the comparison.
     RoundTrip,
+    /// For a lazy update: every entry moved from a copy of the running version into the candidate,
+    /// each through the entry migrations and its own round trip.
+    MigrateEntries,
 }
 
 impl std::fmt::Display for RehearsalStep {
@@ -567,6 +643,7 @@ impl std::fmt::Display for RehearsalStep {
             RehearsalStep::MigrateDown => "during the running version's migration down to the older schema",
             RehearsalStep::Transform => "during the transform",
             RehearsalStep::RoundTrip => "during the round trip",
+            RehearsalStep::MigrateEntries => "during the lazy migration of every entry",
         })
     }
 }

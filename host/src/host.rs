@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::Interface;
 use ecdysis_protocol::{
-    ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, RehearsalStatus, SnapshotReason, SnapshotReport, UpdateReport,
+    ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, RehearsalStatus, SnapshotReason, SnapshotReport, UpdateKind, UpdateReport,
 };
 use parking_lot::Mutex;
 
@@ -19,9 +19,9 @@ use crate::calling::module::{Module, ModuleCell};
 use crate::error::{LoadError, RehearsalFailure, RehearsalStep, SnapshotError, UpdateError};
 use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON};
 use crate::updating::journal::Journal;
-use crate::updating::rehearsal;
 use crate::updating::snapshot::{Restored, SnapshotStore};
 use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions, with_deadline};
+use crate::updating::{lazy, rehearsal};
 
 /// What a version on probation must pass, checked by the probation keeper; when it fails, the
 /// module is rolled back to the previous version automatically.
@@ -285,7 +285,9 @@ impl Host {
         let path = path.as_ref();
         let result = self.cell(module).and_then(|cell| {
             let _one_transaction_at_a_time = cell.transaction.lock();
-            transaction::update(&self.inner.loader, &self.inner.settings, &cell, Candidate::Path(path), options)
+            let result = transaction::update(&self.inner.loader, &self.inner.settings, &cell, Candidate::Path(path), options);
+            self.after_update(&cell, &result);
+            result
         });
         self.record_outcome(module, Some(path), &result);
         result
@@ -335,10 +337,30 @@ impl Host {
         };
         let result = self.cell(&module).and_then(|cell| {
             let _one_transaction_at_a_time = cell.transaction.lock();
-            transaction::update(&self.inner.loader, &self.inner.settings, &cell, candidate, options)
+            let result = transaction::update(&self.inner.loader, &self.inner.settings, &cell, candidate, options);
+            self.after_update(&cell, &result);
+            result
         });
         self.record_outcome(&module, Some(path), &result);
         result
+    }
+
+    /// Starts the background pass of a lazy update that went through.
+    fn after_update(&self, cell: &Arc<ModuleCell>, result: &Result<UpdateReport, UpdateError>) {
+        if result.as_ref().is_ok_and(|report| report.lazy && report.kind == UpdateKind::Update) {
+            let host = self.downgrade();
+            lazy::start_background_pass(cell, self.inner.settings.migration_pace, move |module, finished| {
+                if let Some(host) = host.upgrade() {
+                    host.record_migration_finished(module, finished);
+                }
+            });
+        }
+    }
+
+    /// Records in the history that a lazy migration finished.
+    fn record_migration_finished(&self, module: &str, finished: lazy::Finished) {
+        let elapsed_ms = finished.elapsed.as_millis() as u64;
+        self.inner.journal.record(module, HistoryEvent::MigrationFinished { version: finished.version, moved: finished.moved, elapsed_ms });
     }
 
     /// Whether this host rehearses updates in a child process, and if it cannot, why.
@@ -381,7 +403,10 @@ impl Host {
     /// Rolls `cell` back to its previous version. The caller holds `cell.transaction` and records
     /// the outcome.
     fn roll_back_locked(&self, cell: &ModuleCell, options: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
-        let options = options.clone().allow_downgrade(true);
+        let options = options.clone().allow_downgrade(true).lazy(false);
+        if let Some(migration) = cell.migration() {
+            return lazy::roll_back(&self.inner.settings, cell, &migration, options.migration_options());
+        }
         let previous = cell.versions.lock().previous.as_ref().map(|previous| Arc::clone(previous.library()));
         let previous = previous.ok_or_else(|| UpdateError::NothingToRollBack { module: cell.name.clone() })?;
         transaction::update(&self.inner.loader, &self.inner.settings, cell, Candidate::Previous(previous), &options)
@@ -403,6 +428,16 @@ impl Host {
     pub fn commit(&self, module: &str) -> Result<Option<semver::Version>, UpdateError> {
         let cell = self.cell(module)?;
         let _no_transaction_meanwhile = cell.transaction.lock();
+        if let Some(migration) = cell.migration() {
+            let progress = lazy::progress(&migration);
+            return Err(UpdateError::MigrationUnderWay {
+                module: module.to_owned(),
+                operation: "commit",
+                version: migration.successor.info().version.clone(),
+                remaining: progress.remaining,
+                failed: progress.failed,
+            });
+        }
         let released = cell.end_probation();
         let version = released.as_ref().map(|instance| instance.info().version.clone());
         drop(released);
@@ -422,6 +457,11 @@ impl Host {
             // have published a fresh probation since the look above, so the decision is made again
             // under the lock.
             let Some(_no_transaction_meanwhile) = cell.transaction.try_lock() else { continue };
+            // The previous version holds entries until a lazy migration has finished; its probation
+            // ends at the first look after that.
+            if cell.migration().is_some() {
+                continue;
+            }
             if let Some(released) = cell.release_if_expired(now) {
                 let version = released.info().version.clone();
                 drop(released);
@@ -523,6 +563,7 @@ impl Host {
                         .collect(),
                     rehearsal: Some(rehearsal.clone()),
                     last_snapshot: self.inner.snapshots.as_ref().and_then(|snapshots| snapshots.last(&cell.name)),
+                    migration: cell.migration().map(|migration| lazy::progress(&migration)),
                 }
             })
             .collect()
@@ -636,6 +677,10 @@ impl Host {
         skip_if_unchanged: bool,
     ) -> Result<Option<SnapshotReport>, SnapshotError> {
         let snapshots = self.inner.snapshots.as_ref().ok_or(SnapshotError::NoStateDirectory)?;
+        // A snapshot holds the whole state: a lazy migration under way is finished first.
+        if let Some(finished) = lazy::finish_now(cell)? {
+            self.record_migration_finished(&cell.name, finished);
+        }
         let written = snapshots.take(&cell.current(), self.inner.settings.hook_timeout, reason, skip_if_unchanged)?;
         // Periodic snapshots are routine: recorded in the history, they would crowd out what
         // happened. `status` shows the newest.

@@ -83,8 +83,8 @@ pub use ecdysis_plugin_api::{CallError, Interface};
 /// The control protocol (`ecdysis-protocol`), shared with the `ecdysis` tool and `cargo xtask`.
 pub use ecdysis_protocol as protocol;
 pub use ecdysis_protocol::{
-    ErrorChain, HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, SnapshotReason,
-    SnapshotReport, UpdateKind, UpdateReport,
+    ErrorChain, HistoryEntry, HistoryEvent, MigrationProgress, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus,
+    SnapshotReason, SnapshotReport, UpdateKind, UpdateReport,
 };
 pub use error::{BuildError, LoadError, RehearsalFailure, RehearsalStep, SnapshotError, UpdateError};
 pub use host::Host;

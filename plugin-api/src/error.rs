@@ -110,6 +110,17 @@ impl From<PluginError> for ShimFailure {
     }
 }
 
+/// The message of a panic's payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&'static str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
 /// Runs plugin code inside a shim: catches panics and errors and reports them through `error` as a
 /// status. This is the only way plugin code is entered from an exported function.
 #[doc(hidden)]
@@ -125,13 +136,7 @@ pub fn guard(mut error: ByteSink<'_>, body: impl FnOnce() -> Result<(), ShimFail
             CallStatus::DECODE_FAILED
         }
         Err(payload) => {
-            let message = if let Some(text) = payload.downcast_ref::<&'static str>() {
-                (*text).to_owned()
-            } else if let Some(text) = payload.downcast_ref::<String>() {
-                text.clone()
-            } else {
-                "a panic with a non-string payload".to_owned()
-            };
+            let message = panic_message(payload.as_ref());
             // Dropping the payload could itself panic; forget it rather than risk unwinding out.
             std::mem::forget(payload);
             error.write(message.as_bytes());

@@ -69,6 +69,10 @@ pub trait Plugin: Send + Sync + Sized + 'static {
 /// }
 /// ```
 ///
+/// A plugin whose state is keyed (it implements [`KeyedState`](crate::KeyedState), so that it can
+/// be updated lazily, entry by entry) lists its entry migration steps after the state's:
+/// `entry_migrations: [EntryV1 => EntryV2, EntryV2 => EntryV1]` (an empty list for a first version).
+///
 /// `module` names the module this plugin is a version of; the plugin's version is its crate
 /// version unless `version: "x.y.z",` follows `module`. Each `A => B` in `migrations` needs `impl Migrate<B> for A`; upward steps let the plugin
 /// take over state from older versions, downward steps let it export state for validation and
@@ -81,6 +85,7 @@ macro_rules! export_plugin {
         plugin: $plugin:ty,
         interface: $interface:ty
         $(, migrations: [$($from:ty => $to:ty),* $(,)?])?
+        $(, entry_migrations: [$($entry_from:ty => $entry_to:ty),* $(,)?])?
         $(,)?
     ) => {
         #[doc(hidden)]
@@ -96,6 +101,7 @@ macro_rules! export_plugin {
                 prepare: Some(private::ffi::prepare::<$plugin>),
                 resume: Some(private::ffi::resume::<$plugin>),
                 health: Some(private::ffi::health::<$plugin>),
+                keyed: $crate::__keyed_entry_points!($plugin $(; $($entry_from => $entry_to),*)?),
             };
 
             $crate::__state_entry_points!($plugin, STEPS);
@@ -121,6 +127,24 @@ macro_rules! export_plugin {
             interface_table: &__ecdysis_export::TABLE as *const _ as *const ::core::ffi::c_void,
         });
     };
+}
+
+/// The `keyed` hook for `export_plugin!`: `None`, or with `entry_migrations` the keyed entry points
+/// of a plugin that implements `KeyedState`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __keyed_entry_points {
+    ($plugin:ty) => {
+        None
+    };
+    ($plugin:ty; $($from:ty => $to:ty),*) => {{
+        struct EntrySteps;
+        impl $crate::__private::EntryMigrations for EntrySteps {
+            const STEPS: &'static [$crate::__private::MigrationStep] = &[$($crate::__private::MigrationStep::new::<$from, $to>()),*];
+        }
+        static KEYED: $crate::__private::KeyedEntryPoints = $crate::__private::KeyedEntryPoints::of::<$plugin, EntrySteps>();
+        Some(&KEYED)
+    }};
 }
 
 /// The plugin version for `export_plugin!`: the given literal, or the crate version.

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::descriptor::{DescriptorHeader, MigrationEdge};
 use crate::error::{CallError, ShimFailure, guard};
 use crate::export::Plugin;
+use crate::keyed::KeyedState;
 use crate::migrate::{MigrationOptions, MigrationStep, decode_from_version, encode_to_version};
 
 // ------------------------------------------------------------------------------------------------
@@ -247,6 +248,9 @@ pub struct Hooks {
     /// Asks the instance whether it is healthy; an error says why not. The host asks during
     /// probation and rolls back a new version that is not. Not offered: healthy.
     pub health: Option<InstanceHook>,
+    /// The entry points of a keyed plugin, through which a lazy update moves its state entry by
+    /// entry (see [`crate::keyed`]). Not offered: the plugin is updated eagerly only.
+    pub keyed: Option<&'static KeyedEntryPoints>,
 }
 
 /// A plugin's [`Hooks`] as it exports them: where they are and how large its build made them.
@@ -304,6 +308,12 @@ impl<'a> HookTable<'a> {
     #[must_use]
     pub fn health(&self) -> Option<InstanceHook> {
         self.entry::<InstanceHook>(offset_of!(Hooks, health))
+    }
+
+    /// The keyed entry points, if offered.
+    #[must_use]
+    pub fn keyed(&self) -> Option<&'a KeyedEntryPoints> {
+        self.entry::<&'a KeyedEntryPoints>(offset_of!(Hooks, keyed))
     }
 }
 
@@ -724,6 +734,345 @@ pub unsafe extern "C" fn destroy<P: Plugin>(instance: *mut c_void, error: ByteSi
     })
 }
 
+// ------------------------------------------------------------------------------------------------
+// Keyed state: the entry points of lazy state transfer, and the predecessor a host hands a new
+// instance.
+
+/// The entry points of a keyed plugin (see [`crate::keyed`]). Entries cross one by one as their own
+/// MessagePack encoding, and in batches as a MessagePack array of `[key, entry]` byte-string pairs.
+#[repr(C)]
+pub struct KeyedEntryPoints {
+    /// Removes the entry of `key` and writes it, encoded in `schema_version` (migrated down with
+    /// the flags `flags` when older), to `out`; writes nothing when there is none. An entry that
+    /// cannot be migrated down stays.
+    pub take_entry: unsafe extern "C" fn(
+        instance: *const c_void,
+        key: RawSlice<'_, u8>,
+        schema_version: u32,
+        flags: u32,
+        out: ByteSink<'_>,
+        error: ByteSink<'_>,
+    ) -> CallStatus,
+    /// Removes up to `limit` entries and writes them as a batch in `schema_version`.
+    pub take_entries: unsafe extern "C" fn(
+        instance: *const c_void,
+        limit: u64,
+        schema_version: u32,
+        flags: u32,
+        out: ByteSink<'_>,
+        error: ByteSink<'_>,
+    ) -> CallStatus,
+    /// Writes every entry as a batch in `schema_version`, without changing the instance.
+    pub export_entries: unsafe extern "C" fn(
+        instance: *const c_void,
+        schema_version: u32,
+        flags: u32,
+        out: ByteSink<'_>,
+        error: ByteSink<'_>,
+    ) -> CallStatus,
+    /// Inserts a batch of entries encoded in `schema_version`; all of them, or none.
+    pub put_entries: unsafe extern "C" fn(
+        instance: *const c_void,
+        schema_version: u32,
+        flags: u32,
+        entries: RawSlice<'_, u8>,
+        error: ByteSink<'_>,
+    ) -> CallStatus,
+    /// Writes how many entries the instance holds to `count`.
+    pub entry_count: unsafe extern "C" fn(instance: *const c_void, count: *mut u64, error: ByteSink<'_>) -> CallStatus,
+    /// Attaches the predecessor the instance takes entries from, after checking it can migrate them.
+    pub attach_predecessor: unsafe extern "C" fn(instance: *const c_void, predecessor: Predecessor, error: ByteSink<'_>) -> CallStatus,
+    /// Detaches the predecessor; returns once no call of the instance is reaching it.
+    pub detach_predecessor: unsafe extern "C" fn(instance: *const c_void, error: ByteSink<'_>) -> CallStatus,
+    /// Moves up to `limit` entries from the predecessor and writes how many remain there to
+    /// `remaining`.
+    pub migrate_entries: unsafe extern "C" fn(instance: *const c_void, limit: u64, remaining: *mut u64, error: ByteSink<'_>) -> CallStatus,
+}
+
+/// The entry migration steps of a keyed plugin, listed in `export_plugin!`.
+pub trait EntryMigrations {
+    /// The steps.
+    const STEPS: &'static [MigrationStep];
+}
+
+impl KeyedEntryPoints {
+    /// The entry points of plugin type `P` with entry migration steps `S`.
+    #[must_use]
+    pub const fn of<P: KeyedState, S: EntryMigrations>() -> KeyedEntryPoints {
+        KeyedEntryPoints {
+            take_entry: keyed_take_entry::<P, S>,
+            take_entries: keyed_take_entries::<P, S>,
+            export_entries: keyed_export_entries::<P, S>,
+            put_entries: keyed_put_entries::<P, S>,
+            entry_count: keyed_entry_count::<P>,
+            attach_predecessor: keyed_attach_predecessor::<P, S>,
+            detach_predecessor: keyed_detach_predecessor::<P>,
+            migrate_entries: keyed_migrate_entries::<P>,
+        }
+    }
+}
+
+/// What a host hands a new keyed instance in a lazy update: the old instance's entries, through
+/// the host's functions. Entries come encoded in `schema_version`.
+///
+/// The host keeps `context` valid, and the functions callable from any thread, until
+/// `detach_predecessor` has returned.
+#[repr(C)]
+pub struct Predecessor {
+    /// The host's context for the functions below.
+    pub context: *const c_void,
+    /// The schema version entries come in.
+    pub schema_version: u32,
+    /// The `MigrationOptions` flags of the update.
+    pub flags: u32,
+    /// Removes the entry of `key` from the predecessor and writes its encoding to `out`; writes
+    /// nothing when there is none.
+    pub take_entry:
+        unsafe extern "C" fn(context: *const c_void, key: RawSlice<'_, u8>, out: ByteSink<'_>, error: ByteSink<'_>) -> CallStatus,
+    /// Removes up to `limit` entries and writes them as a batch to `out`, and how many remain (not
+    /// counting those given back) to `remaining`.
+    pub take_entries:
+        unsafe extern "C" fn(context: *const c_void, limit: u64, out: ByteSink<'_>, remaining: *mut u64, error: ByteSink<'_>) -> CallStatus,
+    /// Gives back an entry (as it came) that could not be migrated, with the reason: the host keeps
+    /// it, hands it out again when its key is taken, and puts it back in a rollback.
+    pub give_back: unsafe extern "C" fn(context: *const c_void, key: RawSlice<'_, u8>, entry: RawSlice<'_, u8>, reason: RawStr<'_>),
+}
+
+/// A [`Predecessor`] as a keyed instance holds it: safe to call for as long as it is attached.
+pub(crate) struct PredecessorLink(Predecessor);
+
+// SAFETY: the host promises that the context stays valid and the functions callable from any thread
+// until the predecessor is detached, and `Migration::detach` drops the link only once no call holds
+// it.
+unsafe impl Send for PredecessorLink {}
+// SAFETY: as above.
+unsafe impl Sync for PredecessorLink {}
+
+impl PredecessorLink {
+    /// The schema version entries come in.
+    pub(crate) fn schema_version(&self) -> u32 {
+        self.0.schema_version
+    }
+
+    /// The update's migration flags.
+    pub(crate) fn flags(&self) -> u32 {
+        self.0.flags
+    }
+
+    /// Removes and returns the encoding of `key`'s entry, if any.
+    pub(crate) fn take_entry(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let (mut out, mut error) = (Vec::new(), Vec::new());
+        // SAFETY: the host's function with its own context, valid while the link is attached; the
+        // key and sinks live for the call.
+        let status =
+            unsafe { (self.0.take_entry)(self.0.context, RawSlice::new(key), ByteSink::for_vec(&mut out), ByteSink::for_vec(&mut error)) };
+        if status != CallStatus::OK {
+            return Err(format!("the previous version could not hand out the entry: {}", String::from_utf8_lossy(&error)));
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// Removes up to `limit` entries; returns their batch and how many remain.
+    pub(crate) fn take_entries(&self, limit: u64) -> Result<(Vec<u8>, u64), String> {
+        let (mut out, mut error, mut remaining) = (Vec::new(), Vec::new(), 0_u64);
+        // SAFETY: as in `take_entry`; `remaining` is a writable local.
+        let status = unsafe {
+            (self.0.take_entries)(self.0.context, limit, ByteSink::for_vec(&mut out), &mut remaining, ByteSink::for_vec(&mut error))
+        };
+        if status != CallStatus::OK {
+            return Err(format!("the previous version could not hand out entries: {}", String::from_utf8_lossy(&error)));
+        }
+        Ok((out, remaining))
+    }
+
+    /// Gives back an entry that could not be migrated.
+    pub(crate) fn give_back(&self, key: &[u8], entry: &[u8], reason: &str) {
+        // SAFETY: as in `take_entry`.
+        unsafe { (self.0.give_back)(self.0.context, RawSlice::new(key), RawSlice::new(entry), RawStr::new(reason)) }
+    }
+}
+
+/// Encodes `entry` in `version`; an entry that cannot be migrated down is put back and the failure
+/// returned.
+fn encode_entry_or_put_back<P: KeyedState>(
+    plugin: &P,
+    steps: &[MigrationStep],
+    key: Vec<u8>,
+    entry: P::Entry,
+    version: u32,
+    options: &MigrationOptions,
+) -> Result<Vec<u8>, ShimFailure> {
+    let own = crate::migrate::encode(&entry).map_err(ShimFailure::Codec)?;
+    if version == <P::Entry as crate::migrate::Schema>::VERSION {
+        return Ok(own);
+    }
+    let decoded: P::Entry = crate::migrate::decode(&own).map_err(ShimFailure::Codec)?;
+    encode_to_version(steps, decoded, version, options).map_err(|failure| {
+        if let Ok(entry) = crate::migrate::decode::<P::Entry>(&own) {
+            let _ = plugin.put_entries(vec![(key, entry)]);
+        }
+        failure.into()
+    })
+}
+
+/// The `take_entry` entry point of keyed plugin type `P`.
+///
+/// # Safety
+/// `instance` must be a live instance of `P`.
+unsafe extern "C" fn keyed_take_entry<P: KeyedState, S: EntryMigrations>(
+    instance: *const c_void,
+    key: RawSlice<'_, u8>,
+    schema_version: u32,
+    flags: u32,
+    mut out: ByteSink<'_>,
+    error: ByteSink<'_>,
+) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        let plugin = unsafe { plugin::<P>(instance) };
+        if let Some(entry) = plugin.take_entry(key.as_slice()) {
+            let options = MigrationOptions::from_flags(flags);
+            out.write(&encode_entry_or_put_back(plugin, S::STEPS, key.as_slice().to_vec(), entry, schema_version, &options)?);
+        }
+        Ok(())
+    })
+}
+
+/// The `take_entries` entry point of keyed plugin type `P`.
+///
+/// # Safety
+/// `instance` must be a live instance of `P`.
+unsafe extern "C" fn keyed_take_entries<P: KeyedState, S: EntryMigrations>(
+    instance: *const c_void,
+    limit: u64,
+    schema_version: u32,
+    flags: u32,
+    mut out: ByteSink<'_>,
+    error: ByteSink<'_>,
+) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        let plugin = unsafe { plugin::<P>(instance) };
+        let options = MigrationOptions::from_flags(flags);
+        let taken = plugin.take_entries(usize::try_from(limit).unwrap_or(usize::MAX));
+        let mut batch = Vec::with_capacity(taken.len());
+        let mut failure = None;
+        for (key, entry) in taken {
+            match encode_entry_or_put_back(plugin, S::STEPS, key.clone(), entry, schema_version, &options) {
+                Ok(bytes) => batch.push(crate::keyed::EncodedEntry(key.into(), bytes.into())),
+                Err(error) => failure = Some(error),
+            }
+        }
+        // Entries that cannot be migrated down were put back; the rest go, so that nothing is lost.
+        if batch.is_empty()
+            && let Some(failure) = failure
+        {
+            return Err(failure);
+        }
+        out.write(&crate::migrate::encode(&batch).map_err(ShimFailure::Codec)?);
+        Ok(())
+    })
+}
+
+/// The `export_entries` entry point of keyed plugin type `P`.
+///
+/// # Safety
+/// `instance` must be a live instance of `P`.
+unsafe extern "C" fn keyed_export_entries<P: KeyedState, S: EntryMigrations>(
+    instance: *const c_void,
+    schema_version: u32,
+    flags: u32,
+    mut out: ByteSink<'_>,
+    error: ByteSink<'_>,
+) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        let entries = unsafe { plugin::<P>(instance) }.export_entries();
+        out.write(&crate::keyed::encode_batch(S::STEPS, entries, schema_version, &MigrationOptions::from_flags(flags))?);
+        Ok(())
+    })
+}
+
+/// The `put_entries` entry point of keyed plugin type `P`.
+///
+/// # Safety
+/// `instance` must be a live instance of `P`.
+unsafe extern "C" fn keyed_put_entries<P: KeyedState, S: EntryMigrations>(
+    instance: *const c_void,
+    schema_version: u32,
+    flags: u32,
+    entries: RawSlice<'_, u8>,
+    error: ByteSink<'_>,
+) -> CallStatus {
+    guard(error, || {
+        let entries = crate::keyed::decode_batch(S::STEPS, entries.as_slice(), schema_version, &MigrationOptions::from_flags(flags))?;
+        // SAFETY: the caller passes a live instance of `P`.
+        unsafe { plugin::<P>(instance) }.put_entries(entries)?;
+        Ok(())
+    })
+}
+
+/// The `entry_count` entry point of keyed plugin type `P`.
+///
+/// # Safety
+/// `instance` must be a live instance of `P`; `count` must be writable.
+unsafe extern "C" fn keyed_entry_count<P: KeyedState>(instance: *const c_void, count: *mut u64, error: ByteSink<'_>) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        let entries = unsafe { plugin::<P>(instance) }.entry_count() as u64;
+        // SAFETY: the caller passes a writable slot.
+        unsafe { count.write(entries) };
+        Ok(())
+    })
+}
+
+/// The `attach_predecessor` entry point of keyed plugin type `P`.
+///
+/// # Safety
+/// `instance` must be a live instance of `P`; `predecessor` must keep the host's promise.
+unsafe extern "C" fn keyed_attach_predecessor<P: KeyedState, S: EntryMigrations>(
+    instance: *const c_void,
+    predecessor: Predecessor,
+    error: ByteSink<'_>,
+) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        unsafe { plugin::<P>(instance) }.migration().attach(PredecessorLink(predecessor), S::STEPS)?;
+        Ok(())
+    })
+}
+
+/// The `detach_predecessor` entry point of keyed plugin type `P`.
+///
+/// # Safety
+/// `instance` must be a live instance of `P`.
+unsafe extern "C" fn keyed_detach_predecessor<P: KeyedState>(instance: *const c_void, error: ByteSink<'_>) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        unsafe { plugin::<P>(instance) }.migration().detach();
+        Ok(())
+    })
+}
+
+/// The `migrate_entries` entry point of keyed plugin type `P`.
+///
+/// # Safety
+/// `instance` must be a live instance of `P`; `remaining` must be writable.
+unsafe extern "C" fn keyed_migrate_entries<P: KeyedState>(
+    instance: *const c_void,
+    limit: u64,
+    remaining: *mut u64,
+    error: ByteSink<'_>,
+) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        let left = unsafe { plugin::<P>(instance) }.migrate_entries(usize::try_from(limit).unwrap_or(usize::MAX))?;
+        // SAFETY: the caller passes a writable slot.
+        unsafe { remaining.write(left) };
+        Ok(())
+    })
+}
+
 /// Defines the `export_state` and `import_state` entry points of a plugin over its migration
 /// steps; used by `export_plugin!`.
 #[doc(hidden)]
@@ -818,8 +1167,12 @@ mod tests {
 
     #[test]
     fn a_hook_beyond_the_size_a_plugin_recorded_is_not_offered() {
-        let hooks =
-            Hooks { prepare: Some(hook_that_does_nothing), resume: Some(hook_that_does_nothing), health: Some(hook_that_does_nothing) };
+        let hooks = Hooks {
+            prepare: Some(hook_that_does_nothing),
+            resume: Some(hook_that_does_nothing),
+            health: Some(hook_that_does_nothing),
+            keyed: None,
+        };
         let entry = size_of::<Option<InstanceHook>>();
         // What a plugin built when `Hooks` had fewer entries exports: the same fields, fewer bytes.
         // (Version 2 of the ABI shipped with two entries; `health` was appended after them.)
@@ -835,7 +1188,7 @@ mod tests {
         }
         let current = HookTable::new(&hooks);
         assert_eq!(current.size(), size_of::<Hooks>());
-        let not_offered = Hooks { prepare: None, resume: None, health: None };
+        let not_offered = Hooks { prepare: None, resume: None, health: None, keyed: None };
         assert!(HookTable::new(&not_offered).prepare().is_none(), "a `None` entry is not offered either");
     }
 

@@ -78,12 +78,14 @@
 // Unsafe code lives in `ffi` alone, where every block says why it is sound.
 #![deny(unsafe_code)]
 
+pub mod compare;
 pub mod descriptor;
 pub mod envelope;
 pub mod error;
 pub mod export;
 #[allow(unsafe_code)]
 pub mod ffi;
+pub mod keyed;
 pub mod log;
 pub mod migrate;
 
@@ -93,6 +95,7 @@ pub use envelope::{EnvelopeError, StateEnvelope};
 pub use error::{CallError, PluginError};
 pub use export::Plugin;
 pub use ffi::{Implementation, Interface};
+pub use keyed::{KeyedState, Migration};
 pub use migrate::{Migrate, MigrationOptions, MigrationStep, Schema, assert_round_trip, round_trip};
 
 /// What the generated code refers to. Not a public API.
@@ -102,8 +105,8 @@ pub mod __private {
     pub use crate::envelope::fnv1a64;
     pub use crate::error::{CallError, ShimFailure};
     pub use crate::ffi::{
-        self, Bound, EntryPoints, HookTable, Hooks, Implementation, Interface, Method, MethodBody, OutputBytes, PluginDescriptor, RawSlice,
-        RawStr, Signature,
+        self, Bound, EntryMigrations, EntryPoints, HookTable, Hooks, Implementation, Interface, KeyedEntryPoints, Method, MethodBody,
+        OutputBytes, PluginDescriptor, RawSlice, RawStr, Signature,
     };
     pub use crate::migrate::{MigrationStep, decode, encode};
 }

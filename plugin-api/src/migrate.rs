@@ -290,6 +290,15 @@ pub enum MigrateFailure {
     Failed(PluginError),
 }
 
+impl std::fmt::Display for MigrateFailure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MigrateFailure::Codec(message) => write!(formatter, "it does not decode: {message}"),
+            MigrateFailure::Failed(error) => formatter.write_str(error.message()),
+        }
+    }
+}
+
 impl From<MigrateFailure> for crate::error::ShimFailure {
     fn from(failure: MigrateFailure) -> Self {
         match failure {

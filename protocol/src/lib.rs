@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 pub use client::{Client, ClientError, default_directory, find_default_socket};
 pub use error_chain::ErrorChain;
 pub use report::{
-    HistoryEntry, HistoryEvent, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, SnapshotReason, SnapshotReport,
-    UpdateKind, UpdateReport,
+    HistoryEntry, HistoryEvent, MigrationProgress, ModuleStatus, Phase, PhaseTiming, RehearsalReport, RehearsalStatus, SnapshotReason,
+    SnapshotReport, UpdateKind, UpdateReport,
 };
 
 /// The protocol version this crate speaks.
@@ -59,6 +59,10 @@ pub enum Command {
         /// Let migration steps drop what the target schema cannot hold instead of refusing.
         #[serde(default)]
         force: bool,
+        /// Transfer the state lazily: the new version serves at once and takes each entry over
+        /// when first touched, while a background pass moves the rest (keyed plugins only).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        lazy: bool,
     },
     /// The loaded modules.
     Status,
@@ -235,7 +239,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, Response> {
         ));
     }
     let fields: &[&str] = match command {
-        "reload" => &["module", "library", "allow_downgrade", "force"],
+        "reload" => &["module", "library", "allow_downgrade", "force", "lazy"],
         "rollback" => &["module", "force"],
         "commit" | "snapshot" => &["module"],
         _ => &[],
@@ -273,7 +277,7 @@ mod tests {
         check(r#"{"protocol":1,"command":"snapshot","module":"kv"}"#, Ok(Command::Snapshot { module: Some("kv".into()) }));
         check(
             r#"{"protocol":1,"command":"reload","library":"/x.so"}"#,
-            Ok(Command::Reload { module: None, library: "/x.so".into(), allow_downgrade: false, force: false }),
+            Ok(Command::Reload { module: None, library: "/x.so".into(), allow_downgrade: false, force: false, lazy: false }),
         );
         check(r#"{"protocol":1,"command":"rollback","module":"kv"}"#, Ok(Command::Rollback { module: "kv".into(), force: false }));
         check("{not json", Err((ErrorKind::Malformed, "request is not valid JSON")));

@@ -123,6 +123,10 @@ pub struct UpdateReport {
     /// The rehearsal in a child process, when there was one.
     #[serde(default)]
     pub rehearsal: Option<RehearsalReport>,
+    /// Whether the state is transferred lazily: then the pause moved no state, and the entries
+    /// move afterwards (see `ModuleStatus::migration`).
+    #[serde(default)]
+    pub lazy: bool,
 }
 
 /// What the rehearsal of an update in a child process measured.
@@ -163,10 +167,11 @@ impl fmt::Display for UpdateReport {
             self.from_schema,
             self.to_schema,
             self.state_bytes,
-            match (self.validated, self.rehearsal.is_some_and(|rehearsal| rehearsal.round_trip_checked)) {
-                (true, _) => ", validated",
-                (false, true) => ", validated in the rehearsal",
-                (false, false) => ", not validated",
+            match (self.lazy, self.validated, self.rehearsal.is_some_and(|rehearsal| rehearsal.round_trip_checked)) {
+                (true, _, _) => ", lazily: each entry moves and is validated when first touched or by the background pass",
+                (false, true, _) => ", validated",
+                (false, false, true) => ", validated in the rehearsal",
+                (false, false, false) => ", not validated",
             }
         )?;
         if let Some(rehearsal) = &self.rehearsal {
@@ -220,6 +225,26 @@ pub struct ModuleStatus {
     /// with a state directory).
     #[serde(default)]
     pub last_snapshot: Option<SnapshotReport>,
+    /// The lazy migration of the module's state into its current version, while one is under way.
+    #[serde(default)]
+    pub migration: Option<MigrationProgress>,
+}
+
+/// How far a lazy migration has come: entries move from the previous version to the current one
+/// when first touched, and in a background pass.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrationProgress {
+    /// Entries moved to the current version so far.
+    pub migrated: u64,
+    /// Entries still in the previous version, those that failed to migrate included.
+    pub remaining: u64,
+    /// Entries that failed to migrate: they stay with the host, calls that touch them fail, and
+    /// the migration cannot finish until a rollback brings them back.
+    #[serde(default)]
+    pub failed: u64,
+    /// The first entry that failed, and why.
+    #[serde(default)]
+    pub first_failure: Option<String>,
 }
 
 /// Whether a host rehearses updates in a child process before it pauses the running version.
@@ -399,5 +424,15 @@ pub enum HistoryEvent {
         /// The schema version of the snapshot's state (migrated when it differs from the running
         /// version's).
         snapshot_schema: u32,
+    },
+    /// The lazy migration into a version finished: every entry moved, by calls or the background
+    /// pass. (A migration rolled back is recorded as the rollback.)
+    MigrationFinished {
+        /// The version the entries moved into.
+        version: semver::Version,
+        /// How many entries moved.
+        moved: u64,
+        /// How long the migration took since the swap, in milliseconds.
+        elapsed_ms: u64,
     },
 }

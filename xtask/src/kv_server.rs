@@ -242,7 +242,13 @@ impl Drop for KvServer {
 pub fn reload_through(control_socket: &Path, library: &Path) -> Result<UpdateReport, String> {
     control_request(
         control_socket,
-        ControlCommand::Reload { module: Some(KV_MODULE.into()), library: library.to_owned(), allow_downgrade: false, force: false },
+        ControlCommand::Reload {
+            module: Some(KV_MODULE.into()),
+            library: library.to_owned(),
+            allow_downgrade: false,
+            force: false,
+            lazy: false,
+        },
     )
 }
 

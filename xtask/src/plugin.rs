@@ -102,7 +102,7 @@ pub enum ReloadError {
 pub fn reload(socket: &Path, library: &Path) -> Result<UpdateReport, ReloadError> {
     let mut client =
         Client::connect(socket, Duration::from_secs(300)).map_err(|error| ReloadError::Failed(ErrorChain(&error).to_string()))?;
-    let command = Command::Reload { module: None, library: library.to_owned(), allow_downgrade: false, force: false };
+    let command = Command::Reload { module: None, library: library.to_owned(), allow_downgrade: false, force: false, lazy: false };
     match client.request(command).map_err(|error| ReloadError::Failed(ErrorChain(&error).to_string()))? {
         Reply::Report { report } => Ok(report),
         Reply::Error { message, .. } => Err(ReloadError::Refused(message)),

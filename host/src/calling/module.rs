@@ -9,7 +9,7 @@ use ecdysis_plugin_api::Interface;
 use parking_lot::Mutex;
 
 use crate::calling::call_path::Admission;
-use crate::calling::instance::{CurrentInstance, Instance};
+use crate::calling::instance::{CurrentInstance, EntrySource, Instance};
 use crate::loading::PluginInfo;
 
 /// The versions of a module the host holds. Generic over the version type only so that its
@@ -70,6 +70,17 @@ impl<V> Versions<V> {
     }
 }
 
+/// A lazy migration of a module's state into its current version, under way: the previous
+/// version (also `Versions::previous`) keeps the entries not moved yet.
+pub(crate) struct MigrationUnderWay {
+    /// The previous version's entries, as the current version reaches them.
+    pub(crate) source: Arc<EntrySource>,
+    /// The version the entries move into.
+    pub(crate) successor: Arc<Instance>,
+    /// When the swap happened.
+    pub(crate) started: Instant,
+}
+
 /// One loaded module.
 pub(crate) struct ModuleCell {
     pub(crate) name: String,
@@ -79,6 +90,9 @@ pub(crate) struct ModuleCell {
     pub(crate) versions: Mutex<Versions>,
     /// Held for the whole of an update, so updates of one module run one at a time.
     pub(crate) transaction: Mutex<()>,
+    /// The lazy migration into the current version, while one is under way. Changed only by a
+    /// holder of `transaction`.
+    pub(crate) migration: Mutex<Option<Arc<MigrationUnderWay>>>,
 }
 
 impl ModuleCell {
@@ -89,6 +103,7 @@ impl ModuleCell {
             current: CurrentInstance::new(&instance),
             versions: Mutex::new(Versions::new(instance)),
             transaction: Mutex::new(()),
+            migration: Mutex::new(None),
         }
     }
 
@@ -106,6 +121,25 @@ impl ModuleCell {
         let mut versions = self.versions.lock();
         self.current.publish(&next);
         versions.publish(next, probation)
+    }
+
+    /// Makes the previous version current again, as it is (a rollback during a lazy migration,
+    /// which moved the entries back into it); returns the version rolled back from, to be dropped
+    /// once admission is open again. `None` when there is no previous version.
+    ///
+    /// Call only while admission is closed and drained.
+    pub(crate) fn reinstate_previous(&self) -> Option<Arc<Instance>> {
+        let mut versions = self.versions.lock();
+        let previous = versions.previous.take()?;
+        self.current.publish(&previous);
+        versions.probation_ends = None;
+        versions.updates += 1;
+        Some(std::mem::replace(&mut versions.current, previous))
+    }
+
+    /// The lazy migration under way, if any.
+    pub(crate) fn migration(&self) -> Option<Arc<MigrationUnderWay>> {
+        self.migration.lock().clone()
     }
 
     /// Ends probation: releases the previous version, if any. The caller holds `transaction`.

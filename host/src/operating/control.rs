@@ -258,8 +258,8 @@ fn execute(host: &Host, request: Request) -> Response {
     let span = tracing::info_span!("ecdysis.control", command = ?request.command);
     let _entered = span.enter();
     let result = match request.command {
-        Command::Reload { module, library, allow_downgrade, force } => {
-            let options = UpdateOptions::new().allow_downgrade(allow_downgrade).force(force);
+        Command::Reload { module, library, allow_downgrade, force, lazy } => {
+            let options = UpdateOptions::new().allow_downgrade(allow_downgrade).force(force).lazy(lazy);
             match module {
                 Some(module) => host.update_with(&module, &library, &options),
                 None => host.update_from_library(&library, &options),

@@ -4,6 +4,7 @@
 //! Built on calling and loading; knows nothing of the host's registry or of operator surfaces.
 
 pub(crate) mod journal;
+pub(crate) mod lazy;
 pub mod rehearsal;
 pub(crate) mod snapshot;
 pub(crate) mod transaction;

@@ -42,9 +42,9 @@ use ecdysis_protocol::ErrorChain;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::calling::instance::Instance;
+use crate::calling::instance::{EntrySource, Instance};
 use crate::error::{RehearsalFailure, RehearsalStep};
-use crate::loading::{Loader, PluginInfo};
+use crate::loading::{LoadedLibrary, Loader, PluginInfo};
 use crate::updating::validate;
 
 /// The environment variable that makes [`serve_if_asked`] run a rehearsal instead of returning.
@@ -136,6 +136,10 @@ struct TransferRequest {
     force: bool,
     /// Whether to export the state back and compare.
     compare: bool,
+    /// For a lazy update: the running version's library (its private copy), which takes the
+    /// snapshot, and from which every entry then moves into the candidate, as it will here.
+    #[serde(default)]
+    lazy_from: Option<PathBuf>,
     /// How long the encoded envelope that follows is.
     envelope_bytes: u64,
 }
@@ -206,6 +210,8 @@ pub(crate) struct RehearsedTransfer<'path> {
     pub(crate) options: MigrationOptions,
     /// Whether to check the round trip.
     pub(crate) compare: bool,
+    /// For a lazy update: the running version's library, from a copy of which every entry moves.
+    pub(crate) lazy_from: Option<&'path Path>,
 }
 
 /// A rehearsal process, from its start to its last report. Killed and reaped when dropped.
@@ -307,13 +313,27 @@ impl Rehearsal {
             transfer_schema: transfer.transfer_schema,
             force: transfer.options.force,
             compare: transfer.compare,
+            lazy_from: transfer.lazy_from.map(Path::to_owned),
             envelope_bytes: bytes.len() as u64,
         };
         let mut message = serde_json::to_vec(&request).expect("a transfer request is serialisable");
         message.push(b'\n');
         message.extend_from_slice(&bytes);
-        *step = if transfer.migrate_down_with.is_some() { RehearsalStep::MigrateDown } else { RehearsalStep::Transform };
+        *step = if transfer.lazy_from.is_some() {
+            RehearsalStep::MigrateEntries
+        } else if transfer.migrate_down_with.is_some() {
+            RehearsalStep::MigrateDown
+        } else {
+            RehearsalStep::Transform
+        };
         self.send(&message)?;
+        if transfer.lazy_from.is_some() {
+            return match self.next_report()? {
+                ChildReport::Transformed => Ok(()),
+                ChildReport::TransformFailed { message } => Err(RehearsalFailure::Plugin { message }),
+                other => Err(RehearsalFailure::Protocol { detail: format!("expected the lazy migration, got {other:?}") }),
+            };
+        }
         if transfer.migrate_down_with.is_some() {
             match self.next_report()? {
                 ChildReport::MigratedDown => {}
@@ -446,6 +466,13 @@ fn run_child() -> Result<(), String> {
     let snapshot = StateEnvelope::from_bytes(&bytes).map_err(|error| format!("the snapshot is not an envelope: {error}"))?;
     drop(bytes);
     let options = MigrationOptions::forced(transfer.force);
+    if let Some(running_library) = &transfer.lazy_from {
+        let outcome = match rehearse_lazily(&loader, running_library, &library, &snapshot, transfer.transfer_schema, options) {
+            Ok(()) => ChildReport::Transformed,
+            Err(message) => ChildReport::TransformFailed { message },
+        };
+        return report(&mut reports, &outcome);
+    }
     // A downgrade or a rollback: a copy of the running version takes the snapshot in its own schema
     // and migrates it down, as the running version will in the pause.
     let (running, crossing) = match &transfer.migrate_down_with {
@@ -492,6 +519,43 @@ fn run_child() -> Result<(), String> {
     std::mem::forget(running);
     std::mem::forget(library);
     std::mem::forget(loader);
+    Ok(())
+}
+
+/// A lazy update, rehearsed: a copy of the running version takes the snapshot, the candidate makes
+/// its empty instance with that copy as its predecessor, and every entry moves, each through the
+/// entry migrations and its own round trip, as the background pass will move them in the host.
+fn rehearse_lazily(
+    loader: &Loader,
+    running_library: &Path,
+    library: &Arc<LoadedLibrary>,
+    snapshot: &StateEnvelope,
+    transfer_schema: u32,
+    options: MigrationOptions,
+) -> Result<(), String> {
+    let running = Arc::new(loader.open(running_library).map_err(|error| ErrorChain(&error).to_string())?);
+    let previous = Instance::import(&running, snapshot.schema_version, &snapshot.payload, options)
+        .map_err(|error| format!("the running version could not take the snapshot back: {error}"))?;
+    let next = Instance::create(library).map_err(|error| format!("the candidate could not make its empty instance: {error}"))?;
+    let source = EntrySource::new(Arc::new(previous), transfer_schema, options);
+    next.attach_predecessor(Arc::clone(&source))
+        .map_err(|error| format!("the candidate cannot take entries from the running version: {error}"))?;
+    loop {
+        match next.migrate_entries(65_536) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) => return Err(format!("the candidate could not move entries: {error}")),
+        }
+    }
+    let (failed, first_failure) = source.failures();
+    if failed > 0 {
+        let first = first_failure.map(|(key, reason)| format!("key `{key}`: {reason}")).unwrap_or_default();
+        return Err(format!("{failed} entries cannot be migrated to this version (the first: {first})"));
+    }
+    // As for an eager rehearsal: no destructor of the candidate runs.
+    std::mem::forget(next);
+    std::mem::forget(source);
+    std::mem::forget(running);
     Ok(())
 }
 

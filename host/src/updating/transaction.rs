@@ -15,6 +15,7 @@ use crate::calling::instance::Instance;
 use crate::calling::module::ModuleCell;
 use crate::error::{RehearsalFailure, RehearsalStep, UpdateError};
 use crate::loading::{LoadedLibrary, Loader, PluginInfo, StagedLibrary, return_free_memory_to_the_system};
+use crate::updating::lazy::{self, MigrationPace};
 use crate::updating::rehearsal::{self, Rehearsal, RehearsalSettings, RehearsedTransfer};
 use crate::updating::validate;
 
@@ -34,6 +35,9 @@ pub(crate) struct TransactionSettings {
     pub(crate) probation: Duration,
     /// Whether and how updates are rehearsed in a child process first.
     pub(crate) rehearsal: RehearsalSettings,
+    /// How the background pass of a lazy update moves entries: how many at a time, and how long
+    /// it waits between batches, yielding to callers.
+    pub(crate) migration_pace: MigrationPace,
 }
 
 impl TransactionSettings {
@@ -52,6 +56,7 @@ impl Default for TransactionSettings {
             revalidate_in_pause: false,
             probation: Duration::from_secs(300),
             rehearsal: RehearsalSettings::default(),
+            migration_pace: MigrationPace::default(),
         }
     }
 }
@@ -62,6 +67,7 @@ impl Default for TransactionSettings {
 pub struct UpdateOptions {
     pub(crate) allow_downgrade: bool,
     pub(crate) force: bool,
+    pub(crate) lazy: bool,
 }
 
 impl UpdateOptions {
@@ -80,6 +86,18 @@ impl UpdateOptions {
     /// everything) go ahead and drop it instead of refusing. Off by default.
     pub fn force(mut self, force: bool) -> Self {
         self.force = force;
+        self
+    }
+
+    /// Whether the state is transferred lazily: the pause only makes the new version, empty, and
+    /// swaps; each entry then moves from the old version to the new one when a call first touches
+    /// it, and a background pass moves the rest, so that the pause does not grow with the state.
+    /// Both versions must keep keyed state (`KeyedState`). Off by default.
+    ///
+    /// Until the migration has finished (`Host::status` shows how far it is), another update and
+    /// a commit are refused; a rollback brings every entry back into the old version.
+    pub fn lazy(mut self, lazy: bool) -> Self {
+        self.lazy = lazy;
         self
     }
 
@@ -126,10 +144,10 @@ pub(crate) fn with_deadline<T: Send + 'static>(
 }
 
 /// Phase timings, each phase in its own `tracing` span.
-struct Phases(Vec<PhaseTiming>);
+pub(super) struct Phases(pub(super) Vec<PhaseTiming>);
 
 impl Phases {
-    fn time<T>(&mut self, phase: Phase, work: impl FnOnce() -> T) -> T {
+    pub(super) fn time<T>(&mut self, phase: Phase, work: impl FnOnce() -> T) -> T {
         let span = match phase {
             Phase::Stage => tracing::info_span!("stage"),
             Phase::Rehearse => tracing::info_span!("rehearse"),
@@ -149,10 +167,10 @@ impl Phases {
 }
 
 /// Admission closed for an update; reopened when dropped, whatever happened.
-struct ClosedAdmission<'cell>(&'cell ModuleCell);
+pub(super) struct ClosedAdmission<'cell>(&'cell ModuleCell);
 
 impl<'cell> ClosedAdmission<'cell> {
-    fn close(cell: &'cell ModuleCell) -> Result<ClosedAdmission<'cell>, UpdateError> {
+    pub(super) fn close(cell: &'cell ModuleCell) -> Result<ClosedAdmission<'cell>, UpdateError> {
         cell.admission.close().map_err(|source| UpdateError::AdmissionFence { module: cell.name.clone(), source })?;
         Ok(ClosedAdmission(cell))
     }
@@ -238,6 +256,21 @@ pub(crate) fn update(
     let running = cell.current();
     let running_info = running.info().clone();
     let module = running_info.module.clone();
+    if kind == UpdateKind::Update
+        && let Some(migration) = cell.migration()
+    {
+        let progress = lazy::progress(&migration);
+        return Err(UpdateError::MigrationUnderWay {
+            module,
+            operation: "update",
+            version: running_info.version.clone(),
+            remaining: progress.remaining,
+            failed: progress.failed,
+        });
+    }
+    if options.lazy && !running.is_keyed() {
+        return Err(UpdateError::NotKeyed { module, role: "the running version", version: running_info.version.clone() });
+    }
 
     // 1. Stage: nothing of the running version is touched. A library file is opened in a
     // rehearsal process first, so that an initialiser that crashes costs only that process.
@@ -278,6 +311,9 @@ pub(crate) fn update(
             }
         };
         let transfer_schema = verify(&running_info, library.info(), options, config.validate)?;
+        if options.lazy && library.opened().descriptor().hooks.keyed().is_none() {
+            return Err(UpdateError::NotKeyed { module: module.clone(), role: "the candidate", version: library.info().version.clone() });
+        }
         Ok((library, transfer_schema, rehearsal))
     })?;
     let candidate_info = candidate.info().clone();
@@ -288,9 +324,14 @@ pub(crate) fn update(
     let rehearsal = match rehearsal {
         None => None,
         Some(rehearsal) => Some(phases.time(Phase::Rehearse, || {
-            rehearse(config, rehearsal, &running, &candidate_info, transfer_schema, migration, kind == UpdateKind::Rollback)
+            rehearse(config, rehearsal, &running, &candidate_info, transfer_schema, options, kind == UpdateKind::Rollback)
         })?),
     };
+
+    if options.lazy {
+        let lazily = lazy::Update { running: &running, candidate, transfer_schema, migration, rehearsal, started };
+        return lazy::update(config, cell, lazily, phases);
+    }
 
     // The hooks of this transaction run back to back on one worker, started now so that its start
     // is not part of the pause; it waits for the go-ahead once calls have drained.
@@ -367,6 +408,7 @@ pub(crate) fn update(
         total: started.elapsed(),
         validated: validate_in_pause,
         rehearsal,
+        lazy: false,
     };
     tracing::info!(
         from = %report.from_version,
@@ -401,15 +443,18 @@ pub(crate) fn start_rehearsal(
 /// its own locks) and has the rehearsal process transform it and check the round trip. For a
 /// downgrade or a rollback the snapshot is in the running schema, and the child migrates it down
 /// with a copy of the running version first: that migration is the code of the version being left.
+/// For a lazy update, every entry moves from a copy of the running version into the candidate
+/// instead, each checked by its own round trip.
 fn rehearse(
     config: &TransactionSettings,
     mut rehearsal: Rehearsal,
     running: &Arc<Instance>,
     candidate: &PluginInfo,
     transfer_schema: u32,
-    migration: MigrationOptions,
+    options: &UpdateOptions,
     is_rollback: bool,
 ) -> Result<RehearsalReport, UpdateError> {
+    let migration = options.migration_options();
     let transition = if is_rollback { "rollback to" } else { "update to" };
     let failed = |step, failure| UpdateError::Rehearsal { transition, path: candidate.path.clone(), step, failure };
     let running_schema = running.info().schema_version;
@@ -429,11 +474,13 @@ fn rehearse(
     let snapshot_export = export_started.elapsed();
     // Validation turned off in the host's settings is off in the rehearsal too.
     let round_trip_checked = config.validate && candidate.can_export(transfer_schema);
+    let lazy_from = options.lazy.then(|| running.library().private_copy());
     let transfer = RehearsedTransfer {
-        migrate_down_with: (transfer_schema != running_schema).then(|| running.library().private_copy()),
+        migrate_down_with: (transfer_schema != running_schema && !options.lazy).then(|| running.library().private_copy()),
         transfer_schema,
         options: migration,
-        compare: round_trip_checked,
+        compare: round_trip_checked && !options.lazy,
+        lazy_from,
     };
     let mut step = RehearsalStep::Transform;
     rehearsal.transfer(&snapshot, &transfer, &mut step).map_err(|failure| failed(step, failure))?;
@@ -456,7 +503,7 @@ impl Drop for TrimWhenDone {
     }
 }
 
-fn resume_after_failure(running: &Instance) {
+pub(super) fn resume_after_failure(running: &Instance) {
     if let Err(error) = running.resume() {
         tracing::error!(%error, "the running version's resume hook failed after an aborted update");
     }

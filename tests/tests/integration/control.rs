@@ -98,7 +98,7 @@ fn a_full_update_cycle_over_the_socket() {
     let directory = tempfile::tempdir().unwrap();
     let (host, counter, socket) = serving(Host::builder(), directory.path());
     let mut client = connect(&socket);
-    let reload = Command::Reload { module: None, library: sample("counter-v2"), allow_downgrade: false, force: false };
+    let reload = Command::Reload { module: None, library: sample("counter-v2"), allow_downgrade: false, force: false, lazy: false };
     let Reply::Report { report } = client.request(reload).unwrap() else { panic!("expected a report") };
     assert_eq!((report.module.as_str(), report.to_version.to_string().as_str()), ("counter", "2.0.0"));
     still_serving(&host, &counter, "2.0.0");
@@ -132,16 +132,22 @@ fn a_library_outside_the_allowed_directories_is_refused() {
     counter.call(|counter| counter.increment("apples", 3)).unwrap();
 
     let mut client = connect(&socket);
-    let outside = Command::Reload { module: Some("counter".into()), library: sample("counter-v2"), allow_downgrade: false, force: false };
+    let outside = Command::Reload {
+        module: Some("counter".into()),
+        library: sample("counter-v2"),
+        allow_downgrade: false,
+        force: false,
+        lazy: false,
+    };
     expect_error(client.request(outside).unwrap(), ErrorKind::Refused, "is outside the directories plugins may be loaded from");
     still_serving(&host, &counter, "1.0.0");
     // A symlink inside that points outside is resolved, and refused too.
     let link = allowed.path().join("libsneaky.so");
     std::os::unix::fs::symlink(sample("counter-v2"), &link).unwrap();
-    let sneaky = Command::Reload { module: Some("counter".into()), library: link, allow_downgrade: false, force: false };
+    let sneaky = Command::Reload { module: Some("counter".into()), library: link, allow_downgrade: false, force: false, lazy: false };
     expect_error(client.request(sneaky).unwrap(), ErrorKind::Refused, "is outside the directories");
     still_serving(&host, &counter, "1.0.0");
-    let inside = Command::Reload { module: None, library: v2_inside, allow_downgrade: false, force: false };
+    let inside = Command::Reload { module: None, library: v2_inside, allow_downgrade: false, force: false, lazy: false };
     let Reply::Report { .. } = client.request(inside).unwrap() else { panic!("a library inside the allowed directory loads") };
     still_serving(&host, &counter, "2.0.0");
 }
@@ -153,7 +159,8 @@ fn a_library_whose_hash_does_not_match_its_pin_is_refused() {
     let real_digest: String = sha2::Sha256::digest(std::fs::read(&pinned).unwrap()).iter().map(|byte| format!("{byte:02x}")).collect();
     let wrong_digest = "0".repeat(64);
     let (host, counter, socket) = serving(Host::builder().pin_library(&pinned, &wrong_digest), directory.path());
-    let reload = Command::Reload { module: Some("counter".into()), library: pinned.clone(), allow_downgrade: false, force: false };
+    let reload =
+        Command::Reload { module: Some("counter".into()), library: pinned.clone(), allow_downgrade: false, force: false, lazy: false };
     expect_error(
         connect(&socket).request(reload.clone()).unwrap(),
         ErrorKind::Refused,

@@ -90,7 +90,7 @@ fn the_dynamic_loaders_own_reason_reaches_the_operator_everywhere() {
     let mut client = Client::connect(&socket, Duration::from_secs(60)).unwrap();
     // Without a module name the host must open the library to learn it, and fails there.
     for module in [Some("counter".to_owned()), None] {
-        let reload = Command::Reload { module, library: library.clone(), allow_downgrade: false, force: false };
+        let reload = Command::Reload { module, library: library.clone(), allow_downgrade: false, force: false, lazy: false };
         match client.request(reload).unwrap() {
             Reply::Error { kind, message } => {
                 assert_eq!(kind, ErrorKind::Refused, "{message}");

@@ -140,7 +140,7 @@ impl KvServer {
     fn reload_library(&self, library: PathBuf, allow_downgrade: bool, force: bool) -> Result<UpdateReport, String> {
         let plugin_crate = library.display().to_string();
         let mut control = Client::connect(&self.socket, PATIENCE).expect("the control socket accepts");
-        let command = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade, force };
+        let command = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade, force, lazy: false };
         match control.request(command) {
             Ok(Reply::Report { report }) => Ok(report),
             Ok(Reply::Error { kind, message }) => Err(format!("{kind:?}: {message}")),
@@ -454,7 +454,8 @@ fn a_kv_server_killed_at_random_moments_of_updates_comes_back_on_one_version_wit
             let library = sample(target_crate);
             std::thread::spawn(move || {
                 let Ok(mut control) = Client::connect(&socket, PATIENCE) else { return };
-                let reload = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade: true, force: false };
+                let reload =
+                    ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade: true, force: false, lazy: false };
                 if !matches!(control.request(reload), Ok(Reply::Report { .. })) {
                     return;
                 }
@@ -1099,4 +1100,117 @@ fn connections_above_the_limit_are_refused() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The `migration` of the `kv` module in `ecdysis status --json`, as JSON (`null` when none).
+fn migration_in_status(server: &KvServer) -> serde_json::Value {
+    let run = cli::run_ecdysis(&["--socket".as_ref(), server.socket.as_os_str(), "status".as_ref(), "--json".as_ref()], |_| {});
+    assert_eq!(run.exit_code, Some(0), "{}", run.stderr);
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|error| panic!("{error}: {}", run.stdout));
+    let kv = status.as_array().and_then(|modules| modules.iter().find(|module| module["name"] == "kv")).cloned();
+    kv.unwrap_or_else(|| panic!("no kv module in {status}"))["migration"].clone()
+}
+
+#[test]
+fn ecdysis_reload_lazy_under_load_keeps_every_value_and_a_rollback_mid_migration_loses_nothing() {
+    const CLIENTS: usize = 2;
+    const KEYS: usize = 20_000;
+    // 50 entries every 20 ms: the migration of 20,000 keys takes seconds, so the rollback below
+    // finds it under way.
+    let server = KvServer::start_with("kv-v1", "1.0.0", &["--migration-pace".as_ref(), "50:20".as_ref()]);
+    let mut connection = server.connect();
+    for first in (0..KEYS).step_by(PIPELINE_LENGTH) {
+        let mut pipeline = redis::pipe();
+        for index in first..first + PIPELINE_LENGTH {
+            pipeline.cmd("SET").arg(key(index)).arg(value(index)).ignore();
+        }
+        let () = pipeline.query(&mut connection).expect("a pipeline of SETs");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let rounds = Arc::new(AtomicU64::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client_index| {
+            let (url, stop, rounds) = (server.url(), Arc::clone(&stop), Arc::clone(&rounds));
+            std::thread::spawn(move || run_client(&url, client_index, &stop, &rounds))
+        })
+        .collect();
+    let ecdysis = |arguments: &[&str]| {
+        let mut all: Vec<&std::ffi::OsStr> = vec!["--socket".as_ref(), server.socket.as_os_str()];
+        all.extend(arguments.iter().map(|argument| std::ffi::OsStr::new(*argument)));
+        let run = cli::run_ecdysis(&all, |_| {});
+        assert_eq!(run.exit_code, Some(0), "ecdysis {arguments:?}: {}", run.stderr);
+        run.stdout
+    };
+    let library = sample("kv-v2");
+    let library = library.to_str().unwrap();
+
+    let reloaded = ecdysis(&["reload", "kv", library, "--lazy"]);
+    assert!(reloaded.contains("updated kv 1.0.0 → 2.0.0") && reloaded.contains("lazily"), "{reloaded}");
+    let migration = migration_in_status(&server);
+    let remaining = migration["remaining"].as_u64().unwrap_or_else(|| panic!("a migration under way: {migration}"));
+    assert!(remaining > 0 && migration["migrated"].as_u64().is_some(), "{migration}");
+    // Half of the keys read on v2 while the migration is under way.
+    for index in (0..KEYS).step_by(2) {
+        let found: Option<String> = redis::cmd("GET").arg(key(index)).query(&mut connection).expect("GET");
+        assert_eq!(found.as_deref(), Some(value(index).as_str()), "{}", key(index));
+    }
+    assert!(!migration_in_status(&server).is_null(), "the migration is still under way");
+    let rolled_back = ecdysis(&["rollback", "kv"]);
+    assert!(rolled_back.contains("rolled back kv 2.0.0 → 1.0.0"), "{rolled_back}");
+    assert!(migration_in_status(&server).is_null());
+    assert_eq!(reported_version(&mut connection), "1.0.0");
+
+    // Lazily again, now to the end.
+    ecdysis(&["reload", "kv", library, "--lazy"]);
+    let started = Instant::now();
+    while !migration_in_status(&server).is_null() {
+        assert!(started.elapsed() < Duration::from_secs(120), "the migration did not finish: {}", migration_in_status(&server));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let outcomes: Vec<ClientOutcome> = clients
+        .into_iter()
+        .map(|client| client.join().expect("a client thread does not panic").unwrap_or_else(|error| panic!("{error}")))
+        .collect();
+    assert_eq!(reported_version(&mut connection), "2.0.0");
+    for index in 0..KEYS {
+        let found: Option<String> = redis::cmd("GET").arg(key(index)).query(&mut connection).expect("GET");
+        assert_eq!(found.as_deref(), Some(value(index).as_str()), "{}", key(index));
+    }
+    for outcome in &outcomes {
+        assert!(outcome.commands > 100, "every client kept working: {} commands", outcome.commands);
+        for (key, value) in &outcome.acknowledged {
+            let found: Option<String> = redis::cmd("GET").arg(key).query(&mut connection).expect("GET");
+            assert_eq!(found.as_ref(), Some(value), "{key}");
+        }
+    }
+}
+
+#[test]
+fn a_lazy_update_whose_entries_cannot_all_migrate_is_refused_by_its_rehearsal() {
+    let server = KvServer::start("kv-v1", "1.0.0");
+    let mut connection = server.connect();
+    let () = redis::pipe().cmd("SET").arg("good").arg("1").cmd("SET").arg("bad").arg("poison").query(&mut connection).expect("SETs");
+    let mut control = Client::connect(&server.socket, PATIENCE).expect("the control socket accepts");
+    let reload = ControlCommand::Reload {
+        module: Some("kv".into()),
+        library: defective("kv_entry_fails"),
+        allow_downgrade: false,
+        force: false,
+        lazy: true,
+    };
+    match control.request(reload).expect("a reply") {
+        Reply::Error { message, .. } => assert!(
+            message.contains("its rehearsal in a child process failed during the lazy migration of every entry")
+                && message.contains("1 entries cannot be migrated to this version (the first: key `bad`: ")
+                && message.contains("the value `poison` cannot be migrated"),
+            "{message}"
+        ),
+        other => panic!("the lazy update went through: {other:?}"),
+    }
+    // Nothing changed: v1 serves both keys, and no migration is under way.
+    assert_eq!(reported_version(&mut connection), "1.0.0");
+    let values: (String, String) = redis::pipe().cmd("GET").arg("good").cmd("GET").arg("bad").query(&mut connection).expect("GETs");
+    assert_eq!(values, ("1".to_owned(), "poison".to_owned()));
+    assert!(migration_in_status(&server).is_null());
 }

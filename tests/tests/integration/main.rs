@@ -13,6 +13,7 @@ mod durability;
 mod errors;
 mod faults;
 mod kv;
+mod lazy;
 mod operate;
 mod probation;
 mod refusals;

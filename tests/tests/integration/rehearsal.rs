@@ -85,7 +85,7 @@ fn a_library_that_names_its_own_module_is_opened_in_the_rehearsal_process_first_
     let mut server = CounterServer::start();
     assert_eq!(server.ask("inc apples 3"), "apples = 3");
     let mut client = Client::connect(&server.socket, Duration::from_secs(60)).unwrap();
-    let reload = |library: PathBuf| Command::Reload { module: None, library, allow_downgrade: false, force: false };
+    let reload = |library: PathBuf| Command::Reload { module: None, library, allow_downgrade: false, force: false, lazy: false };
 
     // The host learns the module from the descriptor, read in the child: the initialiser that
     // aborts never runs here.
@@ -136,7 +136,8 @@ fn rehearsals_leave_no_file_descriptor_temporary_file_or_mapping_behind() {
     let pid = server.child.id();
     let libraries = library_directory_of(pid);
     let descriptors_before = open_file_descriptors(pid);
-    let reload = |library: PathBuf| Command::Reload { module: Some("counter".into()), library, allow_downgrade: false, force: false };
+    let reload =
+        |library: PathBuf| Command::Reload { module: Some("counter".into()), library, allow_downgrade: false, force: false, lazy: false };
     for cycle in 0..20 {
         let mut client = Client::connect(&server.socket, Duration::from_secs(60)).unwrap();
         assert!(matches!(client.request(reload(sample("counter-v2"))).unwrap(), Reply::Report { .. }), "cycle {cycle}: update");

@@ -9,6 +9,7 @@
 //! - [`database`]: the expiring database of the versions with expiry (v2 on), generic over the
 //!   value a version stores, and [`keyspace`] and [`expiry`]: the commands that work on it
 //!   whatever that value is.
+//! - [`lazy`]: which keys a command touches, and moving their entries in during a lazy update.
 //! - [`glob_match`] and [`parse_integer`]: Redis's glob patterns and integer arguments.
 //!
 //! The contract the server and every plugin agree on (the `Kv` interface, the batch encoding, the
@@ -22,6 +23,7 @@ pub mod compat;
 pub mod database;
 pub mod expiry;
 pub mod keyspace;
+pub mod lazy;
 pub mod strings;
 
 use kv_interface::{decode_batch, resp};

@@ -8,6 +8,9 @@
 //! | v2 → v3 | every string becomes a tagged string value |
 //! | v3 → v2 | refuses while any list or hash exists (v2 cannot hold them), unless forced: then lists and hashes are dropped |
 //!
+//! Each version's entry (one key's value, as a lazy update moves it) has a schema of its own,
+//! `kv-entry`, with the same version numbers and the same steps, one key at a time.
+//!
 //! Expiry is an absolute time (milliseconds since the Unix epoch), so a time to live means the same
 //! before and after an update. Steps other than forced downgrades never look at the clock, so the
 //! round-trip validation of an update cannot be upset by a key expiring meanwhile.
@@ -145,6 +148,68 @@ impl Migrate<KvStateV2> for KvStateV3 {
             })
             .collect();
         Ok(KvStateV2 { entries })
+    }
+}
+
+/// The name of every kv entry schema version: one key's entry, as a lazy update moves it.
+pub const ENTRY_SCHEMA_NAME: &str = "kv-entry";
+
+/// An entry of v1: a string.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StringEntryV1 {
+    /// The value.
+    pub value: ByteBuf,
+}
+
+impl Schema for StringEntryV1 {
+    const NAME: &'static str = ENTRY_SCHEMA_NAME;
+    const VERSION: u32 = 1;
+}
+
+impl Schema for StringEntryV2 {
+    const NAME: &'static str = ENTRY_SCHEMA_NAME;
+    const VERSION: u32 = 2;
+}
+
+impl Schema for EntryV3 {
+    const NAME: &'static str = ENTRY_SCHEMA_NAME;
+    const VERSION: u32 = 3;
+}
+
+impl Migrate<StringEntryV2> for StringEntryV1 {
+    fn migrate(self, _options: &MigrationOptions) -> Result<StringEntryV2, PluginError> {
+        Ok(StringEntryV2 { value: self.value, expires_at_ms: None })
+    }
+}
+
+/// Like the state's step, except that a forced step keeps an entry that has expired meanwhile (an
+/// entry cannot be dropped on its own; kv v1 then holds it without expiry).
+impl Migrate<StringEntryV1> for StringEntryV2 {
+    fn migrate(self, options: &MigrationOptions) -> Result<StringEntryV1, PluginError> {
+        if self.expires_at_ms.is_some() && !options.force {
+            return Err(PluginError::new(
+                "the key has a time to live, which kv v1 cannot hold; remove it (PERSIST) or force the downgrade",
+            ));
+        }
+        Ok(StringEntryV1 { value: self.value })
+    }
+}
+
+impl Migrate<EntryV3> for StringEntryV2 {
+    fn migrate(self, _options: &MigrationOptions) -> Result<EntryV3, PluginError> {
+        Ok(EntryV3 { value: ValueV3::String(self.value), expires_at_ms: self.expires_at_ms })
+    }
+}
+
+/// Refuses lists and hashes even when forced: an entry cannot be dropped on its own.
+impl Migrate<StringEntryV2> for EntryV3 {
+    fn migrate(self, _options: &MigrationOptions) -> Result<StringEntryV2, PluginError> {
+        match self.value {
+            ValueV3::String(value) => Ok(StringEntryV2 { value, expires_at_ms: self.expires_at_ms }),
+            ValueV3::List(_) => Err(PluginError::new("the key holds a list, which kv v2 cannot hold; delete it first")),
+            ValueV3::Hash(_) => Err(PluginError::new("the key holds a hash, which kv v2 cannot hold; delete it first")),
+        }
     }
 }
 

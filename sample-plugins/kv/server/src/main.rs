@@ -3,7 +3,8 @@
 //! their connections.
 //!
 //! Usage: `kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N]
-//! [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause]`.
+//! [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause]
+//! [--migration-pace BATCH:MILLISECONDS]`.
 //! `--listen` defaults to `127.0.0.1:6379`; port 0 picks a free port. Without `--control`, the control socket goes to the default location. With
 //! `--state-dir`, the host keeps its journal there (every load, update, rollback, refusal and
 //! commit, `fsync`'d), so `ecdysis history` shows what happened before a restart, a crash or a
@@ -14,7 +15,8 @@
 //! copy in the state directory is gone or changed). A crash or SIGKILL loses the writes since the
 //! newest snapshot. Every update is first rehearsed in a child process (this program, re-executed),
 //! unless `--no-rehearsal` is given; the rehearsal checks the round trip, which
-//! `--revalidate-in-pause` checks again in the pause. At start the server prints, one line each:
+//! `--revalidate-in-pause` checks again in the pause. After a lazy update (`ecdysis reload --lazy`),
+//! the background pass moves `BATCH` entries every `MILLISECONDS` (by default 1000 every 1 ms). At start the server prints, one line each:
 //!
 //! ```text
 //! control socket: PATH
@@ -49,7 +51,7 @@ use signal_hook::iterator::Signals;
 
 use crate::connection::{Connections, refuse_for_too_many_connections, serve_connection};
 
-const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause]";
+const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause] [--migration-pace BATCH:MILLISECONDS]";
 
 /// How long connections get to finish the batch they are executing and write its replies once
 /// shutdown has begun, before their sockets are shut down both ways.
@@ -83,6 +85,7 @@ struct Options {
     rehearse: bool,
     revalidate_in_pause: bool,
     snapshot_interval: Option<Duration>,
+    migration_pace: Option<(u64, Duration)>,
 }
 
 impl Options {
@@ -95,6 +98,7 @@ impl Options {
         let mut rehearse = true;
         let mut revalidate_in_pause = false;
         let mut snapshot_interval = None;
+        let mut migration_pace = None;
         let mut arguments = std::env::args().skip(1);
         while let Some(argument) = arguments.next() {
             let mut value = || arguments.next().ok_or_else(|| format!("{argument} needs a value\n{USAGE}"));
@@ -119,6 +123,15 @@ impl Options {
                         })?;
                     snapshot_interval = Some(Duration::from_millis(milliseconds));
                 }
+                "--migration-pace" => {
+                    let pace = value()?;
+                    let parsed = pace.split_once(':').and_then(|(batch, milliseconds)| {
+                        Some((batch.parse::<u64>().ok().filter(|&batch| batch > 0)?, Duration::from_millis(milliseconds.parse().ok()?)))
+                    });
+                    migration_pace = Some(parsed.ok_or_else(|| {
+                        format!("--migration-pace takes a positive batch size and milliseconds, as in `1000:1`, not `{pace}`")
+                    })?);
+                }
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 _ => return Err(format!("unknown argument `{argument}`\n{USAGE}")),
             }
@@ -127,7 +140,17 @@ impl Options {
         if snapshot_interval.is_some() && state_directory.is_none() {
             return Err(format!("--snapshot-interval-ms needs --state-dir, where the snapshots go\n{USAGE}"));
         }
-        Ok(Options { plugin, listen_address, control_socket, probation, state_directory, snapshot_interval, rehearse, revalidate_in_pause })
+        Ok(Options {
+            plugin,
+            listen_address,
+            control_socket,
+            probation,
+            state_directory,
+            snapshot_interval,
+            rehearse,
+            revalidate_in_pause,
+            migration_pace,
+        })
     }
 }
 
@@ -143,6 +166,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(interval) = options.snapshot_interval {
         builder = builder.snapshot_interval(interval);
+    }
+    if let Some((batch, interval)) = options.migration_pace {
+        builder = builder.lazy_migration_pace(batch, interval);
     }
     let host = builder.build()?;
     let kv: Module<dyn Kv> = host.load(&options.plugin)?;

@@ -17,9 +17,10 @@ mod tests;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use ecdysis_plugin_api::keyed::{KeyedState, Migration};
 use ecdysis_plugin_api::{Plugin, PluginError};
-use kv_common::{compat, execute_batch};
-use kv_interface::schema::KvStateV1;
+use kv_common::{compat, execute_batch, lazy};
+use kv_interface::schema::{KvStateV1, StringEntryV1};
 use kv_interface::{Kv, resp};
 use serde_bytes::ByteBuf;
 
@@ -33,6 +34,8 @@ pub(crate) struct Database {
 /// The plugin instance: the database behind a `std::sync::Mutex`, locked once per batch.
 pub struct KvV1 {
     database: Mutex<Database>,
+    /// The slot of a lazy update's previous version (a downgrade or a rollback to v1).
+    migration: Migration<StringEntryV1>,
 }
 
 impl KvV1 {
@@ -46,11 +49,19 @@ impl KvV1 {
 impl Kv for KvV1 {
     fn execute(&self, batch: &[u8]) -> Vec<u8> {
         let mut database = self.database();
-        execute_batch(batch, |arguments, out| execute_command(&mut database, arguments, out))
+        execute_batch(batch, |arguments, out| {
+            // During a lazy update, the keys the command touches move in first.
+            if let Err(error) = lazy::move_in_touched_keys(&mut database.strings, &self.migration, arguments, import_entry) {
+                return resp::error(out, &format!("ERR {}", error.message()));
+            }
+            execute_command(&mut database, arguments, out);
+        })
     }
 
     fn key_count(&self) -> u64 {
-        self.database().strings.len() as u64
+        let mut database = self.database();
+        let _ = lazy::move_in_everything(&mut database.strings, &self.migration, import_entry);
+        database.strings.len() as u64
     }
 }
 
@@ -92,7 +103,7 @@ impl Plugin for KvV1 {
     type State = KvStateV1;
 
     fn create() -> Result<Self, PluginError> {
-        Ok(KvV1 { database: Mutex::new(Database::default()) })
+        Ok(KvV1 { database: Mutex::new(Database::default()), migration: Migration::new() })
     }
 
     fn export_state(&self) -> Result<KvStateV1, PluginError> {
@@ -104,12 +115,57 @@ impl Plugin for KvV1 {
     fn from_state(state: KvStateV1) -> Result<Self, PluginError> {
         ecdysis_plugin_api::info!("kv v1 took over {} keys", state.strings.len());
         let strings = state.strings.into_iter().map(|(key, value)| (key.into_vec(), value.into_vec())).collect();
-        Ok(KvV1 { database: Mutex::new(Database { strings }) })
+        Ok(KvV1 { database: Mutex::new(Database { strings }), migration: Migration::new() })
     }
+}
+
+impl KeyedState for KvV1 {
+    type Entry = StringEntryV1;
+
+    fn migration(&self) -> &Migration<StringEntryV1> {
+        &self.migration
+    }
+
+    fn take_entry(&self, key: &[u8]) -> Option<StringEntryV1> {
+        self.database().strings.remove(key).map(export_entry)
+    }
+
+    fn take_entries(&self, limit: usize) -> Vec<(Vec<u8>, StringEntryV1)> {
+        lazy::take_entries(&mut self.database().strings, limit).into_iter().map(|(key, value)| (key, export_entry(value))).collect()
+    }
+
+    fn export_entries(&self) -> Vec<(Vec<u8>, StringEntryV1)> {
+        self.database().strings.iter().map(|(key, value)| (key.clone(), export_entry(value.clone()))).collect()
+    }
+
+    fn put_entries(&self, entries: Vec<(Vec<u8>, StringEntryV1)>) -> Result<(), PluginError> {
+        self.database().strings.extend(entries.into_iter().map(|(key, entry)| (key, import_entry(entry))));
+        Ok(())
+    }
+
+    fn entry_count(&self) -> usize {
+        self.database().strings.len()
+    }
+
+    fn migrate_entries(&self, limit: usize) -> Result<u64, PluginError> {
+        lazy::move_in_some(&mut self.database().strings, &self.migration, limit, import_entry)
+    }
+}
+
+/// A value in the entry schema's form.
+fn export_entry(value: Vec<u8>) -> StringEntryV1 {
+    StringEntryV1 { value: ByteBuf::from(value) }
+}
+
+/// An entry of the entry schema in this version's form.
+fn import_entry(entry: StringEntryV1) -> Vec<u8> {
+    entry.value.into_vec()
 }
 
 ecdysis_plugin_api::export_plugin! {
     module: "kv",
     plugin: KvV1,
     interface: dyn Kv,
+    migrations: [],
+    entry_migrations: [],
 }

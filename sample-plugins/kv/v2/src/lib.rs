@@ -19,9 +19,10 @@ mod tests;
 
 use std::sync::{Mutex, MutexGuard};
 
+use ecdysis_plugin_api::keyed::{KeyedState, Migration};
 use ecdysis_plugin_api::{Plugin, PluginError};
-use kv_common::{compat, execute_batch, expiry, keyspace};
-use kv_interface::schema::{KvStateV1, KvStateV2, StringEntryV2};
+use kv_common::{compat, execute_batch, expiry, keyspace, lazy};
+use kv_interface::schema::{KvStateV1, KvStateV2, StringEntryV1, StringEntryV2};
 use kv_interface::{Kv, resp};
 use serde_bytes::ByteBuf;
 
@@ -30,9 +31,11 @@ pub(crate) type Database = kv_common::database::Database<Vec<u8>>;
 /// A string with its expiry.
 pub(crate) type Entry = kv_common::database::Entry<Vec<u8>>;
 
-/// The plugin instance: the database behind a `std::sync::Mutex`, locked once per batch.
+/// The plugin instance: the database behind a `std::sync::Mutex`, locked once per batch, and the
+/// slot of a lazy update's previous version.
 pub struct KvV2 {
     database: Mutex<Database>,
+    migration: Migration<StringEntryV2>,
 }
 
 impl KvV2 {
@@ -47,6 +50,10 @@ impl Kv for KvV2 {
     fn execute(&self, batch: &[u8]) -> Vec<u8> {
         let mut database = self.database();
         execute_batch(batch, |arguments, out| {
+            // During a lazy update, the keys the command touches move in first.
+            if let Err(error) = lazy::move_in_touched_keys(&mut database.entries, &self.migration, arguments, import_entry) {
+                return resp::error(out, &format!("ERR {}", error.message()));
+            }
             database.start_command();
             execute_command(&mut database, arguments, out);
         })
@@ -54,6 +61,7 @@ impl Kv for KvV2 {
 
     fn key_count(&self) -> u64 {
         let mut database = self.database();
+        let _ = lazy::move_in_everything(&mut database.entries, &self.migration, import_entry);
         database.read_clock();
         database.live_count() as u64
     }
@@ -106,7 +114,7 @@ impl Plugin for KvV2 {
     type State = KvStateV2;
 
     fn create() -> Result<Self, PluginError> {
-        Ok(KvV2 { database: Mutex::new(Database::with_entries(Default::default())) })
+        Ok(KvV2 { database: Mutex::new(Database::with_entries(Default::default())), migration: Migration::new() })
     }
 
     fn export_state(&self) -> Result<KvStateV2, PluginError> {
@@ -131,8 +139,52 @@ impl Plugin for KvV2 {
             .into_iter()
             .map(|(key, entry)| (key.into_vec(), Entry { value: entry.value.into_vec(), expires_at_ms: entry.expires_at_ms }))
             .collect();
-        Ok(KvV2 { database: Mutex::new(Database::with_entries(entries)) })
+        Ok(KvV2 { database: Mutex::new(Database::with_entries(entries)), migration: Migration::new() })
     }
+}
+
+impl KeyedState for KvV2 {
+    type Entry = StringEntryV2;
+
+    fn migration(&self) -> &Migration<StringEntryV2> {
+        &self.migration
+    }
+
+    fn take_entry(&self, key: &[u8]) -> Option<StringEntryV2> {
+        self.database().entries.remove(key).map(export_entry)
+    }
+
+    fn take_entries(&self, limit: usize) -> Vec<(Vec<u8>, StringEntryV2)> {
+        lazy::take_entries(&mut self.database().entries, limit).into_iter().map(|(key, entry)| (key, export_entry(entry))).collect()
+    }
+
+    fn export_entries(&self) -> Vec<(Vec<u8>, StringEntryV2)> {
+        let database = self.database();
+        database.entries.iter().map(|(key, entry)| (key.clone(), export_entry(entry.clone()))).collect()
+    }
+
+    fn put_entries(&self, entries: Vec<(Vec<u8>, StringEntryV2)>) -> Result<(), PluginError> {
+        self.database().entries.extend(entries.into_iter().map(|(key, entry)| (key, import_entry(entry))));
+        Ok(())
+    }
+
+    fn entry_count(&self) -> usize {
+        self.database().entries.len()
+    }
+
+    fn migrate_entries(&self, limit: usize) -> Result<u64, PluginError> {
+        lazy::move_in_some(&mut self.database().entries, &self.migration, limit, import_entry)
+    }
+}
+
+/// An entry in the entry schema's form.
+fn export_entry(entry: Entry) -> StringEntryV2 {
+    StringEntryV2 { value: ByteBuf::from(entry.value), expires_at_ms: entry.expires_at_ms }
+}
+
+/// An entry of the entry schema in this version's form.
+fn import_entry(entry: StringEntryV2) -> Entry {
+    Entry { value: entry.value.into_vec(), expires_at_ms: entry.expires_at_ms }
 }
 
 ecdysis_plugin_api::export_plugin! {
@@ -140,4 +192,5 @@ ecdysis_plugin_api::export_plugin! {
     plugin: KvV2,
     interface: dyn Kv,
     migrations: [KvStateV1 => KvStateV2, KvStateV2 => KvStateV1],
+    entry_migrations: [StringEntryV1 => StringEntryV2, StringEntryV2 => StringEntryV1],
 }

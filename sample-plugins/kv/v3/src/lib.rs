@@ -25,17 +25,20 @@ mod tests;
 
 use std::sync::{Mutex, MutexGuard};
 
+use ecdysis_plugin_api::keyed::{KeyedState, Migration};
 use ecdysis_plugin_api::{Plugin, PluginError};
-use kv_common::{compat, execute_batch, expiry};
-use kv_interface::schema::{EntryV3, KvStateV1, KvStateV2, KvStateV3, ValueV3};
+use kv_common::{compat, execute_batch, expiry, lazy};
+use kv_interface::schema::{EntryV3, KvStateV1, KvStateV2, KvStateV3, StringEntryV1, StringEntryV2, ValueV3};
 use kv_interface::{Kv, resp};
 use serde_bytes::ByteBuf;
 
 use crate::database::{Database, Entry, Value};
 
-/// The plugin instance: the database behind a `std::sync::Mutex`, locked once per batch.
+/// The plugin instance: the database behind a `std::sync::Mutex`, locked once per batch, and the
+/// slot of a lazy update's previous version.
 pub struct KvV3 {
     database: Mutex<Database>,
+    migration: Migration<EntryV3>,
 }
 
 impl KvV3 {
@@ -50,6 +53,10 @@ impl Kv for KvV3 {
     fn execute(&self, batch: &[u8]) -> Vec<u8> {
         let mut database = self.database();
         execute_batch(batch, |arguments, out| {
+            // During a lazy update, the keys the command touches move in first.
+            if let Err(error) = lazy::move_in_touched_keys(&mut database.entries, &self.migration, arguments, import_entry) {
+                return resp::error(out, &format!("ERR {}", error.message()));
+            }
             database.start_command();
             execute_command(&mut database, arguments, out);
         })
@@ -57,6 +64,7 @@ impl Kv for KvV3 {
 
     fn key_count(&self) -> u64 {
         let mut database = self.database();
+        let _ = lazy::move_in_everything(&mut database.entries, &self.migration, import_entry);
         database.read_clock();
         database.live_count() as u64
     }
@@ -121,7 +129,7 @@ impl Plugin for KvV3 {
     type State = KvStateV3;
 
     fn create() -> Result<Self, PluginError> {
-        Ok(KvV3 { database: Mutex::new(Database::with_entries(Default::default())) })
+        Ok(KvV3 { database: Mutex::new(Database::with_entries(Default::default())), migration: Migration::new() })
     }
 
     fn export_state(&self) -> Result<KvStateV3, PluginError> {
@@ -157,7 +165,7 @@ impl Plugin for KvV3 {
             .into_iter()
             .map(|(key, entry)| (key.into_vec(), Entry { value: import_value(entry.value), expires_at_ms: entry.expires_at_ms }))
             .collect();
-        Ok(KvV3 { database: Mutex::new(Database::with_entries(entries)) })
+        Ok(KvV3 { database: Mutex::new(Database::with_entries(entries)), migration: Migration::new() })
     }
 }
 
@@ -181,9 +189,53 @@ fn import_value(value: ValueV3) -> Value {
     }
 }
 
+impl KeyedState for KvV3 {
+    type Entry = EntryV3;
+
+    fn migration(&self) -> &Migration<EntryV3> {
+        &self.migration
+    }
+
+    fn take_entry(&self, key: &[u8]) -> Option<EntryV3> {
+        self.database().entries.remove(key).map(|entry| export_entry(&entry))
+    }
+
+    fn take_entries(&self, limit: usize) -> Vec<(Vec<u8>, EntryV3)> {
+        lazy::take_entries(&mut self.database().entries, limit).into_iter().map(|(key, entry)| (key, export_entry(&entry))).collect()
+    }
+
+    fn export_entries(&self) -> Vec<(Vec<u8>, EntryV3)> {
+        self.database().entries.iter().map(|(key, entry)| (key.clone(), export_entry(entry))).collect()
+    }
+
+    fn put_entries(&self, entries: Vec<(Vec<u8>, EntryV3)>) -> Result<(), PluginError> {
+        self.database().entries.extend(entries.into_iter().map(|(key, entry)| (key, import_entry(entry))));
+        Ok(())
+    }
+
+    fn entry_count(&self) -> usize {
+        self.database().entries.len()
+    }
+
+    fn migrate_entries(&self, limit: usize) -> Result<u64, PluginError> {
+        lazy::move_in_some(&mut self.database().entries, &self.migration, limit, import_entry)
+    }
+}
+
+/// An entry in the entry schema's form.
+fn export_entry(entry: &Entry) -> EntryV3 {
+    EntryV3 { value: export_value(&entry.value), expires_at_ms: entry.expires_at_ms }
+}
+
+/// An entry of the entry schema in this version's form.
+fn import_entry(entry: EntryV3) -> Entry {
+    Entry { value: import_value(entry.value), expires_at_ms: entry.expires_at_ms }
+}
+
 ecdysis_plugin_api::export_plugin! {
     module: "kv",
     plugin: KvV3,
     interface: dyn Kv,
     migrations: [KvStateV1 => KvStateV2, KvStateV2 => KvStateV3, KvStateV3 => KvStateV2, KvStateV2 => KvStateV1],
+    entry_migrations: [StringEntryV1 => StringEntryV2, StringEntryV2 => EntryV3, EntryV3 => StringEntryV2, StringEntryV2 => StringEntryV1],
 }

@@ -1,0 +1,133 @@
+//! What every kv version needs to be updated lazily: which keys a command touches, and moving those
+//! keys' entries in from the previous version before the command runs.
+
+use std::collections::HashMap;
+
+use ecdysis_plugin_api::keyed::Migration;
+use ecdysis_plugin_api::{PluginError, Schema};
+
+use crate::command::LowercaseName;
+
+/// The keys a command reads or writes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeysTouched<'a> {
+    /// These keys (possibly none).
+    Listed(Vec<&'a [u8]>),
+    /// The whole keyspace (KEYS, DBSIZE, FLUSHALL, INFO's key counts), and commands this table
+    /// does not know, to be safe.
+    All,
+}
+
+/// The keys `arguments` (a command's name, then its arguments) touches.
+#[must_use]
+pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
+    let Some(name) = arguments.first() else {
+        return KeysTouched::Listed(Vec::new());
+    };
+    let rest = &arguments[1..];
+    match LowercaseName::new(name).as_bytes() {
+        b"ping" | b"echo" | b"select" | b"config" | b"command" | b"client" => KeysTouched::Listed(Vec::new()),
+        b"get" | b"set" | b"incr" | b"incrby" | b"decr" | b"decrby" | b"append" | b"strlen" | b"expire" | b"pexpire" | b"expireat"
+        | b"pexpireat" | b"ttl" | b"pttl" | b"expiretime" | b"pexpiretime" | b"persist" | b"lpush" | b"rpush" | b"lpop" | b"rpop"
+        | b"lrange" | b"llen" | b"hset" | b"hget" | b"hdel" | b"hgetall" | b"hlen" | b"type" => {
+            KeysTouched::Listed(rest.first().copied().into_iter().collect())
+        }
+        b"mget" | b"del" | b"unlink" | b"exists" => KeysTouched::Listed(rest.to_vec()),
+        b"mset" => KeysTouched::Listed(rest.iter().step_by(2).copied().collect()),
+        _ => KeysTouched::All,
+    }
+}
+
+/// Moves in, from the previous version of a lazy update, the entries of the keys `arguments`
+/// touches that `entries` does not hold yet (every remaining entry for a command on the whole
+/// keyspace), each converted by `convert`. Does nothing when no migration is under way.
+///
+/// # Errors
+/// When an entry cannot be migrated to this version: the command must not run.
+pub fn move_in_touched_keys<T, E: Schema>(
+    entries: &mut HashMap<Vec<u8>, T>,
+    migration: &Migration<E>,
+    arguments: &[&[u8]],
+    convert: impl Fn(E) -> T,
+) -> Result<(), PluginError> {
+    if !migration.is_under_way() {
+        return Ok(());
+    }
+    match keys_touched(arguments) {
+        KeysTouched::Listed(keys) => {
+            for key in keys {
+                if !entries.contains_key(key)
+                    && let Some(entry) = migration.take(key)?
+                {
+                    entries.insert(key.to_vec(), convert(entry));
+                }
+            }
+        }
+        KeysTouched::All => move_in_everything(entries, migration, convert)?,
+    }
+    Ok(())
+}
+
+/// Moves in every remaining entry of the previous version.
+///
+/// # Errors
+/// When the previous version cannot hand out entries.
+pub fn move_in_everything<T, E: Schema>(
+    entries: &mut HashMap<Vec<u8>, T>,
+    migration: &Migration<E>,
+    convert: impl Fn(E) -> T,
+) -> Result<(), PluginError> {
+    entries.extend(migration.take_all()?.into_iter().map(|(key, entry)| (key, convert(entry))));
+    Ok(())
+}
+
+/// Moves up to `limit` entries in from the previous version; returns how many remain there.
+///
+/// # Errors
+/// When the previous version cannot hand out entries.
+pub fn move_in_some<T, E: Schema>(
+    entries: &mut HashMap<Vec<u8>, T>,
+    migration: &Migration<E>,
+    limit: usize,
+    convert: impl Fn(E) -> T,
+) -> Result<u64, PluginError> {
+    let (moved, remaining) = migration.take_some(limit)?;
+    entries.extend(moved.into_iter().map(|(key, entry)| (key, convert(entry))));
+    Ok(remaining)
+}
+
+/// Removes up to `limit` entries (any of them) and returns them.
+pub fn take_entries<T>(entries: &mut HashMap<Vec<u8>, T>, limit: usize) -> Vec<(Vec<u8>, T)> {
+    entries.extract_if(|_, _| true).take(limit).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(command: &[&str], expected: Option<&[&str]>) {
+        let arguments: Vec<&[u8]> = command.iter().map(|argument| argument.as_bytes()).collect();
+        let expected = match expected {
+            Some(keys) => KeysTouched::Listed(keys.iter().map(|key| key.as_bytes()).collect()),
+            None => KeysTouched::All,
+        };
+        assert_eq!(keys_touched(&arguments), expected, "{command:?}");
+    }
+
+    #[test]
+    fn commands_name_the_keys_they_touch() {
+        check(&["PING"], Some(&[]));
+        check(&["get", "a"], Some(&["a"]));
+        check(&["SET", "a", "1", "EX", "10"], Some(&["a"]));
+        check(&["mget", "a", "b"], Some(&["a", "b"]));
+        check(&["MSET", "a", "1", "b", "2"], Some(&["a", "b"]));
+        check(&["del", "a", "b", "c"], Some(&["a", "b", "c"]));
+        check(&["hset", "h", "f", "v"], Some(&["h"]));
+        check(&["KEYS", "*"], None);
+        check(&["dbsize"], None);
+        check(&["FLUSHALL"], None);
+        check(&["info", "keyspace"], None);
+        check(&["sadd", "s", "m"], None);
+    }
+}
