@@ -66,6 +66,12 @@ pub fn lazy_reload(socket: &Path, module: &str, library: &Path) -> Result<LazyRe
     }
     let replied = Instant::now();
     let report = &reply["report"];
+    if report.get("lazy").and_then(Value::as_bool) != Some(true) {
+        // The host took the request but moved the state eagerly: take the update back, so that the
+        // caller finds the version it had.
+        let _ = request(socket, &json!({"protocol": 1, "command": "rollback", "module": module}));
+        return Ok(LazyReload::Unavailable("the host updated eagerly: its report does not say `\"lazy\": true`".to_owned()));
+    }
     let pause = Duration::from_micros(report.get("pause_micros").and_then(Value::as_u64).unwrap_or(0));
     let mut migration_seen = false;
     loop {
