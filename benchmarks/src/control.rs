@@ -55,9 +55,9 @@ pub fn lazy_reload(socket: &Path, module: &str, library: &Path) -> Result<LazyRe
         Some("error") => {
             let message = reply.get("message").and_then(Value::as_str).unwrap_or("refused").to_owned();
             let kind = reply.get("kind").and_then(Value::as_str).unwrap_or("");
-            // A host without lazy transfer refuses the unknown field; any other refusal is a failure
-            // of the update itself.
-            if kind == "invalid_request" || message.contains("lazy") {
+            // A host without lazy transfer refuses the unknown field `lazy` as an invalid request; any
+            // other refusal is a failure of the update itself.
+            if kind == "invalid_request" && message.contains("lazy") {
                 return Ok(LazyReload::Unavailable(message));
             }
             return Err(format!("the lazy update failed: {message}"));

@@ -30,6 +30,9 @@ mod kv_server;
 mod machine;
 mod options;
 mod plot;
+// Debian's redis-server as the throughput reference, shared with xtask in the same way.
+#[path = "../../xtask/src/redis_server.rs"]
+mod redis_server;
 mod report;
 mod stats;
 mod throughput;

@@ -292,7 +292,7 @@ fn pause_section(report: &mut Report, options: &Options, artifacts: &Artifacts) 
             "| state | empty server | loaded | peak during update | state resident | peak − empty | (peak − empty) ÷ state resident | ÷ exported bytes |"
         );
         let _ = writeln!(report.sections, "|---|---:|---:|---:|---:|---:|---:|---:|");
-        for point in &points {
+        for point in points.iter().filter(|point| !point.resident_peaks.is_empty()) {
             let state_resident = point.resident_loaded.saturating_sub(point.resident_empty) as f64;
             let peak_max = point.resident_peaks.iter().copied().max().unwrap_or(0);
             let peak = peak_max.saturating_sub(point.resident_empty) as f64;

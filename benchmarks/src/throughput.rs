@@ -3,14 +3,11 @@
 //! load on the other.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use crate::kv::{self, Artifacts};
-use crate::kv_server::{self, KvServer};
-
-/// How long `redis-server` may take to answer PING.
-const REDIS_STARTUP_DEADLINE: Duration = Duration::from_secs(10);
+use crate::kv_server::KvServer;
+use crate::redis_server::RedisServer;
 
 /// The pipeline depths measured.
 pub const PIPELINES: [u32; 2] = [1, 16];
@@ -37,7 +34,7 @@ pub fn measure(artifacts: &Artifacts, requests: u64) -> Result<ThroughputRun, St
     let mut results = Vec::new();
 
     let redis = RedisServer::start(&redis_binary)?;
-    let redis_pinned = pinned && kv::pin(redis.child.id(), 0);
+    let redis_pinned = pinned && kv::pin(redis.process_id(), 0);
     for pipeline in PIPELINES {
         for (test, rps) in run_benchmark(&tool, redis.port, pipeline, requests, pinned)? {
             results.push(Throughput { server: "redis-server", test, pipeline, requests_per_second: rps });
@@ -89,61 +86,4 @@ fn run_benchmark(tool: &Path, port: u16, pipeline: u32, requests: u64, pinned: b
         return Err(format!("redis-benchmark printed no results: {}", String::from_utf8_lossy(&output.stdout).trim()));
     }
     Ok(results)
-}
-
-/// A `redis-server` on a free port of 127.0.0.1 without persistence, in a temporary directory;
-/// stopped when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    stopped: bool,
-    _directory: tempfile::TempDir,
-}
-
-impl RedisServer {
-    fn start(binary: &Path) -> Result<RedisServer, String> {
-        let directory = tempfile::Builder::new().prefix("ecdysis-bench-redis-").tempdir().map_err(|error| error.to_string())?;
-        // A port the system just handed out and took back.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|error| format!("could not find a free port: {error}"))?
-            .port();
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(directory.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("could not start redis-server: {error}"))?;
-        let mut server = RedisServer { child, port, stopped: false, _directory: directory };
-        let deadline = Instant::now() + REDIS_STARTUP_DEADLINE;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                server.stopped = true;
-                return Err(format!("redis-server exited at once ({status})"));
-            }
-            let answered = kv_server::connect(port)
-                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection).map_err(|error| error.to_string()));
-            if answered.is_ok() {
-                return Ok(server);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(format!("redis-server did not answer PING within {REDIS_STARTUP_DEADLINE:?}"))
-    }
-
-    fn stop(mut self) -> Result<(), String> {
-        self.stopped = true;
-        kv_server::stop_process("redis-server", &mut self.child).map(drop)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if !self.stopped {
-            let _ = kv_server::stop_process("redis-server", &mut self.child);
-        }
-    }
 }

@@ -33,6 +33,7 @@ mod kv_bench;
 mod kv_demo;
 mod kv_server;
 mod plugin;
+mod redis_server;
 mod reload;
 mod report;
 mod update_bench;
