@@ -1,6 +1,6 @@
 //! Benchmark of the call path: a trivial plugin call (`total_increments`, one relaxed atomic load in
 //! the plugin) through a `Module` handle, against the same plugin function called through a plain
-//! function pointer, at one and two threads. Run with `cargo xtask bench`.
+//! function pointer, at one and two threads. Run with `cargo xtask bench call-path`.
 //!
 //! Both sides call the same release build of `counter-v1`: the difference is what the handle adds
 //! (in-flight mark, admission check, version lookup, status check).

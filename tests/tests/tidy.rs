@@ -72,8 +72,9 @@ fn unsafe_code_lives_only_in_the_ffi_files() {
     assert_eq!(found, expected, "unsafe code belongs in the FFI files alone (update ARCHITECTURE.md's unsafe map if this changes)");
 }
 
-/// Every package manifest of the workspace but the root. `fuzz/` is left out: the workspace excludes
-/// it (a workspace of its own, built by cargo-fuzz alone), so it has no workspace lints to opt into.
+/// Every package manifest of the workspace but the root. `fuzz/` and `benchmarks/` are left out: the
+/// workspace excludes them (workspaces of their own, built by cargo-fuzz and `cargo xtask bench`
+/// alone), so they have no workspace lints to opt into.
 fn manifests() -> Vec<PathBuf> {
     let mut manifests = Vec::new();
     let mut pending = vec![workspace_root().to_owned()];
@@ -83,6 +84,7 @@ fn manifests() -> Vec<PathBuf> {
             if path.is_dir() {
                 if path.file_name().is_some_and(|name| name != "target" && name != ".git" && name != "src")
                     && path != workspace_root().join("fuzz")
+                    && path != workspace_root().join("benchmarks")
                 {
                     pending.push(path);
                 }

@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::kv_server::{self, KvServer};
+use crate::redis_server::RedisServer;
 use crate::{cargo, plugin, run};
 
 /// The tests `redis-benchmark` runs, in its order.
@@ -40,9 +41,6 @@ const UPDATE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The most updates (b) makes, whatever happens.
 const MAXIMUM_UPDATES: usize = 1_000;
-
-/// How long `redis-server` may take to answer PING.
-const REDIS_SERVER_STARTUP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How often a waiting loop looks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
@@ -290,68 +288,6 @@ fn update_every_second(control_socket: &Path, library: &Path, stop: &AtomicBool)
         next_update += UPDATE_INTERVAL;
     }
     updates
-}
-
-/// A `redis-server` on a free port of 127.0.0.1, with no persistence, in a temporary directory;
-/// stopped when dropped.
-struct RedisServer {
-    child: Child,
-    port: u16,
-    stopped: bool,
-    _directory: tempfile::TempDir,
-}
-
-impl RedisServer {
-    fn start(binary: &Path) -> Result<RedisServer, String> {
-        let directory = tempfile::Builder::new()
-            .prefix("ecdysis-redis-")
-            .tempdir()
-            .map_err(|error| format!("could not create a temporary directory for redis-server: {error}"))?;
-        // A port the system just handed out and took back; nothing else on this machine asks for
-        // one in between in practice.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .map_err(|error| format!("could not find a free port: {error}"))?
-            .port();
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(directory.path())
-            .current_dir(directory.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|error| format!("could not start redis-server: {error}"))?;
-        let mut server = RedisServer { child, port, stopped: false, _directory: directory };
-        let deadline = Instant::now() + REDIS_SERVER_STARTUP_DEADLINE;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                server.stopped = true;
-                return Err(format!("redis-server exited at once ({status}); is port {port} taken?"));
-            }
-            let answered = kv_server::connect(port)
-                .and_then(|mut connection| redis::cmd("PING").query::<String>(&mut connection).map_err(|error| error.to_string()));
-            if answered.is_ok() {
-                return Ok(server);
-            }
-            std::thread::sleep(POLL_INTERVAL);
-        }
-        Err(format!("redis-server did not answer PING on 127.0.0.1:{port} within {REDIS_SERVER_STARTUP_DEADLINE:?}"))
-    }
-
-    fn stop(mut self) -> Result<(), String> {
-        self.stopped = true;
-        kv_server::stop_process("redis-server", &mut self.child).map(drop)
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        if !self.stopped {
-            let _ = kv_server::stop_process("redis-server", &mut self.child);
-        }
-    }
 }
 
 fn print_table(without_updates: &Results, with_updates: &Results, redis: &Results) {

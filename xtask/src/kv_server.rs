@@ -1,7 +1,8 @@
-//! A `kv-server` process as `cargo xtask demo` and `cargo xtask bench kv` run it: started on a free
-//! port of 127.0.0.1 with a control socket in a private temporary directory, its announcements read
-//! from its standard output with deadlines, updated through its control socket, and stopped
-//! (SIGTERM, then SIGKILL after a deadline) on every exit path, by a drop guard if nothing else.
+//! A `kv-server` process as `cargo xtask demo`, `cargo xtask bench kv` and the benchmark report
+//! (`benchmarks/`, which includes this file) run it: started on a free port of 127.0.0.1 with a
+//! control socket in a private temporary directory, its announcements read from its standard output
+//! with deadlines, updated through its control socket, and stopped (SIGTERM, then SIGKILL after a
+//! deadline) on every exit path, by a drop guard if nothing else.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -14,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use ecdysis_protocol::{Client, Command as ControlCommand, ErrorChain, Reply, UpdateReport};
 
-/// How long the server may take to announce that it is ready.
-const STARTUP_DEADLINE: Duration = Duration::from_secs(20);
+/// How long the server may take to announce that it is ready (a warm restart from the snapshot of
+/// a large state reads it whole first).
+const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The most standard output lines read while waiting for the ready announcement.
 const MAXIMUM_STARTUP_LINES: usize = 1_000;
@@ -171,16 +173,34 @@ impl KvServer {
 
     /// Sends SIGTERM and waits for the server to exit; kills it if it does not within
     /// [`STOP_DEADLINE`].
-    pub fn stop(mut self) -> Result<ExitStatus, String> {
-        self.stop_in_place()
+    pub fn stop(self) -> Result<ExitStatus, String> {
+        self.stop_within(STOP_DEADLINE)
     }
 
-    fn stop_in_place(&mut self) -> Result<ExitStatus, String> {
+    /// [`KvServer::stop`], waiting up to `deadline` (a server with a state directory writes a
+    /// snapshot of its state before it exits).
+    pub fn stop_within(mut self, deadline: Duration) -> Result<ExitStatus, String> {
+        self.stop_in_place(deadline)
+    }
+
+    /// [`KvServer::stop_within`], and the last lines the server wrote to standard error (which say,
+    /// for example, whether its last snapshot was written).
+    // Used by the benchmark report (`benchmarks/`), which includes this file; xtask does not.
+    #[allow(dead_code)]
+    pub fn stop_within_with_last_words(mut self, deadline: Duration) -> (Result<ExitStatus, String>, Vec<String>) {
+        let status = self.stop_in_place(deadline);
+        // The reader thread may still be taking in the last lines of a process that just exited.
+        std::thread::sleep(Duration::from_millis(50));
+        let tail = self.standard_error_tail.lock().map(|lines| lines.iter().cloned().collect()).unwrap_or_default();
+        (status, tail)
+    }
+
+    fn stop_in_place(&mut self, deadline: Duration) -> Result<ExitStatus, String> {
         if self.stopped {
             return Err("kv-server was already stopped".to_owned());
         }
         self.stopped = true;
-        stop_process("kv-server", &mut self.child)
+        stop_process_within("kv-server", &mut self.child, deadline)
     }
 
     /// Waits up to a second for an exiting process, describing how it ended.
@@ -212,7 +232,7 @@ impl KvServer {
 impl Drop for KvServer {
     fn drop(&mut self) {
         if !self.stopped {
-            let _ = self.stop_in_place();
+            let _ = self.stop_in_place(STOP_DEADLINE);
         }
     }
 }
@@ -245,6 +265,11 @@ fn control_request(control_socket: &Path, command: ControlCommand) -> Result<Upd
 /// Sends SIGTERM to `child` (named `name` in messages) and waits for it to exit; kills it if it does
 /// not within [`STOP_DEADLINE`]. Killing it is reported as an error.
 pub fn stop_process(name: &str, child: &mut Child) -> Result<ExitStatus, String> {
+    stop_process_within(name, child, STOP_DEADLINE)
+}
+
+/// [`stop_process`], waiting up to `deadline` after SIGTERM.
+pub fn stop_process_within(name: &str, child: &mut Child, deadline: Duration) -> Result<ExitStatus, String> {
     if let Ok(Some(status)) = child.try_wait() {
         return Err(format!("{name} had already exited ({status})"));
     }
@@ -256,8 +281,8 @@ pub fn stop_process(name: &str, child: &mut Child) -> Result<ExitStatus, String>
         .status()
         .is_ok_and(|status| status.success());
     if signalled {
-        let deadline = Instant::now() + STOP_DEADLINE;
-        while Instant::now() < deadline {
+        let give_up_at = Instant::now() + deadline;
+        while Instant::now() < give_up_at {
             match child.try_wait() {
                 Ok(Some(status)) => return Ok(status),
                 Ok(None) => std::thread::sleep(STOP_POLL_INTERVAL),
@@ -268,7 +293,7 @@ pub fn stop_process(name: &str, child: &mut Child) -> Result<ExitStatus, String>
     let _ = child.kill();
     let status = child.wait().map_err(|error| format!("could not wait for {name}: {error}"))?;
     if signalled {
-        Err(format!("{name} did not exit within {STOP_DEADLINE:?} of SIGTERM and was killed ({status})"))
+        Err(format!("{name} did not exit within {deadline:?} of SIGTERM and was killed ({status})"))
     } else {
         Err(format!("could not send SIGTERM to {name}, so it was killed ({status})"))
     }

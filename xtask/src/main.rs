@@ -6,7 +6,11 @@
 //!   report.
 //! - `demo counter [--release] [--seconds N]`: the counter demo: a host serving calls from several
 //!   threads is updated from counter v1 to v2 live, and prints the update report.
-//! - `bench [call-path]`: runs the call-path benchmark (module handle against a plain function
+//! - `bench [--quick] [OPTIONS]`: the benchmark report ([`report`]): call cost, update pause against
+//!   state size (eager and lazy, with the codec floor), memory over update cycles, client latency
+//!   through an update, and the peers (hot-lib-reloader, a restart from a snapshot, redis-server);
+//!   writes `BENCHMARKS.md` and the plots under `benchmarks/plots/`.
+//! - `bench call-path`: the call-path benchmark with divan (module handle against a plain function
 //!   pointer, one and two threads).
 //! - `bench stress [TRANSACTIONS]`: the lifecycle's long test: 30,000 updates, rollbacks and commits
 //!   while six threads make nested calls into two modules; fails on any lost or repeated call.
@@ -29,7 +33,9 @@ mod kv_bench;
 mod kv_demo;
 mod kv_server;
 mod plugin;
+mod redis_server;
 mod reload;
+mod report;
 mod update_bench;
 mod watch;
 
@@ -71,7 +77,14 @@ tasks:
                                    writing; check that nothing was lost and report
   demo counter [--release] [--seconds N]
                                    build the counter plugins and update a serving host v1 → v2 live
-  bench [call-path]                run the call-path benchmark
+  bench [--quick] [--sizes 1KB,1MB,..] [--rounds N] [--key-counts N,N] [--cycles N] [--cycle-keys N]
+        [--latency-keys N] [--counter-cycles N] [--requests N]
+                                   the benchmark report: call cost, update pause against state size
+                                   (eager, lazy, codec floor), memory over update cycles, latency through
+                                   an update, and the peers (hot-lib-reloader, restart from a snapshot,
+                                   redis-server); writes BENCHMARKS.md and benchmarks/plots/*.svg
+                                   (about 10 minutes; --quick: about 2)
+  bench call-path                  run the call-path benchmark (divan)
   bench stress [TRANSACTIONS]      30,000 updates, rollbacks and commits under nested calls from six
                                    threads; fails on any lost or repeated call
   bench kv [--requests N] [--rounds N]
@@ -130,7 +143,9 @@ fn counter_demo(arguments: &[String]) -> Result<(), String> {
 
 fn bench(arguments: &[String]) -> Result<(), String> {
     match arguments.first().map(String::as_str) {
-        None | Some("call-path") => run(cargo().args(["bench", "-p", "ecdysis-tests", "--bench", "call_path"])),
+        None => report::report(arguments),
+        Some(flag) if flag.starts_with("--") => report::report(arguments),
+        Some("call-path") => run(cargo().args(["bench", "-p", "ecdysis-tests", "--bench", "call_path"])),
         Some("kv") => kv_bench::bench(&arguments[1..]),
         Some("stress") => run(cargo().args(["bench", "-p", "ecdysis-tests", "--bench", "stress", "--"]).args(&arguments[1..])),
         Some("update") => update_bench::bench(&arguments[1..]),
