@@ -779,9 +779,11 @@ pub struct KeyedEntryPoints {
         out: ByteSink<'_>,
         error: ByteSink<'_>,
     ) -> CallStatus,
-    /// Writes every entry as a batch in `schema_version`, without changing the instance.
+    /// Writes up to `limit` entries (every one for `u64::MAX`) as a batch in `schema_version`,
+    /// without changing the instance.
     pub export_entries: unsafe extern "C" fn(
         instance: *const c_void,
+        limit: u64,
         schema_version: u32,
         flags: u32,
         out: ByteSink<'_>,
@@ -997,6 +999,7 @@ unsafe extern "C" fn keyed_take_entries<P: KeyedState, S: EntryMigrations>(
 /// `instance` must be a live instance of `P`.
 unsafe extern "C" fn keyed_export_entries<P: KeyedState, S: EntryMigrations>(
     instance: *const c_void,
+    limit: u64,
     schema_version: u32,
     flags: u32,
     mut out: ByteSink<'_>,
@@ -1004,7 +1007,7 @@ unsafe extern "C" fn keyed_export_entries<P: KeyedState, S: EntryMigrations>(
 ) -> CallStatus {
     guard(error, || {
         // SAFETY: the caller passes a live instance of `P`.
-        let entries = unsafe { plugin::<P>(instance) }.export_entries();
+        let entries = unsafe { plugin::<P>(instance) }.export_entries(usize::try_from(limit).unwrap_or(usize::MAX));
         out.write(&crate::keyed::encode_batch(S::STEPS, entries, schema_version, &MigrationOptions::from_flags(flags))?);
         Ok(())
     })

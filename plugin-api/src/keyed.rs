@@ -55,9 +55,9 @@
 //!         let keys: Vec<Vec<u8>> = values.keys().take(limit).cloned().collect();
 //!         keys.into_iter().filter_map(|key| values.remove(&key).map(|entry| (key, entry))).collect()
 //!     }
-//!     fn export_entries(&self) -> Vec<(Vec<u8>, EntryV1)> {
+//!     fn export_entries(&self, limit: usize) -> Vec<(Vec<u8>, EntryV1)> {
 //!         let values = self.values.lock().unwrap();
-//!         values.iter().map(|(key, entry)| (key.clone(), EntryV1 { value: entry.value.clone() })).collect()
+//!         values.iter().take(limit).map(|(key, entry)| (key.clone(), EntryV1 { value: entry.value.clone() })).collect()
 //!     }
 //!     fn put_entries(&self, entries: Vec<(Vec<u8>, EntryV1)>) -> Result<(), PluginError> {
 //!         self.values.lock().unwrap().extend(entries);
@@ -78,7 +78,7 @@
 //! #         Ok(Store { values: Mutex::default(), migration: Migration::new() })
 //! #     }
 //! #     fn export_state(&self) -> Result<StateV1, PluginError> {
-//! #         Ok(StateV1 { values: self.export_entries().into_iter().collect() })
+//! #         Ok(StateV1 { values: self.export_entries(usize::MAX).into_iter().collect() })
 //! #     }
 //! #     fn from_state(state: StateV1) -> Result<Self, PluginError> {
 //! #         Ok(Store { values: Mutex::new(state.values), migration: Migration::new() })
@@ -139,8 +139,10 @@ pub trait KeyedState: Plugin {
     /// Removes up to `limit` entries (any of them) and returns them.
     fn take_entries(&self, limit: usize) -> Vec<(Vec<u8>, Self::Entry)>;
 
-    /// Copies every entry, without changing the instance (for a rollback during a migration).
-    fn export_entries(&self) -> Vec<(Vec<u8>, Self::Entry)>;
+    /// Copies up to `limit` entries (any of them; every entry for `usize::MAX`), without changing
+    /// the instance: all of them for a rollback during a migration, a sample for the rehearsal of a
+    /// lazy update.
+    fn export_entries(&self, limit: usize) -> Vec<(Vec<u8>, Self::Entry)>;
 
     /// Inserts `entries`, replacing entries of the same keys (a rollback during a migration puts
     /// back entries whose keys the instance does not hold).

@@ -157,13 +157,13 @@ impl Instance {
         Ok(batch)
     }
 
-    /// Copies every entry as a batch in `schema_version`.
-    pub(crate) fn export_entries(&self, schema_version: u32, options: MigrationOptions) -> Result<Vec<u8>, CallError> {
+    /// Copies up to `limit` entries (every one for `u64::MAX`) as a batch in `schema_version`.
+    pub(crate) fn export_entries(&self, limit: u64, schema_version: u32, options: MigrationOptions) -> Result<Vec<u8>, CallError> {
         let keyed = self.keyed()?;
         let mut batch = Vec::new();
         // SAFETY: as in `take_entry`.
         check(|error| unsafe {
-            (keyed.export_entries)(self.pointer, schema_version, options.to_flags(), ByteSink::for_vec(&mut batch), error)
+            (keyed.export_entries)(self.pointer, limit, schema_version, options.to_flags(), ByteSink::for_vec(&mut batch), error)
         })?;
         Ok(batch)
     }

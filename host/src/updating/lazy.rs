@@ -308,7 +308,7 @@ pub(crate) fn roll_back(
         }
     })?;
     let moved_back = phases.time(Phase::Export, || {
-        successor.export_entries(schema, options).map_err(|source| failed("exporting the new version's entries", source))
+        successor.export_entries(u64::MAX, schema, options).map_err(|source| failed("exporting the new version's entries", source))
     });
     let entries = match moved_back {
         Ok(entries) => entries,

@@ -112,6 +112,10 @@ pub(crate) fn availability() -> Result<(), &'static str> {
     }
 }
 
+/// How many entries the rehearsal of a lazy update moves: a sample, taken without holding the
+/// plugin's locks for as long as the whole state would take.
+pub(crate) const LAZY_REHEARSAL_SAMPLE: u64 = 10_000;
+
 /// The first request of the host to a rehearsal process.
 #[derive(Serialize, Deserialize)]
 struct ChildRequest {
@@ -137,7 +141,8 @@ struct TransferRequest {
     /// Whether to export the state back and compare.
     compare: bool,
     /// For a lazy update: the running version's library (its private copy), which takes the
-    /// snapshot, and from which every entry then moves into the candidate, as it will here.
+    /// snapshot (then a batch of sample entries, not a whole state), and from which every entry
+    /// then moves into the candidate, as it will here.
     #[serde(default)]
     lazy_from: Option<PathBuf>,
     /// How long the encoded envelope that follows is.
@@ -522,9 +527,10 @@ fn run_child() -> Result<(), String> {
     Ok(())
 }
 
-/// A lazy update, rehearsed: a copy of the running version takes the snapshot, the candidate makes
-/// its empty instance with that copy as its predecessor, and every entry moves, each through the
-/// entry migrations and its own round trip, as the background pass will move them in the host.
+/// A lazy update, rehearsed: a copy of the running version takes the snapshot (a sample of its
+/// entries), the candidate makes its empty instance with that copy as its predecessor, and every
+/// entry moves, each through the entry migrations and its own round trip, as the background pass
+/// will move them in the host.
 fn rehearse_lazily(
     loader: &Loader,
     running_library: &Path,
@@ -534,8 +540,10 @@ fn rehearse_lazily(
     options: MigrationOptions,
 ) -> Result<(), String> {
     let running = Arc::new(loader.open(running_library).map_err(|error| ErrorChain(&error).to_string())?);
-    let previous = Instance::import(&running, snapshot.schema_version, &snapshot.payload, options)
-        .map_err(|error| format!("the running version could not take the snapshot back: {error}"))?;
+    let previous = Instance::create(&running).map_err(|error| format!("the running version could not make an empty instance: {error}"))?;
+    previous
+        .put_entries(snapshot.schema_version, options, &snapshot.payload)
+        .map_err(|error| format!("the running version could not take the sample of entries back: {error}"))?;
     let next = Instance::create(library).map_err(|error| format!("the candidate could not make its empty instance: {error}"))?;
     let source = EntrySource::new(Arc::new(previous), transfer_schema, options);
     next.attach_predecessor(Arc::clone(&source))

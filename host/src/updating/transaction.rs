@@ -460,7 +460,17 @@ fn rehearse(
     let running_schema = running.info().schema_version;
     let exporting = Arc::clone(running);
     let export_started = Instant::now();
-    let snapshot = match with_deadline("snapshot", config.hook_timeout, move || exporting.export(running_schema, migration)) {
+    // A lazy update is rehearsed on a sample of the entries, so that the rehearsal does not hold
+    // the plugin's locks for as long as the whole state takes to export.
+    let lazy = options.lazy;
+    let export = move || {
+        if lazy {
+            exporting.export_entries(rehearsal::LAZY_REHEARSAL_SAMPLE, running_schema, migration)
+        } else {
+            exporting.export(running_schema, migration)
+        }
+    };
+    let snapshot = match with_deadline("snapshot", config.hook_timeout, export) {
         None => {
             let message = format!("the running version did not export the snapshot within {:?}", config.hook_timeout);
             return Err(failed(RehearsalStep::Snapshot, RehearsalFailure::Snapshot { message }));

@@ -141,8 +141,8 @@ impl KeyedState for KvEntryFails {
         lazy::take_entries(&mut self.strings(), limit).into_iter().map(|(key, value)| (key, export(value))).collect()
     }
 
-    fn export_entries(&self) -> Vec<(Vec<u8>, PickyEntryV2)> {
-        self.strings().iter().map(|(key, value)| (key.clone(), export(value.clone()))).collect()
+    fn export_entries(&self, limit: usize) -> Vec<(Vec<u8>, PickyEntryV2)> {
+        self.strings().iter().take(limit).map(|(key, value)| (key.clone(), export(value.clone()))).collect()
     }
 
     fn put_entries(&self, entries: Vec<(Vec<u8>, PickyEntryV2)>) -> Result<(), PluginError> {

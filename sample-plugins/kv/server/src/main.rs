@@ -4,7 +4,7 @@
 //!
 //! Usage: `kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N]
 //! [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause]
-//! [--migration-pace BATCH:MILLISECONDS]`.
+//! [--migration-pace BATCH:MILLISECONDS] [--hook-timeout-ms N]`.
 //! `--listen` defaults to `127.0.0.1:6379`; port 0 picks a free port. Without `--control`, the control socket goes to the default location. With
 //! `--state-dir`, the host keeps its journal there (every load, update, rollback, refusal and
 //! commit, `fsync`'d), so `ecdysis history` shows what happened before a restart, a crash or a
@@ -16,7 +16,9 @@
 //! newest snapshot. Every update is first rehearsed in a child process (this program, re-executed),
 //! unless `--no-rehearsal` is given; the rehearsal checks the round trip, which
 //! `--revalidate-in-pause` checks again in the pause. After a lazy update (`ecdysis reload --lazy`),
-//! the background pass moves `BATCH` entries every `MILLISECONDS` (by default 1000 every 1 ms). At start the server prints, one line each:
+//! the background pass moves `BATCH` entries every `MILLISECONDS` (by default 1000 every 1 ms).
+//! `--hook-timeout-ms` sets how long each plugin hook of an update (an export, a transform, a
+//! snapshot) may run before the update is abandoned (default 5 s). At start the server prints, one line each:
 //!
 //! ```text
 //! control socket: PATH
@@ -51,7 +53,7 @@ use signal_hook::iterator::Signals;
 
 use crate::connection::{Connections, refuse_for_too_many_connections, serve_connection};
 
-const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause] [--migration-pace BATCH:MILLISECONDS]";
+const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause] [--migration-pace BATCH:MILLISECONDS] [--hook-timeout-ms N]";
 
 /// How long connections get to finish the batch they are executing and write its replies once
 /// shutdown has begun, before their sockets are shut down both ways.
@@ -86,6 +88,7 @@ struct Options {
     revalidate_in_pause: bool,
     snapshot_interval: Option<Duration>,
     migration_pace: Option<(u64, Duration)>,
+    hook_timeout: Option<Duration>,
 }
 
 impl Options {
@@ -99,6 +102,7 @@ impl Options {
         let mut revalidate_in_pause = false;
         let mut snapshot_interval = None;
         let mut migration_pace = None;
+        let mut hook_timeout = None;
         let mut arguments = std::env::args().skip(1);
         while let Some(argument) = arguments.next() {
             let mut value = || arguments.next().ok_or_else(|| format!("{argument} needs a value\n{USAGE}"));
@@ -132,6 +136,15 @@ impl Options {
                         format!("--migration-pace takes a positive batch size and milliseconds, as in `1000:1`, not `{pace}`")
                     })?);
                 }
+                "--hook-timeout-ms" => {
+                    let milliseconds = value()?;
+                    let milliseconds: u64 = milliseconds
+                        .parse()
+                        .ok()
+                        .filter(|&milliseconds| milliseconds > 0)
+                        .ok_or_else(|| format!("--hook-timeout-ms takes a positive number of milliseconds, not `{milliseconds}`"))?;
+                    hook_timeout = Some(Duration::from_millis(milliseconds));
+                }
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 _ => return Err(format!("unknown argument `{argument}`\n{USAGE}")),
             }
@@ -150,6 +163,7 @@ impl Options {
             rehearse,
             revalidate_in_pause,
             migration_pace,
+            hook_timeout,
         })
     }
 }
@@ -166,6 +180,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(interval) = options.snapshot_interval {
         builder = builder.snapshot_interval(interval);
+    }
+    if let Some(deadline) = options.hook_timeout {
+        builder = builder.hook_timeout(deadline);
     }
     if let Some((batch, interval)) = options.migration_pace {
         builder = builder.lazy_migration_pace(batch, interval);

@@ -134,8 +134,8 @@ impl KeyedState for KvV1 {
         lazy::take_entries(&mut self.database().strings, limit).into_iter().map(|(key, value)| (key, export_entry(value))).collect()
     }
 
-    fn export_entries(&self) -> Vec<(Vec<u8>, StringEntryV1)> {
-        self.database().strings.iter().map(|(key, value)| (key.clone(), export_entry(value.clone()))).collect()
+    fn export_entries(&self, limit: usize) -> Vec<(Vec<u8>, StringEntryV1)> {
+        self.database().strings.iter().take(limit).map(|(key, value)| (key.clone(), export_entry(value.clone()))).collect()
     }
 
     fn put_entries(&self, entries: Vec<(Vec<u8>, StringEntryV1)>) -> Result<(), PluginError> {

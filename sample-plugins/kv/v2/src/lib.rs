@@ -158,9 +158,9 @@ impl KeyedState for KvV2 {
         lazy::take_entries(&mut self.database().entries, limit).into_iter().map(|(key, entry)| (key, export_entry(entry))).collect()
     }
 
-    fn export_entries(&self) -> Vec<(Vec<u8>, StringEntryV2)> {
+    fn export_entries(&self, limit: usize) -> Vec<(Vec<u8>, StringEntryV2)> {
         let database = self.database();
-        database.entries.iter().map(|(key, entry)| (key.clone(), export_entry(entry.clone()))).collect()
+        database.entries.iter().take(limit).map(|(key, entry)| (key.clone(), export_entry(entry.clone()))).collect()
     }
 
     fn put_entries(&self, entries: Vec<(Vec<u8>, StringEntryV2)>) -> Result<(), PluginError> {

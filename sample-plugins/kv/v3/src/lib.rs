@@ -204,8 +204,8 @@ impl KeyedState for KvV3 {
         lazy::take_entries(&mut self.database().entries, limit).into_iter().map(|(key, entry)| (key, export_entry(&entry))).collect()
     }
 
-    fn export_entries(&self) -> Vec<(Vec<u8>, EntryV3)> {
-        self.database().entries.iter().map(|(key, entry)| (key.clone(), export_entry(entry))).collect()
+    fn export_entries(&self, limit: usize) -> Vec<(Vec<u8>, EntryV3)> {
+        self.database().entries.iter().take(limit).map(|(key, entry)| (key.clone(), export_entry(entry))).collect()
     }
 
     fn put_entries(&self, entries: Vec<(Vec<u8>, EntryV3)>) -> Result<(), PluginError> {
