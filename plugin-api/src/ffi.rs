@@ -16,10 +16,11 @@ use std::marker::PhantomData;
 use std::mem::{MaybeUninit, offset_of};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::codec::StateEncoder;
 use crate::descriptor::{DescriptorHeader, MigrationEdge};
 use crate::error::{CallError, ShimFailure, guard};
 use crate::export::Plugin;
-use crate::migrate::{MigrationOptions, MigrationStep, decode_from_version, encode_to_version};
+use crate::migrate::{MigrationOptions, MigrationStep, Schema, decode_from_version, encode_to_version};
 
 // ------------------------------------------------------------------------------------------------
 // Borrowed values.
@@ -649,7 +650,15 @@ pub unsafe fn export_state<P: Plugin>(
 ) -> CallStatus {
     guard(error, || {
         // SAFETY: the caller passes a live instance of `P`.
-        let state = unsafe { plugin::<P>(instance) }.export_state()?;
+        let plugin = unsafe { plugin::<P>(instance) };
+        if schema_version == <P::State as Schema>::VERSION {
+            // The plugin's own schema: encoded straight from its state, through a small buffer
+            // into the host's sink, so that neither a copy of the state nor of its encoding is made.
+            let mut encoder = StateEncoder::new(&mut out);
+            plugin.encode_state(&mut encoder)?;
+            return encoder.finish();
+        }
+        let state = plugin.export_state()?;
         out.write(&encode_to_version(steps, state, schema_version, &MigrationOptions::from_flags(flags))?);
         Ok(())
     })

@@ -78,6 +78,7 @@
 // Unsafe code lives in `ffi` alone, where every block says why it is sound.
 #![deny(unsafe_code)]
 
+pub mod codec;
 pub mod descriptor;
 pub mod envelope;
 pub mod error;
@@ -87,6 +88,7 @@ pub mod ffi;
 pub mod log;
 pub mod migrate;
 
+pub use codec::{MapFrom, StateEncoder, StateMap};
 pub use descriptor::{ABI_VERSION, DESCRIPTOR_SYMBOL, PluginDescriptor};
 pub use ecdysis_plugin_api_macros::interface;
 pub use envelope::{EnvelopeError, StateEnvelope};
