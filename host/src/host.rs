@@ -21,7 +21,7 @@ use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON};
 use crate::updating::journal::Journal;
 use crate::updating::rehearsal;
 use crate::updating::snapshot::{Restored, SnapshotStore};
-use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions, with_deadline};
+use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions};
 
 /// What a version on probation must pass, checked by the probation keeper; when it fails, the
 /// module is rolled back to the previous version automatically.
@@ -237,7 +237,8 @@ impl Host {
             None => {
                 let deadline = self.inner.settings.hook_timeout;
                 let creating = Arc::clone(&library);
-                let instance = match with_deadline("create", deadline, move || Instance::create(&creating)) {
+                let instance = match self.inner.settings.hook_threads.with_deadline("create", deadline, move || Instance::create(&creating))
+                {
                     None => return Err(LoadError::CreateTimeout { module: info.module, version: info.version, deadline }),
                     Some(Err(source)) => return Err(LoadError::Create { module: info.module, version: info.version, source }),
                     Some(Ok(instance)) => Arc::new(instance),
@@ -461,7 +462,7 @@ impl Host {
         }
         let deadline = self.inner.settings.hook_timeout;
         let instance = Arc::clone(current);
-        match with_deadline("health", deadline, move || instance.health()) {
+        match self.inner.settings.hook_threads.with_deadline("health", deadline, move || instance.health()) {
             None => return Some(format!("its health check did not answer within {deadline:?}")),
             Some(Err(error)) => return Some(format!("its health check failed: {}", ErrorChain(&error))),
             Some(Ok(())) => {}
@@ -636,7 +637,7 @@ impl Host {
         skip_if_unchanged: bool,
     ) -> Result<Option<SnapshotReport>, SnapshotError> {
         let snapshots = self.inner.snapshots.as_ref().ok_or(SnapshotError::NoStateDirectory)?;
-        let written = snapshots.take(&cell.current(), self.inner.settings.hook_timeout, reason, skip_if_unchanged)?;
+        let written = snapshots.take(&cell.current(), &self.inner.settings, reason, skip_if_unchanged)?;
         // Periodic snapshots are routine: recorded in the history, they would crowd out what
         // happened. `status` shows the newest.
         if let Some(report) = written.as_ref().filter(|_| reason != SnapshotReason::Interval) {

@@ -6,10 +6,21 @@
 //! trip checked again in the pause (`--revalidate-in-pause`). Only the updates are measured. It prints
 //! the median pause and total of each, as ratios to the baseline, and how long the snapshot export
 //! held the plugin's locks.
+//!
+//! It also measures, in the same run, the floor an eager transfer cannot go below: rmp-serde
+//! encoding and decoding the same map of keys and values in this process (the codec floor), and
+//! prints each pause as a ratio of it (the target is at most 1.5 × the floor + 0.5 ms). And the
+//! memory an update takes at its peak: kv-server's high-water mark of resident memory (`VmHWM`,
+//! reset through `/proc/<pid>/clear_refs` before each update) above its resident memory before
+//! the update, as a ratio of the state: of its encoding (`state_bytes`) and of the memory the
+//! loaded keys take in the server (resident memory after loading them less before).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use ecdysis_protocol::UpdateReport;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 use crate::kv_demo;
 use crate::kv_server::{self, KvServer};
@@ -43,6 +54,35 @@ struct Medians {
     rehearsal: Option<Duration>,
 }
 
+/// What one configuration's run measured.
+struct Measured {
+    name: &'static str,
+    medians: Medians,
+    state_bytes: usize,
+    /// The memory the loaded keys take in the server, in bytes.
+    state_resident: u64,
+    /// The median of the peak resident memory above that before the update, in bytes.
+    peak_extra: u64,
+}
+
+/// The codec floor: rmp-serde's encode and decode of the kv v1 state's form, medians.
+struct CodecFloor {
+    encode: Duration,
+    decode: Duration,
+}
+
+impl CodecFloor {
+    fn total(&self) -> Duration {
+        self.encode + self.decode
+    }
+}
+
+/// The kv v1 state as rmp-serde sees it: a map of byte strings under the field `strings`.
+#[derive(Serialize, Deserialize)]
+struct PlainState {
+    strings: HashMap<ByteBuf, ByteBuf>,
+}
+
 pub fn bench(arguments: &[String]) -> Result<(), String> {
     let usage = "usage: cargo xtask bench update [--keys N] [--rounds N]";
     let mut keys = DEFAULT_KEYS;
@@ -65,11 +105,20 @@ pub fn bench(arguments: &[String]) -> Result<(), String> {
     for configuration in &CONFIGURATIONS {
         eprintln!("{}: {keys} keys, {rounds} updates kv v1 → v2…", configuration.name);
         let server = KvServer::start_with(&artifacts.server, &artifacts.version_one, None, configuration.arguments)?;
+        let process = server.process_id();
+        let resident_empty = memory(process, "VmRSS")?;
         let mut client = kv_server::connect(server.port)?;
         kv_demo::load_keys(&mut client, keys)?;
+        let state_resident = memory(process, "VmRSS")?.saturating_sub(resident_empty);
         let mut reports = Vec::with_capacity(rounds);
+        let mut peaks = Vec::with_capacity(rounds);
         for _ in 0..rounds {
+            // The high-water mark starts again from the resident memory of now.
+            std::fs::write(format!("/proc/{process}/clear_refs"), "5")
+                .map_err(|error| format!("could not reset kv-server's peak resident memory: {error}"))?;
+            let before = memory(process, "VmRSS")?;
             let report = server.reload(&artifacts.version_two)?;
+            peaks.push(memory(process, "VmHWM")?.saturating_sub(before));
             server.rollback(false)?;
             reports.push(report);
         }
@@ -78,10 +127,59 @@ pub fn bench(arguments: &[String]) -> Result<(), String> {
             return Err(server.failure(&format!("DBSIZE is {size} after the updates, not {keys}")));
         }
         server.stop()?;
-        results.push((configuration.name, medians(&reports), reports[0].state_bytes));
+        peaks.sort_unstable();
+        results.push(Measured {
+            name: configuration.name,
+            medians: medians(&reports),
+            state_bytes: reports[0].state_bytes,
+            state_resident,
+            peak_extra: peaks[peaks.len() / 2],
+        });
     }
-    print_table(&results, keys, rounds);
+    eprintln!("codec floor: rmp-serde encode and decode of the same {keys} keys, {} times…", rounds.max(5));
+    let floor = codec_floor(keys, rounds.max(5))?;
+    print_table(&results, &floor, keys, rounds);
     Ok(())
+}
+
+/// A line of `/proc/<process>/status` in kB (`VmRSS`, `VmHWM`), in bytes.
+fn memory(process: u32, field: &str) -> Result<u64, String> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status"))
+        .map_err(|error| format!("could not read the status of kv-server (process {process}): {error}"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+        .map(|kilobytes| kilobytes * 1024)
+        .ok_or_else(|| format!("kv-server's status has no `{field}` line"))
+}
+
+/// Encodes and decodes the map of the keys and values the server holds, `rounds` times, with
+/// rmp-serde as the kv state crosses (named fields, byte strings); the medians of each. The maps
+/// are dropped outside the timings.
+fn codec_floor(keys: usize, rounds: usize) -> Result<CodecFloor, String> {
+    let state = PlainState {
+        strings: (0..keys)
+            .map(|index| (ByteBuf::from(kv_demo::loaded_key(index).into_bytes()), ByteBuf::from(kv_demo::loaded_value(index).into_bytes())))
+            .collect(),
+    };
+    let mut encodes = Vec::with_capacity(rounds);
+    let mut decodes = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let bytes = rmp_serde::to_vec_named(&state).map_err(|error| format!("rmp-serde could not encode the map: {error}"))?;
+        encodes.push(started.elapsed());
+        let started = Instant::now();
+        let decoded: PlainState = rmp_serde::from_slice(&bytes).map_err(|error| format!("rmp-serde could not decode the map: {error}"))?;
+        decodes.push(started.elapsed());
+        if decoded.strings.len() != keys {
+            return Err(format!("the decoded map has {} keys, not {keys}", decoded.strings.len()));
+        }
+    }
+    let median = |mut values: Vec<Duration>| {
+        values.sort_unstable();
+        values[values.len() / 2]
+    };
+    Ok(CodecFloor { encode: median(encodes), decode: median(decodes) })
 }
 
 fn medians(reports: &[UpdateReport]) -> Medians {
@@ -98,26 +196,56 @@ fn medians(reports: &[UpdateReport]) -> Medians {
     }
 }
 
-fn print_table(results: &[(&str, Medians, usize)], keys: usize, rounds: usize) {
+fn print_table(results: &[Measured], floor: &CodecFloor, keys: usize, rounds: usize) {
     let milliseconds = |duration: Duration| format!("{:.1}", duration.as_secs_f64() * 1e3);
     let optional = |duration: Option<Duration>| duration.map_or_else(|| "-".to_owned(), milliseconds);
-    let baseline = &results[0].1;
+    let megabytes = |bytes: u64| format!("{:.1}", bytes as f64 / 1e6);
+    let baseline = &results[0].medians;
+    let state_bytes = results[0].state_bytes;
+    let limit = floor.total().mul_f64(1.5) + Duration::from_micros(500);
     println!();
-    println!("kv v1 → v2, {keys} keys ({} bytes of state), median of {rounds} updates each (release builds):", results[0].2);
+    println!("kv v1 → v2, {keys} keys ({state_bytes} bytes of state), median of {rounds} updates each (release builds):");
     println!(
-        "{:<26} {:>10} {:>8} {:>10} {:>8} {:>16} {:>14}",
-        "configuration", "pause ms", "× base", "total ms", "× base", "snapshot lock ms", "rehearsal ms"
+        "codec floor (rmp-serde, this process): encode {} ms + decode {} ms = {} ms; the pause's target is at most {} ms",
+        milliseconds(floor.encode),
+        milliseconds(floor.decode),
+        milliseconds(floor.total()),
+        milliseconds(limit)
     );
-    for (name, medians, _) in results {
+    println!(
+        "{:<26} {:>9} {:>7} {:>8} {:>9} {:>7} {:>15} {:>12} {:>12} {:>9} {:>9}",
+        "configuration",
+        "pause ms",
+        "× base",
+        "× floor",
+        "total ms",
+        "× base",
+        "snapshot lock ms",
+        "rehearsal ms",
+        "peak +MB",
+        "× bytes",
+        "× in mem"
+    );
+    for measured in results {
+        let medians = &measured.medians;
         println!(
-            "{:<26} {:>10} {:>8.2} {:>10} {:>8.2} {:>16} {:>14}",
-            name,
+            "{:<26} {:>9} {:>7.2} {:>8.2} {:>9} {:>7.2} {:>15} {:>12} {:>12} {:>9.2} {:>9.2}",
+            measured.name,
             milliseconds(medians.pause),
             medians.pause.as_secs_f64() / baseline.pause.as_secs_f64(),
+            medians.pause.as_secs_f64() / floor.total().as_secs_f64(),
             milliseconds(medians.total),
             medians.total.as_secs_f64() / baseline.total.as_secs_f64(),
             optional(medians.snapshot_export),
             optional(medians.rehearsal),
+            megabytes(measured.peak_extra),
+            measured.peak_extra as f64 / measured.state_bytes as f64,
+            measured.peak_extra as f64 / measured.state_resident.max(1) as f64,
         );
     }
+    println!(
+        "(peak +MB: kv-server's peak resident memory during an update above that before it; × bytes: as a ratio of the state's encoding; \
+         × in mem: of the {} MB the loaded keys take in the server)",
+        megabytes(results[0].state_resident)
+    );
 }
