@@ -10,7 +10,10 @@
 //! It also measures, in the same run, the floor an eager transfer cannot go below: rmp-serde
 //! encoding and decoding the same map of keys and values in this process (the codec floor), and
 //! prints each pause as a ratio of it (the target is at most 1.5 × the floor + 0.5 ms), measured
-//! right after each configuration's updates, so that both see the same load on a shared machine. And the
+//! right after each configuration's updates, so that both see the same load on a shared machine.
+//! The floor is measured by a release build of this program (`--codec-floor-only`), which this one
+//! runs when it is a debug build (as `cargo xtask` builds it): a debug build of the codec would be
+//! several times slower than the release build of the server it is compared with. And the
 //! memory an update takes at its peak: kv-server's high-water mark of resident memory (`VmHWM`,
 //! reset through `/proc/<pid>/clear_refs` before each update) above its resident memory before
 //! the update, as a ratio of the state: of its encoding (`state_bytes`) and of the memory the
@@ -91,6 +94,7 @@ pub fn bench(arguments: &[String]) -> Result<(), String> {
     let usage = "usage: cargo xtask bench update [--keys N] [--rounds N]";
     let mut keys = DEFAULT_KEYS;
     let mut rounds = DEFAULT_ROUNDS;
+    let mut floor_only = false;
     let mut arguments = arguments.iter();
     while let Some(argument) = arguments.next() {
         let mut number = || arguments.next().and_then(|value| value.parse::<usize>().ok()).filter(|&value| value > 0);
@@ -101,10 +105,22 @@ pub fn bench(arguments: &[String]) -> Result<(), String> {
                     .filter(|&value| value <= MAXIMUM_ROUNDS)
                     .ok_or_else(|| format!("--rounds needs a number from 1 to {MAXIMUM_ROUNDS}; {usage}"))?;
             }
+            "--codec-floor-only" => floor_only = true,
             other => return Err(format!("unexpected argument `{other}`; {usage}")),
         }
     }
+    if floor_only {
+        let floor = codec_floor(keys, rounds)?;
+        println!("codec floor {} {}", floor.encode.as_nanos(), floor.decode.as_nanos());
+        return Ok(());
+    }
     let artifacts = kv_demo::build("release")?;
+    let release_xtask = if cfg!(debug_assertions) {
+        crate::run(crate::cargo().args(["build", "--release", "--quiet", "-p", "xtask"]))?;
+        Some(crate::target_dir().join("release").join("xtask"))
+    } else {
+        None
+    };
     let mut results = Vec::new();
     for configuration in &CONFIGURATIONS {
         eprintln!("{}: {keys} keys, {rounds} updates kv v1 → v2…", configuration.name);
@@ -132,7 +148,10 @@ pub fn bench(arguments: &[String]) -> Result<(), String> {
         }
         server.stop()?;
         eprintln!("codec floor: rmp-serde encode and decode of the same {keys} keys, {} times…", rounds.max(5));
-        let floor = codec_floor(keys, rounds.max(5))?;
+        let floor = match &release_xtask {
+            None => codec_floor(keys, rounds.max(5))?,
+            Some(release) => codec_floor_in(release, keys, rounds.max(5))?,
+        };
         peaks.sort_unstable();
         results.push(Measured {
             name: configuration.name,
@@ -156,6 +175,26 @@ fn memory(process: u32, field: &str) -> Result<u64, String> {
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':')?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
         .map(|kilobytes| kilobytes * 1024)
         .ok_or_else(|| format!("kv-server's status has no `{field}` line"))
+}
+
+/// [`codec_floor`], measured by the release build of this program at `release`.
+fn codec_floor_in(release: &std::path::Path, keys: usize, rounds: usize) -> Result<CodecFloor, String> {
+    let output = std::process::Command::new(release)
+        .args(["bench", "update", "--codec-floor-only", "--keys", &keys.to_string(), "--rounds", &rounds.to_string()])
+        .output()
+        .map_err(|error| format!("could not run `{}`: {error}", release.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let nanoseconds: Vec<u64> =
+        text.trim().strip_prefix("codec floor ").map(|rest| rest.split(' ').filter_map(|number| number.parse().ok()).collect()).unwrap_or_default();
+    match (output.status.success(), nanoseconds.as_slice()) {
+        (true, [encode, decode]) => Ok(CodecFloor { encode: Duration::from_nanos(*encode), decode: Duration::from_nanos(*decode) }),
+        _ => Err(format!(
+            "the release build measuring the codec floor failed ({}): {}{}",
+            output.status,
+            text.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+    }
 }
 
 /// Encodes and decodes the map of the keys and values the server holds, `rounds` times, with
