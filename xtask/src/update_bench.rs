@@ -184,8 +184,11 @@ fn codec_floor_in(release: &std::path::Path, keys: usize, rounds: usize) -> Resu
         .output()
         .map_err(|error| format!("could not run `{}`: {error}", release.display()))?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let nanoseconds: Vec<u64> =
-        text.trim().strip_prefix("codec floor ").map(|rest| rest.split(' ').filter_map(|number| number.parse().ok()).collect()).unwrap_or_default();
+    let nanoseconds: Vec<u64> = text
+        .trim()
+        .strip_prefix("codec floor ")
+        .map(|rest| rest.split(' ').filter_map(|number| number.parse().ok()).collect())
+        .unwrap_or_default();
     match (output.status.success(), nanoseconds.as_slice()) {
         (true, [encode, decode]) => Ok(CodecFloor { encode: Duration::from_nanos(*encode), decode: Duration::from_nanos(*decode) }),
         _ => Err(format!(
