@@ -10,7 +10,9 @@
 //! touched a thread-local with a destructor does not keep its library mapped for the life of the
 //! host (glibc unmaps such a library only after the thread has exited).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -21,10 +23,13 @@ pub(crate) const IDLE_LIFETIME: Duration = Duration::from_secs(60);
 /// A job: plugin code and the report of its result.
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The idle threads, each waiting for a job.
+type Idle = Mutex<Vec<HookThread>>;
+
 /// The idle hook threads of a host, each waiting for a job.
 #[derive(Default)]
 pub(crate) struct HookThreads {
-    idle: Mutex<Vec<HookThread>>,
+    idle: Arc<Idle>,
 }
 
 impl std::fmt::Debug for HookThreads {
@@ -35,8 +40,12 @@ impl std::fmt::Debug for HookThreads {
 
 /// A hook thread, by the channel it takes jobs from.
 struct HookThread {
+    id: u64,
     jobs: Sender<Job>,
 }
+
+/// The source of hook thread ids.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// A thread lent to one caller: given back with [`Lent::give_back`] once its job has returned in
 /// time, or dropped (abandoned) when it missed a deadline. A dropped thread exits once its job
@@ -66,16 +75,18 @@ impl HookThreads {
             let Some(thread) = idle else { break };
             match thread.jobs.send(job) {
                 Ok(()) => return Lent { threads: self, thread },
-                // It left after its idle lifetime: the job comes back, for the next one.
+                // It ended (its last job panicked): the job comes back, for the next one.
                 Err(mpsc::SendError(returned)) => job = returned,
             }
         }
         let (jobs, receiver) = mpsc::channel::<Job>();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let idle = Arc::downgrade(&self.idle);
         std::thread::Builder::new()
             .name("ecdysis-hooks".into())
-            .spawn(move || serve(&receiver))
+            .spawn(move || serve(&receiver, &idle, id))
             .expect("the operating system refused to start a thread for plugin hooks");
-        let thread = HookThread { jobs };
+        let thread = HookThread { id, jobs };
         thread.jobs.send(job).expect("a thread just started takes its first job");
         Lent { threads: self, thread }
     }
@@ -114,12 +125,21 @@ impl HookThreads {
 }
 
 /// A hook thread's life: runs jobs as they come, until its lender drops it or it has been idle
-/// for [`IDLE_LIFETIME`].
-fn serve(jobs: &Receiver<Job>) {
+/// for [`IDLE_LIFETIME`]. Then it takes itself off the idle list, under the list's lock, unless a
+/// caller took it from there first: that caller's job is on its way, and the thread waits for it.
+fn serve(jobs: &Receiver<Job>, idle: &Weak<Idle>, id: u64) {
     loop {
         match jobs.recv_timeout(IDLE_LIFETIME) {
             Ok(job) => job(),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                let Some(idle) = idle.upgrade() else { return };
+                let mut idle = idle.lock();
+                if let Some(position) = idle.iter().position(|thread| thread.id == id) {
+                    drop(idle.swap_remove(position));
+                    return;
+                }
+            }
         }
     }
 }
