@@ -17,7 +17,7 @@ use crate::calling::call_path::{Admission, MAX_MODULES, ModuleBit};
 use crate::calling::instance::Instance;
 use crate::calling::module::{Module, ModuleCell};
 use crate::error::{LoadError, RehearsalFailure, RehearsalStep, SnapshotError, UpdateError};
-use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON};
+use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON, keep_large_allocations_apart};
 use crate::updating::journal::Journal;
 use crate::updating::rehearsal;
 use crate::updating::snapshot::{Restored, SnapshotStore};
@@ -155,6 +155,8 @@ impl Host {
         journal: Journal,
         snapshots: Option<SnapshotStore>,
     ) -> Host {
+        // The large buffers of a state transfer go back to the system as soon as they are freed.
+        keep_large_allocations_apart();
         let interval = checks.interval;
         let snapshot_interval = snapshots.as_ref().and_then(|snapshots| snapshots.interval);
         let inner = Arc::new(HostInner {
