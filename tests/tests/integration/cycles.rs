@@ -3,7 +3,7 @@
 //! (which fill the history and the release log, both bounded) resident memory grows by less than
 //! 5 MB. The scenario runs in a child process of its own, so that what other tests open meanwhile
 //! is not counted. `cargo xtask bench cycles` runs it with 10,000 cycles (`ECDYSIS_CYCLES`), which
-//! take about two minutes in a debug build on a busy machine: too long for every `cargo test`.
+//! take about two minutes in a debug build (12 ms a cycle): too long for every `cargo test`.
 
 use std::time::{Duration, Instant};
 
