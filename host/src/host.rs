@@ -17,10 +17,10 @@ use crate::calling::call_path::{Admission, MAX_MODULES, ModuleBit};
 use crate::calling::instance::Instance;
 use crate::calling::module::{Module, ModuleCell};
 use crate::error::{LoadError, RehearsalFailure, RehearsalStep, SnapshotError, UpdateError};
-use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON};
+use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON, keep_large_allocations_apart};
 use crate::updating::journal::Journal;
 use crate::updating::snapshot::{Restored, SnapshotStore};
-use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions, with_deadline};
+use crate::updating::transaction::{self, Candidate, TransactionSettings, UpdateOptions};
 use crate::updating::{lazy, rehearsal};
 
 /// What a version on probation must pass, checked by the probation keeper; when it fails, the
@@ -155,6 +155,8 @@ impl Host {
         journal: Journal,
         snapshots: Option<SnapshotStore>,
     ) -> Host {
+        // The large buffers of a state transfer go back to the system as soon as they are freed.
+        keep_large_allocations_apart();
         let interval = checks.interval;
         let snapshot_interval = snapshots.as_ref().and_then(|snapshots| snapshots.interval);
         let inner = Arc::new(HostInner {
@@ -237,7 +239,8 @@ impl Host {
             None => {
                 let deadline = self.inner.settings.hook_timeout;
                 let creating = Arc::clone(&library);
-                let instance = match with_deadline("create", deadline, move || Instance::create(&creating)) {
+                let instance = match self.inner.settings.hook_threads.with_deadline("create", deadline, move || Instance::create(&creating))
+                {
                     None => return Err(LoadError::CreateTimeout { module: info.module, version: info.version, deadline }),
                     Some(Err(source)) => return Err(LoadError::Create { module: info.module, version: info.version, source }),
                     Some(Ok(instance)) => Arc::new(instance),
@@ -501,7 +504,7 @@ impl Host {
         }
         let deadline = self.inner.settings.hook_timeout;
         let instance = Arc::clone(current);
-        match with_deadline("health", deadline, move || instance.health()) {
+        match self.inner.settings.hook_threads.with_deadline("health", deadline, move || instance.health()) {
             None => return Some(format!("its health check did not answer within {deadline:?}")),
             Some(Err(error)) => return Some(format!("its health check failed: {}", ErrorChain(&error))),
             Some(Ok(())) => {}
@@ -681,7 +684,7 @@ impl Host {
         if let Some(finished) = lazy::finish_now(cell)? {
             self.record_migration_finished(&cell.name, finished);
         }
-        let written = snapshots.take(&cell.current(), self.inner.settings.hook_timeout, reason, skip_if_unchanged)?;
+        let written = snapshots.take(&cell.current(), &self.inner.settings, reason, skip_if_unchanged)?;
         // Periodic snapshots are routine: recorded in the history, they would crowd out what
         // happened. `status` shows the newest.
         if let Some(report) = written.as_ref().filter(|_| reason != SnapshotReason::Interval) {

@@ -3,10 +3,13 @@
 //! schema, and the result must equal what the old version exported. The host compares whole states;
 //! a keyed plugin compares each entry it migrates lazily.
 //!
-//! Equality is structural, on decoded MessagePack: maps compare as sets of entries, so two
-//! versions that iterate a hash map in different orders still agree.
+//! Equality is structural: maps compare as sets of entries, so two versions that iterate a hash
+//! map in different orders still agree. Neither document is decoded when they agree: each is read
+//! once, in place, into a 128-bit digest in which a map's entries are combined in no order (the sum
+//! of their digests). Only documents whose digests differ are decoded, to name the first difference.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use rmpv::Value;
 
@@ -18,12 +21,152 @@ pub fn compare(running: &[u8], candidate: &[u8]) -> Result<(), String> {
     if running == candidate {
         return Ok(());
     }
+    if let (Some(running), Some(candidate)) = (digest(running), digest(candidate))
+        && running == candidate
+    {
+        return Ok(());
+    }
     let running = decode(running).map_err(|error| format!("the running version's export does not decode: {error}"))?;
     let candidate = decode(candidate).map_err(|error| format!("the candidate's export does not decode: {error}"))?;
     match first_difference(&running, &candidate, "$") {
         None => Ok(()),
         Some(difference) => Err(difference),
     }
+}
+
+/// How deeply documents may nest before the digest gives up (and the documents are decoded).
+const MAXIMUM_DEPTH: usize = 512;
+
+/// The digest of the first MessagePack value in `bytes`, equal for documents that [`compare`] finds
+/// equal but for hash collisions, maps in any order; `None` when the bytes are not MessagePack (or
+/// nest too deeply), for the decoder to say why.
+fn digest(bytes: &[u8]) -> Option<u128> {
+    digest_value(&mut Reader(bytes), 0)
+}
+
+/// Bytes read off the front of a slice.
+struct Reader<'bytes>(&'bytes [u8]);
+
+impl<'bytes> Reader<'bytes> {
+    fn take(&mut self, length: usize) -> Option<&'bytes [u8]> {
+        if length > self.0.len() {
+            return None;
+        }
+        let (taken, rest) = self.0.split_at(length);
+        self.0 = rest;
+        Some(taken)
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    /// A big-endian unsigned integer of `width` bytes.
+    fn unsigned(&mut self, width: usize) -> Option<u64> {
+        Some(self.take(width)?.iter().fold(0, |value, &byte| (value << 8) | u64::from(byte)))
+    }
+
+    /// A length of `width` bytes.
+    fn length(&mut self, width: usize) -> Option<usize> {
+        usize::try_from(self.unsigned(width)?).ok()
+    }
+}
+
+/// Hashes `value` with two fixed keys, into 128 bits.
+fn hash128(value: impl Hash) -> u128 {
+    let mut low = DefaultHasher::new();
+    let mut high = DefaultHasher::new();
+    0_u8.hash(&mut low);
+    1_u8.hash(&mut high);
+    value.hash(&mut low);
+    value.hash(&mut high);
+    (u128::from(high.finish()) << 64) | u128::from(low.finish())
+}
+
+/// The kinds of value a digest tells apart, as the decoder does.
+#[derive(Hash)]
+enum Scalar<'bytes> {
+    Nil,
+    Boolean(bool),
+    Integer(i128),
+    F32(u32),
+    F64(u64),
+    String(&'bytes [u8]),
+    Binary(&'bytes [u8]),
+    Extension(i8, &'bytes [u8]),
+}
+
+fn digest_value(reader: &mut Reader<'_>, depth: usize) -> Option<u128> {
+    if depth > MAXIMUM_DEPTH {
+        return None;
+    }
+    let marker = reader.byte()?;
+    let scalar = match marker {
+        0x00..=0x7f => Scalar::Integer(i128::from(marker)),
+        0xe0..=0xff => Scalar::Integer(i128::from(marker as i8)),
+        0x80..=0x8f => return digest_map(reader, usize::from(marker & 0x0f), depth),
+        0x90..=0x9f => return digest_array(reader, usize::from(marker & 0x0f), depth),
+        0xa0..=0xbf => Scalar::String(reader.take(usize::from(marker & 0x1f))?),
+        0xc0 => Scalar::Nil,
+        0xc2 => Scalar::Boolean(false),
+        0xc3 => Scalar::Boolean(true),
+        0xc4..=0xc6 => {
+            let length = reader.length(1 << (marker - 0xc4))?;
+            Scalar::Binary(reader.take(length)?)
+        }
+        0xc7..=0xc9 => {
+            let length = reader.length(1 << (marker - 0xc7))?;
+            let kind = reader.byte()? as i8;
+            Scalar::Extension(kind, reader.take(length)?)
+        }
+        0xca => Scalar::F32(u32::try_from(reader.unsigned(4)?).ok()?),
+        0xcb => Scalar::F64(reader.unsigned(8)?),
+        0xcc..=0xcf => Scalar::Integer(i128::from(reader.unsigned(1 << (marker - 0xcc))?)),
+        0xd0..=0xd3 => {
+            let width = 1 << (marker - 0xd0);
+            let unsigned = reader.unsigned(width)?;
+            // Sign-extends the `width`-byte two's complement value.
+            let shift = 64 - 8 * width as u32;
+            Scalar::Integer(i128::from(((unsigned << shift) as i64) >> shift))
+        }
+        0xd4..=0xd8 => {
+            let kind = reader.byte()? as i8;
+            Scalar::Extension(kind, reader.take(1 << (marker - 0xd4))?)
+        }
+        0xd9..=0xdb => {
+            let length = reader.length(1 << (marker - 0xd9))?;
+            Scalar::String(reader.take(length)?)
+        }
+        0xdc | 0xdd => {
+            let length = reader.length(if marker == 0xdc { 2 } else { 4 })?;
+            return digest_array(reader, length, depth);
+        }
+        0xde | 0xdf => {
+            let length = reader.length(if marker == 0xde { 2 } else { 4 })?;
+            return digest_map(reader, length, depth);
+        }
+        0xc1 => return None,
+    };
+    Some(hash128(scalar))
+}
+
+fn digest_array(reader: &mut Reader<'_>, length: usize, depth: usize) -> Option<u128> {
+    let mut items = Vec::with_capacity(length.min(reader.0.len()));
+    for _ in 0..length {
+        items.push(digest_value(reader, depth + 1)?);
+    }
+    Some(hash128(("array", items)))
+}
+
+fn digest_map(reader: &mut Reader<'_>, length: usize, depth: usize) -> Option<u128> {
+    // Entries combine by a sum, in which their order does not count.
+    let mut sum: u128 = 0;
+    for _ in 0..length {
+        let key = digest_value(reader, depth + 1)?;
+        let value = digest_value(reader, depth + 1)?;
+        sum = sum.wrapping_add(hash128((key, value)));
+    }
+    Some(hash128(("map", length, sum)))
 }
 
 fn decode(mut bytes: &[u8]) -> Result<Value, rmpv::decode::Error> {
@@ -117,6 +260,20 @@ mod tests {
     #[track_caller]
     fn check(running: Value, candidate: Value, expected: Result<(), &str>) {
         assert_eq!(compare(&encode(&running), &encode(&candidate)), expected.map_err(str::to_owned));
+    }
+
+    #[test]
+    fn digests_agree_on_equal_documents_in_any_order_and_tell_kinds_apart() {
+        let digest_of = |value: &Value| digest(&encode(value)).expect("a digest");
+        let nested = |entries: &[(&str, i64)]| Value::Array(vec![map(entries), Value::Binary(vec![1, 2]), Value::from(-300), Value::Nil]);
+        assert_eq!(digest_of(&nested(&[("a", 1), ("b", 2)])), digest_of(&nested(&[("b", 2), ("a", 1)])));
+        assert_ne!(digest_of(&nested(&[("a", 1), ("b", 2)])), digest_of(&nested(&[("a", 2), ("b", 1)])));
+        assert_ne!(digest_of(&Value::from("ab")), digest_of(&Value::Binary(b"ab".to_vec())));
+        assert_ne!(digest_of(&Value::Array(vec![1.into(), 2.into()])), digest_of(&Value::Array(vec![2.into(), 1.into()])));
+        // The same integer in different widths is the same integer, as the decoder sees it.
+        assert_eq!(digest(&[0xcd, 0x00, 0x05]), digest(&[0x05]));
+        assert_eq!(digest(&[0xd1, 0xff, 0xfe]), digest(&[0xfe]));
+        assert_eq!(digest(&[0xdc, 0x00]), None, "cut short");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The [`Plugin`] trait that plugin authors implement, and the
 //! [`export_plugin!`](crate::export_plugin) macro that exports a plugin's descriptor.
 
+use crate::codec::StateEncoder;
 use crate::error::PluginError;
 use crate::migrate::Schema;
 
@@ -25,6 +26,23 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// # Errors
     /// When the state cannot be captured.
     fn export_state(&self) -> Result<Self::State, PluginError>;
+
+    /// Encodes the state in [`Plugin::State`]'s schema through `encoder`, for an update, a
+    /// snapshot or a validation that wants the state in this version's own schema (an export down
+    /// to an older schema goes through [`Plugin::export_state`] and the migration steps). Must not
+    /// change the instance.
+    ///
+    /// The default encodes what [`Plugin::export_state`] returns, a copy of the whole state. A
+    /// plugin with a large state overrides it to serialize straight from its own data under its
+    /// lock, with a borrowed value that serializes exactly as `Self::State` does (same field names;
+    /// [`MapFrom`](crate::codec::MapFrom) for a map of its own): then an export costs one encode and
+    /// no copy. A test of the plugin should check that both give the same bytes.
+    ///
+    /// # Errors
+    /// When the state cannot be captured or encoded.
+    fn encode_state(&self, encoder: &mut StateEncoder<'_, '_>) -> Result<(), PluginError> {
+        encoder.encode(&self.export_state()?)
+    }
 
     /// Builds an instance from state (already migrated to [`Plugin::State`]).
     ///

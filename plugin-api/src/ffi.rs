@@ -16,11 +16,12 @@ use std::marker::PhantomData;
 use std::mem::{MaybeUninit, offset_of};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::codec::StateEncoder;
 use crate::descriptor::{DescriptorHeader, MigrationEdge};
 use crate::error::{CallError, ShimFailure, guard};
 use crate::export::Plugin;
 use crate::keyed::KeyedState;
-use crate::migrate::{MigrationOptions, MigrationStep, decode_from_version, encode_to_version};
+use crate::migrate::{MigrationOptions, MigrationStep, Schema, decode_from_version, encode_to_version};
 
 // ------------------------------------------------------------------------------------------------
 // Borrowed values.
@@ -676,7 +677,15 @@ pub unsafe fn export_state<P: Plugin>(
 ) -> CallStatus {
     guard(error, || {
         // SAFETY: the caller passes a live instance of `P`.
-        let state = unsafe { plugin::<P>(instance) }.export_state()?;
+        let plugin = unsafe { plugin::<P>(instance) };
+        if schema_version == <P::State as Schema>::VERSION {
+            // The plugin's own schema: encoded straight from its state, through a small buffer
+            // into the host's sink, so that neither a copy of the state nor of its encoding is made.
+            let mut encoder = StateEncoder::new(&mut out);
+            plugin.encode_state(&mut encoder)?;
+            return encoder.finish();
+        }
+        let state = plugin.export_state()?;
         out.write(&encode_to_version(steps, state, schema_version, &MigrationOptions::from_flags(flags))?);
         Ok(())
     })
@@ -922,7 +931,7 @@ fn encode_entry_or_put_back<P: KeyedState>(
     options: &MigrationOptions,
 ) -> Result<Vec<u8>, ShimFailure> {
     let own = crate::migrate::encode(&entry).map_err(ShimFailure::Codec)?;
-    if version == <P::Entry as crate::migrate::Schema>::VERSION {
+    if version == <P::Entry as Schema>::VERSION {
         return Ok(own);
     }
     let decoded: P::Entry = crate::migrate::decode(&own).map_err(ShimFailure::Codec)?;

@@ -78,6 +78,7 @@
 // Unsafe code lives in `ffi` alone, where every block says why it is sound.
 #![deny(unsafe_code)]
 
+pub mod codec;
 pub mod compare;
 pub mod descriptor;
 pub mod envelope;
@@ -89,6 +90,7 @@ pub mod keyed;
 pub mod log;
 pub mod migrate;
 
+pub use codec::{MapFrom, StateEncoder, StateMap};
 pub use descriptor::{ABI_VERSION, DESCRIPTOR_SYMBOL, PluginDescriptor};
 pub use ecdysis_plugin_api_macros::interface;
 pub use envelope::{EnvelopeError, StateEnvelope};

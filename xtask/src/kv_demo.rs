@@ -47,11 +47,11 @@ const TIME_TO_LIVE_SECONDS: i64 = 3_600;
 const DEMO_LIST: &str = "demo:list";
 const DEMO_HASH: &str = "demo:hash";
 
-fn loaded_key(index: usize) -> String {
+pub(crate) fn loaded_key(index: usize) -> String {
     format!("demo:key:{index:05}")
 }
 
-fn loaded_value(index: usize) -> String {
+pub(crate) fn loaded_value(index: usize) -> String {
     format!("value-{index}")
 }
 

@@ -17,7 +17,11 @@
 //! - `bench kv [--requests N] [--rounds N]`: `redis-benchmark` against `kv-server`, against
 //!   `kv-server` updated every second, and against `redis-server` ([`kv_bench`]).
 //! - `bench update [--keys N] [--rounds N]`: the cost of a rehearsal in a child process, as ratios
-//!   of an update without it ([`update_bench`]).
+//!   of an update without it, the pause against the codec floor and the peak memory of an update
+//!   ([`update_bench`]).
+//! - `bench cycles [CYCLES]`: the cycles test of the integration suite with 10,000 update-and-rollback
+//!   cycles (or `CYCLES`) rather than its 3,000: nothing left behind, resident memory flat after the
+//!   first thousand.
 //! - `reload <plugin-crate> [--socket PATH] [--release]`: builds a plugin crate and updates a
 //!   running host to it through its control socket (the default socket if none is given).
 //! - `watch <plugin-crate> [--socket PATH] [--release]`: the same on every change to the crate's
@@ -90,6 +94,8 @@ tasks:
   bench kv [--requests N] [--rounds N]
                                    redis-benchmark against kv-server, kv-server updated every second,
                                    and redis-server (needs redis-tools and redis-server)
+  bench cycles [CYCLES]             the integration suite's cycles test with 10,000 update-and-rollback
+                                   cycles: no descriptor, file or mapping left, memory flat
   bench update [--keys N] [--rounds N]
                                    what a rehearsal costs an update: kv-server with N keys (100000)
                                    updated v1 → v2 without rehearsal, with it, and with it and the
@@ -106,18 +112,18 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace root").to_owned()
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(workspace_root());
     command
 }
 
-fn run(command: &mut Command) -> Result<(), String> {
+pub(crate) fn run(command: &mut Command) -> Result<(), String> {
     let status = command.status().map_err(|error| format!("could not run {command:?}: {error}"))?;
     if status.success() { Ok(()) } else { Err(format!("{command:?} failed with {status}")) }
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"))
 }
 
@@ -149,6 +155,23 @@ fn bench(arguments: &[String]) -> Result<(), String> {
         Some("kv") => kv_bench::bench(&arguments[1..]),
         Some("stress") => run(cargo().args(["bench", "-p", "ecdysis-tests", "--bench", "stress", "--"]).args(&arguments[1..])),
         Some("update") => update_bench::bench(&arguments[1..]),
-        Some(other) => Err(format!("unknown benchmark `{other}`; the benchmarks are: call-path, kv, stress, update")),
+        Some("cycles") => {
+            let cycles = arguments.get(1).map_or("10000", String::as_str);
+            if cycles.parse::<usize>().is_err() {
+                return Err(format!("bench cycles takes a number of cycles, not `{cycles}`"));
+            }
+            let test = "cycles::update_cycles_leave_no_descriptor_temporary_file_mapping_or_memory_behind";
+            run(cargo().env("ECDYSIS_CYCLES", cycles).args([
+                "test",
+                "-p",
+                "ecdysis-tests",
+                "--test",
+                "integration",
+                test,
+                "--",
+                "--nocapture",
+            ]))
+        }
+        Some(other) => Err(format!("unknown benchmark `{other}`; the benchmarks are: call-path, cycles, kv, stress, update")),
     }
 }

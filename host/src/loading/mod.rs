@@ -8,7 +8,7 @@ mod open;
 
 pub use library::{LibraryRelease, PluginInfo, RELEASE_LOG_CAPACITY};
 pub(crate) use library::{LoadedLibrary, Loader, STILL_MAPPED_REASON, StagedLibrary, hex, make_library_directory, parse_sha256};
-pub(crate) use open::return_free_memory_to_the_system;
+pub(crate) use open::{keep_large_allocations_apart, return_free_memory_to_the_system};
 
 /// The ELF check the loader runs before `dlopen`, on bytes alone, for the fuzz target (through
 /// [`crate::fuzzing`]): refused with the message a person would read, or accepted.

@@ -21,7 +21,8 @@ use crate::calling::instance::{EntrySource, Instance};
 use crate::calling::module::{MigrationUnderWay, ModuleCell};
 use crate::error::{SnapshotError, UpdateError};
 use crate::loading::LoadedLibrary;
-use crate::updating::transaction::{ClosedAdmission, Phases, TransactionSettings, TrimWhenDone, resume_after_failure, with_deadline};
+use crate::updating::hook_threads::HookThreads;
+use crate::updating::transaction::{ClosedAdmission, Phases, TransactionSettings, TrimWhenDone, resume_after_failure};
 
 /// How the background pass of a lazy migration moves entries.
 #[derive(Clone, Copy, Debug)]
@@ -65,18 +66,17 @@ pub(super) fn update(
     let deadline = config.hook_timeout;
 
     // Nothing of this depends on the state, so it happens before the pause.
-    let (next, source) =
-        phases.time(Phase::Transform, || -> Result<_, UpdateError> {
-            let refused = |source| UpdateError::LazyTransfer { module: module.clone(), candidate: candidate_info.version.clone(), source };
-            let library = Arc::clone(&candidate);
-            let created = with_deadline("create", deadline, move || Instance::create(&library)).ok_or_else(|| {
-                UpdateError::HookTimeout { module: module.clone(), version: candidate_info.version.clone(), hook: "create", deadline }
-            })?;
-            let next = Arc::new(created.map_err(refused)?);
-            let source = EntrySource::new(Arc::clone(running), transfer_schema, migration);
-            next.attach_predecessor(Arc::clone(&source)).map_err(refused)?;
-            Ok((next, source))
+    let (next, source) = phases.time(Phase::Transform, || -> Result<_, UpdateError> {
+        let refused = |source| UpdateError::LazyTransfer { module: module.clone(), candidate: candidate_info.version.clone(), source };
+        let library = Arc::clone(&candidate);
+        let created = config.hook_threads.with_deadline("create", deadline, move || Instance::create(&library)).ok_or_else(|| {
+            UpdateError::HookTimeout { module: module.clone(), version: candidate_info.version.clone(), hook: "create", deadline }
         })?;
+        let next = Arc::new(created.map_err(refused)?);
+        let source = EntrySource::new(Arc::clone(running), transfer_schema, migration);
+        next.attach_predecessor(Arc::clone(&source)).map_err(refused)?;
+        Ok((next, source))
+    })?;
     drop(candidate);
 
     // From here calls wait, until `admission` drops.
@@ -88,7 +88,7 @@ pub(super) fn update(
             waited: config.quiesce_timeout,
             in_flight,
         })?;
-        match prepare_within(running, deadline) {
+        match prepare_within(&config.hook_threads, running, deadline) {
             None => {
                 Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "prepare", deadline })
             }
@@ -139,11 +139,11 @@ pub(super) fn update(
 
 /// Runs the running version's `prepare` with a deadline: `None` when it passed (then the version
 /// is resumed once `prepare` returns, whenever that is).
-fn prepare_within(instance: &Arc<Instance>, deadline: Duration) -> Option<Result<(), CallError>> {
+fn prepare_within(threads: &HookThreads, instance: &Arc<Instance>, deadline: Duration) -> Option<Result<(), CallError>> {
     use std::sync::atomic::{AtomicBool, Ordering};
     let abandoned = Arc::new(AtomicBool::new(false));
     let (preparing, gave_up) = (Arc::clone(instance), Arc::clone(&abandoned));
-    let prepared = with_deadline("prepare", deadline, move || {
+    let prepared = threads.with_deadline("prepare", deadline, move || {
         let prepared = preparing.prepare();
         // The transaction gave up waiting: the running version keeps serving, so it is live again.
         if gave_up.swap(true, Ordering::AcqRel) && prepared.is_ok() {
@@ -293,7 +293,7 @@ pub(crate) fn roll_back(
             waited: config.quiesce_timeout,
             in_flight,
         })?;
-        match prepare_within(successor, config.hook_timeout) {
+        match prepare_within(&config.hook_threads, successor, config.hook_timeout) {
             None => Err(UpdateError::HookTimeout {
                 module: module.clone(),
                 version: from.version.clone(),

@@ -3,6 +3,7 @@
 //! the snapshots of module state that a warm restart comes back from.
 //! Built on calling and loading; knows nothing of the host's registry or of operator surfaces.
 
+pub(crate) mod hook_threads;
 pub(crate) mod journal;
 pub(crate) mod lazy;
 pub mod rehearsal;

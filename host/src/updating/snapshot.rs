@@ -48,7 +48,7 @@ use parking_lot::Mutex;
 use crate::calling::instance::Instance;
 use crate::error::{BuildError, LoadError, SnapshotError};
 use crate::loading::{LoadedLibrary, Loader, hex, parse_sha256};
-use crate::updating::transaction::{TransactionSettings, TrimWhenDone, with_deadline};
+use crate::updating::transaction::{TransactionSettings, TrimWhenDone};
 use crate::updating::validate;
 
 /// The first line of a snapshot file, up to the format version.
@@ -351,14 +351,16 @@ impl SnapshotStore {
     /// lock.
     ///
     /// # Errors
-    /// When the export fails or misses `deadline`, or a file cannot be written.
+    /// When the export fails or misses the hook deadline of `settings`, or a file cannot be
+    /// written.
     pub(crate) fn take(
         &self,
         instance: &Arc<Instance>,
-        deadline: Duration,
+        settings: &TransactionSettings,
         reason: SnapshotReason,
         skip_if_unchanged: bool,
     ) -> Result<Option<SnapshotReport>, SnapshotError> {
+        let deadline = settings.hook_timeout;
         let info = instance.info().clone();
         let span = tracing::info_span!("ecdysis.snapshot", module = %info.module, version = %info.version, reason = reason.as_str());
         let _entered = span.enter();
@@ -366,7 +368,10 @@ impl SnapshotStore {
         let _trim = TrimWhenDone;
         let exporting = Arc::clone(instance);
         let schema_version = info.schema_version;
-        let payload = match with_deadline("snapshot", deadline, move || exporting.export(schema_version, MigrationOptions::default())) {
+        let payload = match settings
+            .hook_threads
+            .with_deadline("snapshot", deadline, move || exporting.export(schema_version, MigrationOptions::default()))
+        {
             None => return Err(SnapshotError::ExportTimeout { module: info.module, version: info.version, deadline }),
             Some(Err(source)) => return Err(SnapshotError::Export { module: info.module, version: info.version, source }),
             Some(Ok(payload)) => payload,
@@ -557,7 +562,9 @@ impl SnapshotStore {
         let deadline = settings.hook_timeout;
         let import = |library: &Arc<LoadedLibrary>| {
             let (library, payload, schema) = (Arc::clone(library), envelope.payload.clone(), header.schema_version);
-            with_deadline("restore", deadline, move || Instance::import(&library, schema, &payload, MigrationOptions::default()))
+            settings
+                .hook_threads
+                .with_deadline("restore", deadline, move || Instance::import(&library, schema, &payload, MigrationOptions::default()))
         };
 
         // The snapshot's own version, from the state directory's copy of its library.
@@ -634,7 +641,10 @@ impl SnapshotStore {
         };
         if settings.validate {
             let exporting = Arc::clone(&instance);
-            match with_deadline("restore-validate", deadline, move || exporting.export(schema, MigrationOptions::default())) {
+            match settings
+                .hook_threads
+                .with_deadline("restore-validate", deadline, move || exporting.export(schema, MigrationOptions::default()))
+            {
                 None => {
                     return Err(refuse(
                         format!("{kept_unusable}, and {given_name} did not export the state back within {deadline:?}"),

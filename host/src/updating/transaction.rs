@@ -15,12 +15,13 @@ use crate::calling::instance::Instance;
 use crate::calling::module::ModuleCell;
 use crate::error::{RehearsalFailure, RehearsalStep, UpdateError};
 use crate::loading::{LoadedLibrary, Loader, PluginInfo, StagedLibrary, return_free_memory_to_the_system};
+use crate::updating::hook_threads::{HookThreads, Lent};
 use crate::updating::lazy::{self, MigrationPace};
 use crate::updating::rehearsal::{self, Rehearsal, RehearsalSettings, RehearsedTransfer};
 use crate::updating::validate;
 
-/// The host's settings that every transaction follows.
-#[derive(Clone, Copy, Debug)]
+/// The host's settings that every transaction follows, and the threads its plugin hooks run on.
+#[derive(Clone, Debug)]
 pub(crate) struct TransactionSettings {
     /// How long calls may take to drain.
     pub(crate) quiesce_timeout: Duration,
@@ -38,6 +39,8 @@ pub(crate) struct TransactionSettings {
     /// How the background pass of a lazy update moves entries: how many at a time, and how long
     /// it waits between batches, yielding to callers.
     pub(crate) migration_pace: MigrationPace,
+    /// The threads plugin hooks run on, kept across transactions.
+    pub(crate) hook_threads: Arc<HookThreads>,
 }
 
 impl TransactionSettings {
@@ -57,6 +60,7 @@ impl Default for TransactionSettings {
             probation: Duration::from_secs(300),
             rehearsal: RehearsalSettings::default(),
             migration_pace: MigrationPace::default(),
+            hook_threads: Arc::default(),
         }
     }
 }
@@ -117,30 +121,6 @@ pub(crate) enum Candidate<'path> {
     Opened(Arc<LoadedLibrary>),
     /// The previous version's library, already loaded, for a rollback.
     Previous(Arc<LoadedLibrary>),
-}
-
-/// Runs `work` on its own thread and waits for it up to `deadline`. `None` when the deadline passed;
-/// the thread is then abandoned (it keeps whatever it owns, such as a library, alive).
-///
-/// # Panics
-/// When the operating system refuses to start a thread.
-pub(crate) fn with_deadline<T: Send + 'static>(
-    hook: &'static str,
-    deadline: Duration,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
-    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-    // The hook runs inside the caller's span, so what the plugin logs is attributed to the update.
-    let span = tracing::Span::current();
-    std::thread::Builder::new()
-        .name(format!("ecdysis-{hook}"))
-        .spawn(move || {
-            let _entered = span.enter();
-            // If nobody waits any more, the result (e.g. an instance) is dropped here, on this thread.
-            let _ = sender.send(work());
-        })
-        .expect("the operating system refused to start a thread for a plugin hook");
-    receiver.recv_timeout(deadline).ok()
 }
 
 /// Phase timings, each phase in its own `tracing` span.
@@ -338,7 +318,14 @@ pub(crate) fn update(
     // A round trip the rehearsal checked is not checked again in the pause, unless asked for.
     let rehearsed_round_trip = rehearsal.is_some_and(|rehearsal| rehearsal.round_trip_checked);
     let validate_in_pause = config.validate && (!rehearsed_round_trip || config.revalidate_in_pause);
-    let hooks = HookWorker::start(Arc::clone(&running), Arc::clone(&candidate), transfer_schema, migration, validate_in_pause);
+    let hooks = HookWorker::start(
+        &config.hook_threads,
+        Arc::clone(&running),
+        Arc::clone(&candidate),
+        transfer_schema,
+        migration,
+        validate_in_pause,
+    );
 
     // 2. Quiesce: from here calls wait, until `admission` drops.
     let pause_started = Instant::now();
@@ -470,7 +457,7 @@ fn rehearse(
             exporting.export(running_schema, migration)
         }
     };
-    let snapshot = match with_deadline("snapshot", config.hook_timeout, export) {
+    let snapshot = match config.hook_threads.with_deadline("snapshot", config.hook_timeout, export) {
         None => {
             let message = format!("the running version did not export the snapshot within {:?}", config.hook_timeout);
             return Err(failed(RehearsalStep::Snapshot, RehearsalFailure::Snapshot { message }));
@@ -543,51 +530,53 @@ mod prepare_outcome {
     pub(super) const ABANDONED: u8 = 2;
 }
 
-/// The plugin hooks of one transaction, run back to back on one thread.
+/// The plugin hooks of one transaction, run back to back on one of the host's hook threads.
 ///
 /// Each hook has its own deadline, enforced by the transaction thread as it waits for the next
 /// report; a hook that misses it is abandoned with its thread, which keeps the libraries it uses
-/// alive. Running the hooks on one thread that never waits for the transaction thread keeps
-/// thread hand-offs out of the pause: on a loaded machine each costs a scheduler time slice.
-struct HookWorker {
+/// alive, and later transactions get another thread. Running the hooks on one thread that never
+/// waits for the transaction thread keeps thread hand-offs out of the pause: on a loaded machine
+/// each costs a scheduler time slice. When no deadline was missed, the thread goes back to the
+/// host's idle threads when the worker is dropped.
+struct HookWorker<'threads> {
     go: std::sync::mpsc::SyncSender<()>,
     steps: std::sync::mpsc::Receiver<HookStep>,
     prepare: Arc<std::sync::atomic::AtomicU8>,
+    /// The thread, while no hook has missed its deadline.
+    thread: std::cell::Cell<Option<Lent<'threads>>>,
 }
 
-impl HookWorker {
-    /// Starts the worker; it runs nothing until [`HookWorker::go`].
+impl<'threads> HookWorker<'threads> {
+    /// Starts the worker on one of `threads`; it runs nothing until [`HookWorker::go`].
     ///
     /// # Panics
     /// When the operating system refuses to start a thread.
     fn start(
+        threads: &'threads HookThreads,
         running: Arc<Instance>,
         candidate: Arc<LoadedLibrary>,
         transfer_schema: u32,
         migration: MigrationOptions,
         validate: bool,
-    ) -> HookWorker {
+    ) -> HookWorker<'threads> {
         let (go, go_ahead) = std::sync::mpsc::sync_channel::<()>(1);
         let (report, steps) = std::sync::mpsc::sync_channel::<HookStep>(4);
         let prepare = Arc::new(std::sync::atomic::AtomicU8::new(prepare_outcome::PENDING));
         let prepare_outcome = Arc::clone(&prepare);
         let span = tracing::Span::current();
-        std::thread::Builder::new()
-            .name("ecdysis-hooks".into())
-            .spawn(move || {
-                let _entered = span.enter();
-                // The transaction gives up before the hooks when calls do not drain.
-                if go_ahead.recv().is_err() {
-                    return;
-                }
-                // Every reference the hooks hold is dropped before the last report, so that when the
-                // transaction goes on, nothing here keeps a version or library alive.
-                if let Some(last) = run_hooks(running, candidate, transfer_schema, migration, validate, &prepare_outcome, &report) {
-                    let _ = report.send(last);
-                }
-            })
-            .expect("the operating system refused to start a thread for plugin hooks");
-        HookWorker { go, steps, prepare }
+        let thread = threads.run(move || {
+            let _entered = span.enter();
+            // The transaction gives up before the hooks when calls do not drain.
+            if go_ahead.recv().is_err() {
+                return;
+            }
+            // Every reference the hooks hold is dropped before the last report, so that when the
+            // transaction goes on, nothing here keeps a version or library alive.
+            if let Some(last) = run_hooks(running, candidate, transfer_schema, migration, validate, &prepare_outcome, &report) {
+                let _ = report.send(last);
+            }
+        });
+        HookWorker { go, steps, prepare, thread: std::cell::Cell::new(Some(thread)) }
     }
 
     /// Lets the worker run the hooks.
@@ -595,9 +584,13 @@ impl HookWorker {
         let _ = self.go.send(());
     }
 
-    /// The next report, or `None` when `deadline` passes first.
+    /// The next report, or `None` when `deadline` passes first (the thread is then abandoned).
     fn next(&self, deadline: Duration) -> Option<HookStep> {
-        self.steps.recv_timeout(deadline).ok()
+        let step = self.steps.recv_timeout(deadline).ok();
+        if step.is_none() {
+            self.thread.take();
+        }
+        step
     }
 
     /// The report of `prepare`, or `None` when `deadline` passes first; then the worker resumes
@@ -611,6 +604,17 @@ impl HookWorker {
             Ok(_) => None,
             // `prepare` returned just as the deadline passed: its report is on its way.
             Err(_) => self.steps.recv().ok(),
+        }
+    }
+}
+
+impl Drop for HookWorker<'_> {
+    fn drop(&mut self) {
+        // No hook missed its deadline, so the job has returned or returns without running plugin
+        // code (it stops after its first failure, and once `go` is dropped, right after this, when
+        // it never got the go-ahead): its thread can take the next one.
+        if let Some(thread) = self.thread.take() {
+            thread.give_back();
         }
     }
 }
@@ -680,7 +684,7 @@ fn transfer(
     config: &TransactionSettings,
     validate_in_pause: bool,
     phases: &mut Phases,
-    hooks: &HookWorker,
+    hooks: &HookWorker<'_>,
     transfer_schema: u32,
     running_info: &PluginInfo,
     candidate_info: &PluginInfo,

@@ -46,7 +46,13 @@ pub fn import<V: Version>(state: V::State) -> V {
 /// When the export fails.
 #[must_use]
 pub fn export<V: Version>(plugin: &V) -> V::State {
-    plugin.export_state().expect("export")
+    let state = plugin.export_state().expect("export");
+    // The export entry point encodes the plugin's own schema with `encode_state`: it must give the
+    // same state.
+    let encoded = ecdysis_plugin_api::codec::encoded_state(plugin).expect("encode_state");
+    let decoded: V::State = ecdysis_plugin_api::migrate::decode(&encoded).expect("what encode_state writes decodes as the schema");
+    assert_eq!(decoded, state, "encode_state encodes what export_state returns");
+    state
 }
 
 /// Runs `commands` as one batch on `plugin` and compares the replies.

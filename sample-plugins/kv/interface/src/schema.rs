@@ -8,6 +8,9 @@
 //! | v2 → v3 | every string becomes a tagged string value |
 //! | v3 → v2 | refuses while any list or hash exists (v2 cannot hold them), unless forced: then lists and hashes are dropped |
 //!
+//! The maps of keys are [`StateMap`]s, which decode without hashing: a migration step moves the
+//! entries once, and the only hash table built on an import is the plugin's own.
+//!
 //! Each version's entry (one key's value, as a lazy update moves it) has a schema of its own,
 //! `kv-entry`, with the same version numbers and the same steps, one key at a time.
 //!
@@ -17,7 +20,7 @@
 
 use std::collections::HashMap;
 
-use ecdysis_plugin_api::{Migrate, MigrationOptions, PluginError, Schema};
+use ecdysis_plugin_api::{Migrate, MigrationOptions, PluginError, Schema, StateMap};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -28,7 +31,7 @@ pub const SCHEMA_NAME: &str = "kv";
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStateV1 {
     /// Values by key.
-    pub strings: HashMap<ByteBuf, ByteBuf>,
+    pub strings: StateMap<ByteBuf, ByteBuf>,
 }
 
 impl Schema for KvStateV1 {
@@ -49,7 +52,7 @@ pub struct StringEntryV2 {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStateV2 {
     /// Entries by key.
-    pub entries: HashMap<ByteBuf, StringEntryV2>,
+    pub entries: StateMap<ByteBuf, StringEntryV2>,
 }
 
 impl Schema for KvStateV2 {
@@ -82,7 +85,7 @@ pub struct EntryV3 {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStateV3 {
     /// Entries by key.
-    pub entries: HashMap<ByteBuf, EntryV3>,
+    pub entries: StateMap<ByteBuf, EntryV3>,
 }
 
 impl Schema for KvStateV3 {
@@ -223,7 +226,7 @@ mod tests {
 
     #[test]
     fn up_and_down_keep_what_fits_and_refuse_what_does_not() {
-        let v1 = KvStateV1 { strings: HashMap::from([(bytes("a"), bytes("1"))]) };
+        let v1 = KvStateV1 { strings: StateMap::from([(bytes("a"), bytes("1"))]) };
         let v2: KvStateV2 = v1.clone().migrate(&MigrationOptions::default()).unwrap();
         let v3: KvStateV3 = v2.clone().migrate(&MigrationOptions::default()).unwrap();
         assert_eq!(v3.entries[&bytes("a")], EntryV3 { value: ValueV3::String(bytes("1")), expires_at_ms: None });
@@ -232,7 +235,7 @@ mod tests {
         assert_eq!(Migrate::<KvStateV1>::migrate(back, &MigrationOptions::default()).unwrap(), v1);
 
         let mut with_list = v3;
-        with_list.entries.insert(bytes("l"), EntryV3 { value: ValueV3::List(vec![bytes("x")]), expires_at_ms: None });
+        with_list.entries.push(bytes("l"), EntryV3 { value: ValueV3::List(vec![bytes("x")]), expires_at_ms: None });
         let error = Migrate::<KvStateV2>::migrate(with_list.clone(), &MigrationOptions::default()).unwrap_err();
         assert_eq!(
             error.message(),

@@ -3,8 +3,6 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
-
 use ecdysis_plugin_api::{MigrationOptions, assert_round_trip, round_trip};
 use kv_interface::schema::{KvStateV1, KvStateV2, KvStateV3, StringEntryV2};
 use proptest::prelude::*;
@@ -15,16 +13,13 @@ fn bytes() -> impl Strategy<Value = ByteBuf> {
 }
 
 fn v1_state() -> impl Strategy<Value = KvStateV1> {
-    proptest::collection::hash_map(bytes(), bytes(), 0..32).prop_map(|strings| KvStateV1 { strings })
+    proptest::collection::hash_map(bytes(), bytes(), 0..32).prop_map(|strings| KvStateV1 { strings: strings.into_iter().collect() })
 }
 
 fn v2_state(expiries: bool) -> impl Strategy<Value = KvStateV2> {
     let expiry = if expiries { proptest::option::of(any::<u64>()).boxed() } else { Just(None).boxed() };
     proptest::collection::hash_map(bytes(), (bytes(), expiry), 0..32).prop_map(|entries| KvStateV2 {
-        entries: entries
-            .into_iter()
-            .map(|(key, (value, expires_at_ms))| (key, StringEntryV2 { value, expires_at_ms }))
-            .collect::<HashMap<_, _>>(),
+        entries: entries.into_iter().map(|(key, (value, expires_at_ms))| (key, StringEntryV2 { value, expires_at_ms })).collect(),
     })
 }
 

@@ -18,11 +18,12 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use ecdysis_plugin_api::keyed::{KeyedState, Migration};
-use ecdysis_plugin_api::{Plugin, PluginError};
+use ecdysis_plugin_api::{MapFrom, Plugin, PluginError, StateEncoder};
 use kv_common::{compat, execute_batch, lazy};
 use kv_interface::schema::{KvStateV1, StringEntryV1};
 use kv_interface::{Kv, resp};
-use serde_bytes::ByteBuf;
+use serde::Serialize;
+use serde_bytes::{ByteBuf, Bytes};
 
 /// All data of the store: values by key.
 #[derive(Debug, Default)]
@@ -99,6 +100,12 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
     }
 }
 
+/// [`KvStateV1`] borrowed from the database: it encodes exactly as `KvStateV1` does.
+#[derive(Serialize)]
+struct KvStateV1View<M> {
+    strings: M,
+}
+
 impl Plugin for KvV1 {
     type State = KvStateV1;
 
@@ -112,9 +119,20 @@ impl Plugin for KvV1 {
         Ok(KvStateV1 { strings })
     }
 
+    fn encode_state(&self, encoder: &mut StateEncoder<'_, '_>) -> Result<(), PluginError> {
+        // Straight from the map under the lock, encoded exactly as `KvStateV1`: no copy.
+        let database = self.database();
+        let strings = &database.strings;
+        encoder.encode(&KvStateV1View {
+            strings: MapFrom::new(strings.len(), || strings.iter().map(|(key, value)| (Bytes::new(key), Bytes::new(value)))),
+        })
+    }
+
     fn from_state(state: KvStateV1) -> Result<Self, PluginError> {
         ecdysis_plugin_api::info!("kv v1 took over {} keys", state.strings.len());
-        let strings = state.strings.into_iter().map(|(key, value)| (key.into_vec(), value.into_vec())).collect();
+        // The keys and values move into a table sized once.
+        let mut strings = HashMap::with_capacity(state.strings.len());
+        strings.extend(state.strings.into_iter().map(|(key, value)| (key.into_vec(), value.into_vec())));
         Ok(KvV1 { database: Mutex::new(Database { strings }), migration: Migration::new() })
     }
 }

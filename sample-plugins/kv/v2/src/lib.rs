@@ -17,14 +17,16 @@ mod strings;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use ecdysis_plugin_api::keyed::{KeyedState, Migration};
-use ecdysis_plugin_api::{Plugin, PluginError};
+use ecdysis_plugin_api::{MapFrom, Plugin, PluginError, StateEncoder};
 use kv_common::{compat, execute_batch, expiry, keyspace, lazy};
 use kv_interface::schema::{KvStateV1, KvStateV2, StringEntryV1, StringEntryV2};
 use kv_interface::{Kv, resp};
-use serde_bytes::ByteBuf;
+use serde::Serialize;
+use serde_bytes::{ByteBuf, Bytes};
 
 /// The database of this version: strings with an optional expiry.
 pub(crate) type Database = kv_common::database::Database<Vec<u8>>;
@@ -110,6 +112,19 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
     }
 }
 
+/// [`KvStateV2`] borrowed from the database: it encodes exactly as `KvStateV2` does.
+#[derive(Serialize)]
+struct KvStateV2View<M> {
+    entries: M,
+}
+
+/// [`StringEntryV2`] borrowed from an entry: it encodes exactly as `StringEntryV2` does.
+#[derive(Serialize)]
+struct StringEntryV2View<'a> {
+    value: &'a Bytes,
+    expires_at_ms: Option<u64>,
+}
+
 impl Plugin for KvV2 {
     type State = KvStateV2;
 
@@ -131,14 +146,30 @@ impl Plugin for KvV2 {
         Ok(KvStateV2 { entries })
     }
 
+    fn encode_state(&self, encoder: &mut StateEncoder<'_, '_>) -> Result<(), PluginError> {
+        // Straight from the entries under the lock, encoded exactly as `KvStateV2`: no copy.
+        let database = self.database();
+        let entries = &database.entries;
+        encoder.encode(&KvStateV2View {
+            entries: MapFrom::new(entries.len(), || {
+                entries.iter().map(|(key, entry)| {
+                    (Bytes::new(key), StringEntryV2View { value: Bytes::new(&entry.value), expires_at_ms: entry.expires_at_ms })
+                })
+            }),
+        })
+    }
+
     fn from_state(state: KvStateV2) -> Result<Self, PluginError> {
         let with_expiry = state.entries.values().filter(|entry| entry.expires_at_ms.is_some()).count();
         ecdysis_plugin_api::info!("kv v2 took over {} keys, {with_expiry} of them with a time to live", state.entries.len());
-        let entries = state
-            .entries
-            .into_iter()
-            .map(|(key, entry)| (key.into_vec(), Entry { value: entry.value.into_vec(), expires_at_ms: entry.expires_at_ms }))
-            .collect();
+        // The keys and values move into a table sized once.
+        let mut entries = HashMap::with_capacity(state.entries.len());
+        entries.extend(
+            state
+                .entries
+                .into_iter()
+                .map(|(key, entry)| (key.into_vec(), Entry { value: entry.value.into_vec(), expires_at_ms: entry.expires_at_ms })),
+        );
         Ok(KvV2 { database: Mutex::new(Database::with_entries(entries)), migration: Migration::new() })
     }
 }

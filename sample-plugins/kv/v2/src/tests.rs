@@ -1,8 +1,7 @@
 //! Unit tests of kv v2: every command with its errors, expiry (on a clock the tests move), batches,
 //! and the state round trip.
 
-use std::collections::HashMap;
-
+use ecdysis_plugin_api::StateMap;
 use kv_conformance::shared::{self, RandomClock, Version, create};
 use kv_conformance::{self as conformance, Case, NULL, START_MS, array, bulk, error, integer, test_clock};
 use kv_interface::Kv;
@@ -105,7 +104,7 @@ fn state_survives_export_and_import() {
 #[test]
 fn state_with_far_expiries_reads_safely() {
     let state = KvStateV2 {
-        entries: HashMap::from([
+        entries: StateMap::from([
             (ByteBuf::from(b"far".to_vec()), entry("v", Some(u64::MAX))),
             (ByteBuf::from(b"past".to_vec()), entry("v", Some(0))),
         ]),

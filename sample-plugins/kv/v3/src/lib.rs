@@ -23,14 +23,16 @@ mod strings;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use ecdysis_plugin_api::keyed::{KeyedState, Migration};
-use ecdysis_plugin_api::{Plugin, PluginError};
+use ecdysis_plugin_api::{MapFrom, Plugin, PluginError, StateEncoder};
 use kv_common::{compat, execute_batch, expiry, lazy};
 use kv_interface::schema::{EntryV3, KvStateV1, KvStateV2, KvStateV3, StringEntryV1, StringEntryV2, ValueV3};
 use kv_interface::{Kv, resp};
-use serde_bytes::ByteBuf;
+use serde::Serialize;
+use serde_bytes::{ByteBuf, Bytes};
 
 use crate::database::{Database, Entry, Value};
 
@@ -146,6 +148,19 @@ impl Plugin for KvV3 {
         Ok(KvStateV3 { entries })
     }
 
+    fn encode_state(&self, encoder: &mut StateEncoder<'_, '_>) -> Result<(), PluginError> {
+        // Straight from the entries under the lock, encoded exactly as `KvStateV3`: no copy.
+        let database = self.database();
+        let entries = &database.entries;
+        encoder.encode(&KvStateV3View {
+            entries: MapFrom::new(entries.len(), || {
+                entries.iter().map(|(key, entry)| {
+                    (Bytes::new(key), EntryV3View { value: ValueV3View::of(&entry.value), expires_at_ms: entry.expires_at_ms })
+                })
+            }),
+        })
+    }
+
     fn from_state(state: KvStateV3) -> Result<Self, PluginError> {
         let (mut lists, mut hashes, mut with_expiry) = (0, 0, 0);
         for entry in state.entries.values() {
@@ -160,12 +175,65 @@ impl Plugin for KvV3 {
             "kv v3 took over {} keys ({lists} lists, {hashes} hashes), {with_expiry} of them with a time to live",
             state.entries.len()
         );
-        let entries = state
-            .entries
-            .into_iter()
-            .map(|(key, entry)| (key.into_vec(), Entry { value: import_value(entry.value), expires_at_ms: entry.expires_at_ms }))
-            .collect();
+        // The keys and values move into a table sized once.
+        let mut entries = HashMap::with_capacity(state.entries.len());
+        entries.extend(
+            state
+                .entries
+                .into_iter()
+                .map(|(key, entry)| (key.into_vec(), Entry { value: import_value(entry.value), expires_at_ms: entry.expires_at_ms })),
+        );
         Ok(KvV3 { database: Mutex::new(Database::with_entries(entries)), migration: Migration::new() })
+    }
+}
+
+/// [`KvStateV3`] borrowed from the database: it encodes exactly as `KvStateV3` does.
+#[derive(Serialize)]
+struct KvStateV3View<M> {
+    entries: M,
+}
+
+/// [`EntryV3`] borrowed from an entry: it encodes exactly as `EntryV3` does.
+#[derive(Serialize)]
+struct EntryV3View<'a> {
+    value: ValueV3View<'a>,
+    expires_at_ms: Option<u64>,
+}
+
+/// [`ValueV3`] borrowed from a value: it encodes exactly as `ValueV3` does.
+#[derive(Serialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+enum ValueV3View<'a> {
+    String(&'a Bytes),
+    List(ListView<'a>),
+    Hash(HashView<'a>),
+}
+
+impl<'a> ValueV3View<'a> {
+    fn of(value: &'a Value) -> ValueV3View<'a> {
+        match value {
+            Value::String(bytes) => ValueV3View::String(Bytes::new(bytes)),
+            Value::List(list) => ValueV3View::List(ListView(list)),
+            Value::Hash(hash) => ValueV3View::Hash(HashView(hash)),
+        }
+    }
+}
+
+/// A list's elements as the schema's sequence of byte strings.
+struct ListView<'a>(&'a VecDeque<Vec<u8>>);
+
+impl Serialize for ListView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|element| Bytes::new(element)))
+    }
+}
+
+/// A hash's fields as the schema's map of byte strings.
+struct HashView<'a>(&'a HashMap<Vec<u8>, Vec<u8>>);
+
+impl Serialize for HashView<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(field, value)| (Bytes::new(field), Bytes::new(value))))
     }
 }
 

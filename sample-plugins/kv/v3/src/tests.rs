@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use ecdysis_plugin_api::StateMap;
 use kv_conformance::shared::{self, RandomClock, Version, create};
 use kv_conformance::{self as conformance, Case, NULL, START_MS, array, bulk, bulks, error, integer, test_clock};
 use kv_interface::Kv;
@@ -139,7 +140,7 @@ fn state_survives_export_and_import() {
 #[test]
 fn state_with_far_expiries_reads_safely() {
     let state = KvStateV3 {
-        entries: HashMap::from([
+        entries: StateMap::from([
             (bytes("far"), entry(ValueV3::String(bytes("v")), Some(u64::MAX))),
             (bytes("past"), entry(ValueV3::List(vec![bytes("v")]), Some(0))),
         ]),
