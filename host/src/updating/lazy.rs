@@ -82,23 +82,7 @@ pub(super) fn update(
     // From here calls wait, until `admission` drops.
     let pause_started = Instant::now();
     let admission = ClosedAdmission::close(cell)?;
-    let quiesced = phases.time(Phase::Quiesce, || -> Result<(), UpdateError> {
-        cell.admission.drain(config.quiesce_timeout).map_err(|in_flight| UpdateError::QuiesceTimeout {
-            module: module.clone(),
-            waited: config.quiesce_timeout,
-            in_flight,
-        })?;
-        match prepare_within(&config.hook_threads, running, deadline) {
-            None => {
-                Err(UpdateError::HookTimeout { module: module.clone(), version: running_info.version.clone(), hook: "prepare", deadline })
-            }
-            Some(Err(source)) => {
-                resume_after_failure(running);
-                Err(UpdateError::PrepareRefused { module: module.clone(), version: running_info.version.clone(), source })
-            }
-            Some(Ok(())) => Ok(()),
-        }
-    });
+    let quiesced = phases.time(Phase::Quiesce, || quiesce_and_prepare(config, cell, running));
     if let Err(error) = quiesced {
         drop(next.detach_predecessor());
         drop(admission);
@@ -135,6 +119,25 @@ pub(super) fn update(
     };
     tracing::info!(from = %report.from_version, to = %report.to_version, pause_us = pause.as_micros() as u64, "lazy update swapped; entries move from now on");
     Ok(report)
+}
+
+/// Drains the calls in flight (admission is closed) and asks `instance`, the version serving, to
+/// reach an update point; on a refusal it is resumed, on a timeout once its `prepare` returns.
+fn quiesce_and_prepare(config: &TransactionSettings, cell: &ModuleCell, instance: &Arc<Instance>) -> Result<(), UpdateError> {
+    let (module, version) = (cell.name.clone(), instance.info().version.clone());
+    cell.admission.drain(config.quiesce_timeout).map_err(|in_flight| UpdateError::QuiesceTimeout {
+        module: module.clone(),
+        waited: config.quiesce_timeout,
+        in_flight,
+    })?;
+    match prepare_within(&config.hook_threads, instance, config.hook_timeout) {
+        None => Err(UpdateError::HookTimeout { module, version, hook: "prepare", deadline: config.hook_timeout }),
+        Some(Err(source)) => {
+            resume_after_failure(instance);
+            Err(UpdateError::PrepareRefused { module, version, source })
+        }
+        Some(Ok(())) => Ok(()),
+    }
 }
 
 /// Runs the running version's `prepare` with a deadline: `None` when it passed (then the version
@@ -287,26 +290,7 @@ pub(crate) fn roll_back(
 
     let pause_started = Instant::now();
     let admission = ClosedAdmission::close(cell)?;
-    phases.time(Phase::Quiesce, || -> Result<(), UpdateError> {
-        cell.admission.drain(config.quiesce_timeout).map_err(|in_flight| UpdateError::QuiesceTimeout {
-            module: module.clone(),
-            waited: config.quiesce_timeout,
-            in_flight,
-        })?;
-        match prepare_within(&config.hook_threads, successor, config.hook_timeout) {
-            None => Err(UpdateError::HookTimeout {
-                module: module.clone(),
-                version: from.version.clone(),
-                hook: "prepare",
-                deadline: config.hook_timeout,
-            }),
-            Some(Err(source)) => {
-                resume_after_failure(successor);
-                Err(UpdateError::PrepareRefused { module: module.clone(), version: from.version.clone(), source })
-            }
-            Some(Ok(())) => Ok(()),
-        }
-    })?;
+    phases.time(Phase::Quiesce, || quiesce_and_prepare(config, cell, successor))?;
     let moved_back = phases.time(Phase::Export, || {
         successor.export_entries(u64::MAX, schema, options).map_err(|source| failed("exporting the new version's entries", source))
     });
