@@ -1,6 +1,6 @@
 //! What makes an eager state transfer cost about one encode and one decode: a [`StateEncoder`]
 //! through which a plugin serializes its state straight from its own data structures (see
-//! [`Plugin::encode_state`](crate::Plugin::encode_state)), [`MapFrom`] to serialize a borrowed map
+//! [`Plugin::encode_state`]), [`MapFrom`] to serialize a borrowed map
 //! as a schema's map, and [`StateMap`], the map type for state schemas, which decodes without
 //! hashing so that migration steps move entries instead of rebuilding hash tables.
 //!
@@ -32,9 +32,9 @@ const MAXIMUM_RESERVATION_BYTES: usize = 16 * 1024 * 1024;
 
 /// Writes a state's MessagePack encoding into the host's buffer as it is produced.
 ///
-/// A plugin gets one in [`Plugin::encode_state`](crate::Plugin::encode_state) and calls
+/// A plugin gets one in [`Plugin::encode_state`] and calls
 /// [`StateEncoder::encode`] once, with a value that serializes exactly as its
-/// [`Plugin::State`](crate::Plugin::State) would.
+/// [`Plugin::State`] would.
 pub struct StateEncoder<'sink, 'buffer> {
     writer: BufWriter<SinkWriter<'sink, 'buffer>>,
     encoded: bool,
@@ -138,7 +138,7 @@ where
 ///
 /// Decoding one allocates its entries and nothing else (no hashing), and a migration step that maps
 /// entries to entries moves them, so a chain of steps costs a pass over the entries each, and the
-/// one hash table built is the plugin's own, in [`Plugin::from_state`](crate::Plugin::from_state).
+/// one hash table built is the plugin's own, in [`Plugin::from_state`].
 /// Equality is a map's: the order of entries does not matter. A key is meant to appear once; the
 /// plugin's own map decides what a repeated key means (with `HashMap::extend`, the last one wins).
 #[derive(Clone, Debug)]
