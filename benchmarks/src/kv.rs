@@ -584,12 +584,3 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|directory| directory.join(name)).find(|candidate| candidate.is_file())
 }
-
-/// Pins every thread of process `pid` to `core` (new threads inherit it).
-pub fn pin(pid: u32, core: usize) -> bool {
-    std::process::Command::new("taskset")
-        .args(["-a", "-p", "-c", &core.to_string(), &pid.to_string()])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}

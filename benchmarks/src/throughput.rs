@@ -33,8 +33,9 @@ pub fn measure(artifacts: &Artifacts, requests: u64) -> Result<ThroughputRun, St
     let pinned = std::thread::available_parallelism().map_or(1, usize::from) >= 2 && kv::find_program("taskset").is_some();
     let mut results = Vec::new();
 
-    let redis = RedisServer::start(&redis_binary)?;
-    let redis_pinned = pinned && kv::pin(redis.process_id(), 0);
+    // Started on core 0 alone, so that each server sizes itself for the one core it has.
+    let server_core = pinned.then_some(0);
+    let redis = RedisServer::start_pinned(&redis_binary, server_core)?;
     for pipeline in PIPELINES {
         for (test, rps) in run_benchmark(&tool, redis.port, pipeline, requests, pinned)? {
             results.push(Throughput { server: "redis-server", test, pipeline, requests_per_second: rps });
@@ -42,8 +43,7 @@ pub fn measure(artifacts: &Artifacts, requests: u64) -> Result<ThroughputRun, St
     }
     redis.stop()?;
 
-    let server = KvServer::start(&artifacts.server, &artifacts.version_one, None)?;
-    let server_pinned = pinned && kv::pin(server.process_id(), 0);
+    let server = KvServer::start_pinned(&artifacts.server, &artifacts.version_one, None, &[], server_core)?;
     for pipeline in PIPELINES {
         for (test, rps) in run_benchmark(&tool, server.port, pipeline, requests, pinned)? {
             results.push(Throughput { server: "kv-server (kv v1)", test, pipeline, requests_per_second: rps });
@@ -54,7 +54,7 @@ pub fn measure(artifacts: &Artifacts, requests: u64) -> Result<ThroughputRun, St
         "{}redis-benchmark -h 127.0.0.1 -p PORT -t set,get -c 50 -n {requests} -P {{1,16}} --csv",
         if pinned { "taskset -c 1 " } else { "" }
     );
-    Ok(ThroughputRun { results, pinned: redis_pinned && server_pinned, command })
+    Ok(ThroughputRun { results, pinned, command })
 }
 
 /// One `redis-benchmark` run; `(test, requests per second)` from its CSV output.

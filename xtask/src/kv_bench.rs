@@ -1,12 +1,15 @@
 //! `cargo xtask bench kv`: measures, in one run on one machine, the throughput `redis-benchmark`
 //! gets from (a) `kv-server` with kv v3 (release builds), (b) the same while it is updated v3 → v3
-//! through its control socket every second, and (c) a real `redis-server`, and prints them side by
-//! side with the ratios to `redis-server` and the pauses of the updates in (b).
+//! through its control socket every second, and (c) a real `redis-server`, pipelined (`-P 16`) and
+//! not (`-P 1`), and prints them side by side with the ratios to `redis-server` and the pauses of the
+//! updates in (b). With two cores or more, every server runs on core 0 alone and `redis-benchmark` on
+//! core 1, so that the servers compete on equal terms (Redis serves from one thread); the rounds of
+//! (a) and (c) alternate, so that a machine that gets busier or quieter affects both alike.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -16,11 +19,16 @@ use crate::kv_server::{self, KvServer};
 use crate::redis_server::RedisServer;
 use crate::{cargo, plugin, run};
 
-/// The tests `redis-benchmark` runs, in its order.
-const TESTS: &str = "set,get,incr,lpush,lpop,mset";
+/// The pipeline depths measured, and the tests `redis-benchmark` runs at each, in its order.
+/// Unpipelined, each request costs a round trip, so only SET and GET are measured there.
+const PIPELINES: [(u32, &str); 2] = [(16, "set,get,incr,lpush,lpop,mset"), (1, "set,get")];
 
-/// The `redis-benchmark` arguments besides host, port, request count and output format.
-const BENCHMARK_ARGUMENTS: [&str; 6] = ["-t", TESTS, "-P", "16", "-c", "50"];
+/// How many clients `redis-benchmark` opens.
+const CLIENTS: &str = "50";
+
+/// The core the servers run on, and the core `redis-benchmark` runs on, when there are two.
+const SERVER_CORE: usize = 0;
+const LOAD_CORE: usize = 1;
 
 /// How many requests each test makes in one round, unless `--requests N` says otherwise.
 const DEFAULT_REQUESTS_PER_TEST: u64 = 100_000;
@@ -79,42 +87,42 @@ pub fn bench(arguments: &[String]) -> Result<(), String> {
             return Err(format!("cargo built, but `{}` is not there", path.display()));
         }
     }
-    let benchmark = Benchmark { tool, requests_per_test, rounds };
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let pinned = cores >= 2 && find_program("taskset").is_some();
+    let (server_core, load_core) = if pinned { (Some(SERVER_CORE), Some(LOAD_CORE)) } else { (None, None) };
     println!(
-        "redis-benchmark {} -n {requests_per_test} against 127.0.0.1, {rounds} round(s) per server, one server at a time, on this machine ({cores} cores available)",
-        BENCHMARK_ARGUMENTS.join(" ")
+        "redis-benchmark -c {CLIENTS} -n {requests_per_test} against 127.0.0.1, {rounds} round(s) per server, on this machine ({cores} cores available; {})",
+        if pinned { "servers on core 0 alone, redis-benchmark on core 1" } else { "not pinned: needs two cores and taskset" }
     );
+    let mut update_failures = Vec::new();
+    for (pipeline, tests) in PIPELINES {
+        let benchmark = Benchmark { tool: tool.clone(), requests_per_test, rounds, pipeline, tests, core: load_core };
+        println!();
+        println!("-P {pipeline}: (a) kv-server with kv v3, no updates, and (c) redis-server, rounds alternating…");
+        let server = KvServer::start_pinned(&server_binary, &library, None, &[], server_core)?;
+        let redis = RedisServer::start_pinned(&redis_server, server_core)?;
+        let alternating = benchmark.run_alternating(server.port, redis.port);
+        let (kv_stopped, redis_stopped) = (server.stop(), redis.stop());
+        let (without_updates, redis_results) = alternating?;
+        kv_stopped?;
+        redis_stopped?;
 
-    println!("(a) kv-server with kv v3, no updates…");
-    let server = KvServer::start(&server_binary, &library, None)?;
-    let without_updates = benchmark.run(server.port);
-    let stopped = server.stop();
-    let without_updates = without_updates?;
-    stopped?;
+        println!("-P {pipeline}: (b) kv-server with kv v3, updated v3 → v3 every second while the benchmark runs…");
+        let server = KvServer::start_pinned(&server_binary, &library, None, &[], server_core)?;
+        let updater = Updater::start(server.control_socket.clone(), library.clone());
+        let with_updates = benchmark.run(server.port);
+        let updates = updater.finish();
+        let stopped = server.stop();
+        let with_updates = with_updates?;
+        stopped?;
 
-    println!("(b) kv-server with kv v3, updated v3 → v3 every second while the benchmark runs…");
-    let server = KvServer::start(&server_binary, &library, None)?;
-    let updater = Updater::start(server.control_socket.clone(), library.clone());
-    let with_updates = benchmark.run(server.port);
-    let updates = updater.finish();
-    let stopped = server.stop();
-    let with_updates = with_updates?;
-    stopped?;
-
-    println!("(c) redis-server…");
-    let redis = RedisServer::start(&redis_server)?;
-    let redis_results = benchmark.run(redis.port);
-    let stopped = redis.stop();
-    let redis_results = redis_results?;
-    stopped?;
-
-    print_table(&without_updates, &with_updates, &redis_results);
-    print_updates(&updates);
-    if updates.failures.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("{} update(s) during (b) failed, the first: {}", updates.failures.len(), updates.failures[0]))
+        print_table(pipeline, &without_updates, &with_updates, &redis_results);
+        print_updates(&updates);
+        update_failures.extend(updates.failures);
+    }
+    match update_failures.first() {
+        None => Ok(()),
+        Some(first) => Err(format!("{} update(s) during (b) failed, the first: {first}", update_failures.len())),
     }
 }
 
@@ -135,6 +143,12 @@ struct Benchmark {
     tool: PathBuf,
     requests_per_test: u64,
     rounds: usize,
+    /// `-P`: how many requests each client sends before it reads the replies.
+    pipeline: u32,
+    /// `-t`: the tests.
+    tests: &'static str,
+    /// The core `redis-benchmark` runs on, if pinned.
+    core: Option<usize>,
 }
 
 impl Benchmark {
@@ -142,24 +156,51 @@ impl Benchmark {
     fn run(&self, port: u16) -> Result<Results, String> {
         let mut rounds = Vec::with_capacity(self.rounds);
         for _ in 0..self.rounds {
-            rounds.push(run_benchmark(&self.tool, port, self.requests_per_test)?);
+            rounds.push(self.run_once(port)?);
         }
-        let mut medians = Results::new();
-        for (test, _) in &rounds[0] {
+        Ok(medians(&rounds))
+    }
+
+    /// Runs the rounds against 127.0.0.1:`first_port` and 127.0.0.1:`second_port` in turn; for
+    /// each server and test, the median requests per second.
+    fn run_alternating(&self, first_port: u16, second_port: u16) -> Result<(Results, Results), String> {
+        let (mut first_rounds, mut second_rounds) = (Vec::with_capacity(self.rounds), Vec::with_capacity(self.rounds));
+        for _ in 0..self.rounds {
+            first_rounds.push(self.run_once(first_port)?);
+            second_rounds.push(self.run_once(second_port)?);
+        }
+        Ok((medians(&first_rounds), medians(&second_rounds)))
+    }
+
+    /// Runs `redis-benchmark` once against 127.0.0.1:`port` and reads its CSV output.
+    fn run_once(&self, port: u16) -> Result<Results, String> {
+        let pipeline = self.pipeline.to_string();
+        let arguments = ["-t", self.tests, "-P", &pipeline, "-c", CLIENTS];
+        run_benchmark(&self.tool, self.core, port, &arguments, self.requests_per_test)
+    }
+}
+
+/// For each test of the first round, the median of its requests per second over `rounds`.
+fn medians(rounds: &[Results]) -> Results {
+    let mut medians = Results::new();
+    let Some(first_round) = rounds.first() else { return medians };
+    {
+        for (test, _) in first_round {
             let mut values: Vec<f64> =
                 rounds.iter().filter_map(|round| round.iter().find(|(name, _)| name == test).map(|(_, value)| *value)).collect();
             values.sort_by(f64::total_cmp);
             medians.push((test.clone(), values[values.len() / 2]));
         }
-        Ok(medians)
     }
+    medians
 }
 
-/// Runs `redis-benchmark` once against 127.0.0.1:`port` and reads its CSV output.
-fn run_benchmark(tool: &Path, port: u16, requests_per_test: u64) -> Result<Results, String> {
-    let mut child = Command::new(tool)
+/// Runs `redis-benchmark` (on `core`, if given) once against 127.0.0.1:`port` with `arguments`
+/// and reads its CSV output.
+fn run_benchmark(tool: &Path, core: Option<usize>, port: u16, arguments: &[&str], requests_per_test: u64) -> Result<Results, String> {
+    let mut child = kv_server::command_on_core(tool, core)
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-        .args(BENCHMARK_ARGUMENTS)
+        .args(arguments)
         .args(["-n", &requests_per_test.to_string()])
         .arg("--csv")
         .stdin(Stdio::null())
@@ -290,7 +331,7 @@ fn update_every_second(control_socket: &Path, library: &Path, stop: &AtomicBool)
     updates
 }
 
-fn print_table(without_updates: &Results, with_updates: &Results, redis: &Results) {
+fn print_table(pipeline: u32, without_updates: &Results, with_updates: &Results, redis: &Results) {
     let by_test = |results: &Results| results.iter().cloned().collect::<BTreeMap<String, f64>>();
     let (with_updates, redis) = (by_test(with_updates), by_test(redis));
     let cell = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |value| format!("{value:.0}"));
@@ -299,7 +340,7 @@ fn print_table(without_updates: &Results, with_updates: &Results, redis: &Result
         _ => "-".to_owned(),
     };
     println!();
-    println!("requests per second (median of the rounds)");
+    println!("requests per second with -P {pipeline} (median of the rounds)");
     println!(
         "  {:<16} {:>14} {:>18} {:>16} {:>9} {:>9}",
         "test", "(a) kv-server", "(b) kv + updates", "(c) redis-server", "(a)/(c)", "(b)/(c)"

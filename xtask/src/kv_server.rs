@@ -70,6 +70,18 @@ impl KvServer {
         probation_milliseconds: Option<u64>,
         extra_arguments: &[&str],
     ) -> Result<KvServer, String> {
+        KvServer::start_pinned(binary, library, probation_milliseconds, extra_arguments, None)
+    }
+
+    /// [`KvServer::start_with`], on CPU core `core` alone when it is given (through `taskset`, so
+    /// that the server sees one core from its first instruction and sizes its runtime for it).
+    pub fn start_pinned(
+        binary: &Path,
+        library: &Path,
+        probation_milliseconds: Option<u64>,
+        extra_arguments: &[&str],
+        core: Option<usize>,
+    ) -> Result<KvServer, String> {
         let socket_directory = tempfile::Builder::new()
             .prefix("ecdysis-kv-")
             .tempdir()
@@ -78,7 +90,7 @@ impl KvServer {
         std::fs::set_permissions(socket_directory.path(), std::fs::Permissions::from_mode(0o700))
             .map_err(|error| format!("could not make `{}` private: {error}", socket_directory.path().display()))?;
         let control_socket = socket_directory.path().join("kv.sock");
-        let mut command = Command::new(binary);
+        let mut command = command_on_core(binary, core);
         command
             .args(["--listen", "127.0.0.1:0", "--control"])
             .arg(&control_socket)
@@ -336,4 +348,17 @@ pub fn connect(port: u16) -> Result<redis::Connection, String> {
     connection.set_read_timeout(Some(CLIENT_TIMEOUT)).map_err(|error| format!("could not set a read timeout: {error}"))?;
     connection.set_write_timeout(Some(CLIENT_TIMEOUT)).map_err(|error| format!("could not set a write timeout: {error}"))?;
     Ok(connection)
+}
+
+/// A command that runs `program` on CPU core `core` alone when it is given (through `taskset`, so
+/// that the program sees one core from its first instruction), else as it is.
+pub fn command_on_core(program: impl AsRef<std::ffi::OsStr>, core: Option<usize>) -> Command {
+    match core {
+        Some(core) => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", &core.to_string()]).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
 }

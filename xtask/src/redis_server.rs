@@ -3,7 +3,7 @@
 //! persistence, in a temporary directory, stopped when dropped.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::kv_server;
@@ -25,8 +25,9 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts `binary` and waits for it to answer PING.
-    pub fn start(binary: &Path) -> Result<RedisServer, String> {
+    /// Starts `binary`, on CPU core `core` alone when it is given (through `taskset`), and waits
+    /// for it to answer PING.
+    pub fn start_pinned(binary: &Path, core: Option<usize>) -> Result<RedisServer, String> {
         let directory = tempfile::Builder::new()
             .prefix("ecdysis-redis-")
             .tempdir()
@@ -37,7 +38,7 @@ impl RedisServer {
             .and_then(|listener| listener.local_addr())
             .map_err(|error| format!("could not find a free port: {error}"))?
             .port();
-        let child = Command::new(binary)
+        let child = kv_server::command_on_core(binary, core)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(directory.path())

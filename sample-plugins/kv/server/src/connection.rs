@@ -1,16 +1,18 @@
-//! One client connection: read RESP2 requests, hand each pipeline to the kv plugin as one batch, and
-//! write the replies back; plus the registry of open connections that bounds their number and shuts
-//! them down.
+//! One client connection, a task on the server's tokio runtime: read RESP2 requests, hand each
+//! pipeline to the kv plugin as one batch, and write the replies back; plus the registry of open
+//! connections that bounds their number and shuts them down.
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use ecdysis_host::Module;
 use kv_interface::{CommandBatch, Kv, resp};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
 
 use crate::request_parser::{Parsed, RequestParser};
 
@@ -33,11 +35,12 @@ const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// pipeline, so that a long pipeline does not pile up its replies in memory.
 const WRITE_THRESHOLD_BYTES: usize = 4 * 1024 * 1024;
 
-/// The open connections: a handle to each one's socket, to shut it down, and their number.
+/// The open connections: a duplicate of each one's socket, to shut it down from outside its task,
+/// and their number.
 #[derive(Default)]
 pub struct Connections {
     open: Mutex<OpenConnections>,
-    all_closed: Condvar,
+    all_closed: Notify,
 }
 
 #[derive(Default)]
@@ -46,7 +49,7 @@ struct OpenConnections {
     next_identifier: u64,
 }
 
-/// A connection's place in [`Connections`]; dropping it (when the connection's thread ends) frees
+/// A connection's place in [`Connections`]; dropping it (when the connection's task ends) frees
 /// the place.
 pub struct ConnectionTicket {
     connections: Arc<Connections>,
@@ -58,7 +61,7 @@ impl Drop for ConnectionTicket {
         let mut open = self.connections.lock();
         open.sockets.remove(&self.identifier);
         if open.sockets.is_empty() {
-            self.connections.all_closed.notify_all();
+            self.connections.all_closed.notify_waiters();
         }
     }
 }
@@ -74,14 +77,17 @@ impl Connections {
     ///
     /// # Errors
     /// When the socket cannot be duplicated for the registry.
-    pub fn register(self: &Arc<Self>, stream: &TcpStream) -> std::io::Result<Option<ConnectionTicket>> {
+    pub fn register(self: &Arc<Self>, stream: &tokio::net::TcpStream) -> std::io::Result<Option<ConnectionTicket>> {
         let mut open = self.lock();
         if open.sockets.len() >= MAX_CONNECTIONS {
             return Ok(None);
         }
+        // A duplicate of the descriptor: shutting it down ends the connection's reads and writes,
+        // and it stays valid however the task closes its own.
+        let duplicate = TcpStream::from(stream.as_fd().try_clone_to_owned()?);
         let identifier = open.next_identifier;
         open.next_identifier += 1;
-        open.sockets.insert(identifier, stream.try_clone()?);
+        open.sockets.insert(identifier, duplicate);
         Ok(Some(ConnectionTicket { connections: Arc::clone(self), identifier }))
     }
 
@@ -90,7 +96,7 @@ impl Connections {
         self.lock().sockets.len()
     }
 
-    /// Shuts down `how` the socket of every open connection. Shutting down reading wakes a thread
+    /// Shuts down `how` the socket of every open connection. Shutting down reading wakes a task
     /// waiting for a request (its read returns end of input) and lets it finish the batch it is
     /// executing and write its replies; shutting down both ways also fails a write a client does
     /// not read.
@@ -102,55 +108,52 @@ impl Connections {
     }
 
     /// Waits until every connection has closed, at most `patience`. Returns whether they all did.
-    pub fn wait_until_all_closed(&self, patience: Duration) -> bool {
-        let deadline = Instant::now() + patience;
-        let mut open = self.lock();
-        while !open.sockets.is_empty() {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
+    pub async fn wait_until_all_closed(&self, patience: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // Made before looking, so that a connection closing in between still wakes this wait.
+            let closed = self.all_closed.notified();
+            if self.lock().sockets.is_empty() {
+                return true;
             }
-            open = match self.all_closed.wait_timeout(open, deadline - now) {
-                Ok((open, _)) => open,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+            if tokio::time::timeout_at(deadline, closed).await.is_err() {
+                return self.lock().sockets.is_empty();
+            }
         }
-        true
     }
 }
 
 /// Tells a client it was refused because [`MAX_CONNECTIONS`] are open, and closes its connection.
-pub fn refuse_for_too_many_connections(mut stream: TcpStream) {
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+/// Gives up after a second on a client that does not read.
+pub async fn refuse_for_too_many_connections(mut stream: tokio::net::TcpStream) {
     let mut reply = Vec::new();
     resp::error(&mut reply, "ERR max number of clients reached");
-    let _ = stream.write_all(&reply);
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&reply)).await;
 }
 
 /// Serves one client until it disconnects, sends `QUIT`, breaks the protocol, or the server shuts
-/// down (`shutting_down`).
+/// down (`shutting_down`). Every pipeline that arrives is handed to the plugin with
+/// [`Module::call_async`], so a connection waiting for an update to finish holds no thread.
 ///
 /// # Errors
 /// When reading from or writing to the client fails; the connection is then over.
-pub fn serve_connection(stream: &TcpStream, kv: &Module<dyn Kv>, shutting_down: &AtomicBool) -> std::io::Result<()> {
+pub async fn serve_connection(mut stream: tokio::net::TcpStream, kv: &Module<dyn Kv>, shutting_down: &AtomicBool) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut parser = RequestParser::new();
-    let mut unconsumed_input: Vec<u8> = Vec::new();
-    let mut read_chunk = vec![0_u8; READ_CHUNK_BYTES];
+    let mut unconsumed_input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut batch = CommandBatch::new();
     let mut replies: Vec<u8> = Vec::new();
     loop {
-        let bytes_read = match (&*stream).read(&mut read_chunk) {
-            Ok(0) => return Ok(()),
-            Ok(bytes_read) => bytes_read,
-            Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
+        if unconsumed_input.capacity() - unconsumed_input.len() < READ_CHUNK_BYTES / 4 {
+            unconsumed_input.reserve(READ_CHUNK_BYTES);
+        }
+        if stream.read_buf(&mut unconsumed_input).await? == 0 {
+            return Ok(());
+        }
         // Requests that arrive once shutdown has begun are not served; the batch in flight was.
         if shutting_down.load(Ordering::SeqCst) {
             return Ok(());
         }
-        unconsumed_input.extend_from_slice(&read_chunk[..bytes_read]);
         let mut consumed_bytes = 0;
         let mut close_after_replying = false;
         loop {
@@ -159,16 +162,16 @@ pub fn serve_connection(stream: &TcpStream, kv: &Module<dyn Kv>, shutting_down: 
                     consumed_bytes += consumed;
                     if arguments.first().is_some_and(|name| name.eq_ignore_ascii_case(b"QUIT")) {
                         // QUIT is the server's: the commands before it run, then it answers and closes.
-                        execute_batch(kv, &mut batch, &mut replies);
+                        execute_batch(kv, &mut batch, &mut replies).await;
                         resp::ok(&mut replies);
                         close_after_replying = true;
                         break;
                     }
                     batch.push(&arguments);
                     if batch.len() >= MAX_BATCH_COMMANDS || batch.as_bytes().len() >= MAX_BATCH_BYTES {
-                        execute_batch(kv, &mut batch, &mut replies);
+                        execute_batch(kv, &mut batch, &mut replies).await;
                         if replies.len() >= WRITE_THRESHOLD_BYTES {
-                            (&*stream).write_all(&replies)?;
+                            stream.write_all(&replies).await?;
                             replies.clear();
                         }
                     }
@@ -180,26 +183,26 @@ pub fn serve_connection(stream: &TcpStream, kv: &Module<dyn Kv>, shutting_down: 
                 Err(protocol_error) => {
                     // As Redis does: the complete commands before the error are served, then the
                     // error is reported and the connection closed.
-                    execute_batch(kv, &mut batch, &mut replies);
+                    execute_batch(kv, &mut batch, &mut replies).await;
                     resp::error(&mut replies, &format!("ERR Protocol error: {protocol_error}"));
                     close_after_replying = true;
                     break;
                 }
             }
         }
-        execute_batch(kv, &mut batch, &mut replies);
+        execute_batch(kv, &mut batch, &mut replies).await;
         unconsumed_input.drain(..consumed_bytes);
         if !replies.is_empty() {
-            (&*stream).write_all(&replies)?;
+            stream.write_all(&replies).await?;
             replies.clear();
         }
         if close_after_replying {
-            let _ = stream.shutdown(Shutdown::Both);
+            let _ = stream.shutdown().await;
             return Ok(());
         }
         // A large buffer left by one big request is given back once it is no longer needed.
         if unconsumed_input.is_empty() && unconsumed_input.capacity() > 4 * READ_CHUNK_BYTES {
-            unconsumed_input = Vec::new();
+            unconsumed_input = Vec::with_capacity(READ_CHUNK_BYTES);
         }
     }
 }
@@ -207,7 +210,7 @@ pub fn serve_connection(stream: &TcpStream, kv: &Module<dyn Kv>, shutting_down: 
 /// Executes `batch` in the plugin with one call, appends its replies to `replies`, and empties it.
 /// When the call fails (the plugin panicked), every command of the batch gets
 /// `-ERR internal error: <why>`; the connection goes on.
-fn execute_batch(kv: &Module<dyn Kv>, batch: &mut CommandBatch, replies: &mut Vec<u8>) {
+async fn execute_batch(kv: &Module<dyn Kv>, batch: &mut CommandBatch, replies: &mut Vec<u8>) {
     if batch.is_empty() {
         return;
     }

@@ -26,9 +26,11 @@
 //! ready: kv VERSION
 //! ```
 //!
-//! The server owns the network side: one thread per connection (at most
-//! [`connection::MAX_CONNECTIONS`]), RESP2 parsing ([`request_parser`]), pipelining (each pipeline
-//! goes to the plugin as one batch) and `QUIT`. Everything else is the plugin's. On SIGINT or SIGTERM
+//! The server owns the network side, on tokio: one task per connection (at most
+//! [`connection::MAX_CONNECTIONS`]) on one worker thread per core, RESP2 parsing ([`request_parser`]),
+//! pipelining (each pipeline goes to the plugin as one batch, through
+//! [`Module::call_async`](ecdysis_host::Module::call_async), so a connection waiting for an update
+//! holds no thread) and `QUIT`. Everything else is the plugin's. On SIGINT or SIGTERM
 //! it stops accepting, lets the batches in flight finish, closes every connection, writes a last
 //! snapshot (with `--state-dir`), releases the host (which removes the control socket), prints
 //! `shut down` and exits with status 0.
@@ -39,7 +41,7 @@ mod connection;
 mod request_parser;
 
 use std::io::{IsTerminal, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,8 +50,7 @@ use std::time::Duration;
 
 use ecdysis_host::{ControlSocket, ErrorChain, Host, Module};
 use kv_interface::Kv;
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::connection::{Connections, refuse_for_too_many_connections, serve_connection};
 
@@ -58,6 +59,10 @@ const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--con
 /// How long connections get to finish the batch they are executing and write its replies once
 /// shutdown has begun, before their sockets are shut down both ways.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The signal numbers, for messages and the exit status of a second signal.
+const SIGINT: i32 = 2;
+const SIGTERM: i32 = 15;
 
 fn main() -> ExitCode {
     // First, before anything else: in a rehearsal process this runs the rehearsal and exits.
@@ -191,25 +196,10 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let kv: Module<dyn Kv> = host.load(&options.plugin)?;
     let listener =
         TcpListener::bind(&options.listen_address).map_err(|error| format!("cannot listen on {}: {error}", options.listen_address))?;
+    listener.set_nonblocking(true)?;
     let listening_address = listener.local_addr()?;
-
-    // Signals are caught from here on: the first SIGINT or SIGTERM starts the shutdown, a second one
-    // ends the process at once.
-    let shutting_down = Arc::new(AtomicBool::new(false));
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let signals_handle = signals.handle();
-    let shutting_down_on_signal = Arc::clone(&shutting_down);
-    let signal_thread = std::thread::Builder::new().name("kv-signals".into()).spawn(move || {
-        for signal in signals.forever() {
-            if shutting_down_on_signal.swap(true, Ordering::SeqCst) {
-                // A second signal means the operator will not wait for the clean shutdown.
-                eprintln!("kv-server: received signal {signal} again; exiting at once");
-                std::process::exit(128 + signal);
-            }
-            eprintln!("kv-server: received signal {signal}; shutting down");
-            wake_accepting_thread(listening_address);
-        }
-    })?;
+    // One worker per core this process may run on (a server pinned to one core gets one).
+    let runtime = tokio::runtime::Builder::new_multi_thread().thread_name("kv-worker").enable_all().build()?;
 
     let mut stdout = std::io::stdout().lock();
     if let Some(path) = host.control_socket_path() {
@@ -220,20 +210,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     stdout.flush()?;
     drop(stdout);
 
-    let connections = Arc::new(Connections::default());
-    accept_connections(&listener, &kv, &connections, &shutting_down);
-
-    // Shutdown: no new connections; waiting clients get end of input; the batches in flight finish
-    // and their replies are written; then whatever is still open is cut.
-    drop(listener);
-    connections.shut_down_all(Shutdown::Read);
-    if !connections.wait_until_all_closed(SHUTDOWN_GRACE) {
-        eprintln!("kv-server: {} connection(s) still busy after {SHUTDOWN_GRACE:?}; closing them", connections.count());
-        connections.shut_down_all(Shutdown::Both);
-        if !connections.wait_until_all_closed(SHUTDOWN_GRACE) {
-            eprintln!("kv-server: {} connection(s) did not close; exiting anyway", connections.count());
-        }
-    }
+    runtime.block_on(serve(listener, &kv))?;
     // Every write served is in the last snapshot (with a state directory; without one, this does
     // nothing).
     if let Err(error) = host.shutdown() {
@@ -247,63 +224,79 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = control_socket_path.filter(|path| path.exists()) {
         let _ = std::fs::remove_file(path);
     }
-    signals_handle.close();
-    let _ = signal_thread.join();
+    // Connection tasks still blocked on a client are dropped with the runtime, closing their sockets.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "shut down")?;
     stdout.flush()?;
     Ok(())
 }
 
-/// Accepts clients, each on a thread of its own, until `shutting_down` is set (the signal thread
-/// then connects once to wake this loop).
-fn accept_connections(listener: &TcpListener, kv: &Module<dyn Kv>, connections: &Arc<Connections>, shutting_down: &Arc<AtomicBool>) {
-    for accepted in listener.incoming() {
-        if shutting_down.load(Ordering::SeqCst) {
-            return;
+/// Serves clients on `listener` until SIGINT or SIGTERM, then shuts down: no new connections;
+/// waiting clients get end of input; the batches in flight finish and their replies are written;
+/// then whatever is still open is cut. A second signal ends the process at once.
+async fn serve(listener: TcpListener, kv: &Module<dyn Kv>) -> Result<(), Box<dyn std::error::Error>> {
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    let connections = Arc::new(Connections::default());
+    let first_signal = loop {
+        tokio::select! {
+            _ = interrupt.recv() => break SIGINT,
+            _ = terminate.recv() => break SIGTERM,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => accept_connection(stream, kv, &connections, &shutting_down),
+                Err(error) => {
+                    // Running out of file descriptors, or a client that gave up before it was
+                    // accepted: wait a moment rather than spin, and go on.
+                    eprintln!("kv-server: accepting a connection failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
         }
-        let stream = match accepted {
-            Ok(stream) => stream,
-            Err(error) => {
-                // Running out of file descriptors, or a client that gave up before it was accepted:
-                // wait a moment rather than spin, and go on.
-                eprintln!("kv-server: accepting a connection failed: {error}");
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
-            }
+    };
+    shutting_down.store(true, Ordering::SeqCst);
+    eprintln!("kv-server: received signal {first_signal}; shutting down");
+    // A second signal means the operator will not wait for the clean shutdown.
+    tokio::spawn(async move {
+        let second_signal = tokio::select! {
+            _ = interrupt.recv() => SIGINT,
+            _ = terminate.recv() => SIGTERM,
         };
-        let ticket = match connections.register(&stream) {
-            Ok(Some(ticket)) => ticket,
-            Ok(None) => {
-                refuse_for_too_many_connections(stream);
-                continue;
-            }
-            Err(error) => {
-                eprintln!("kv-server: cannot register a connection: {error}");
-                continue;
-            }
-        };
-        let (kv, shutting_down) = (kv.clone(), Arc::clone(shutting_down));
-        let spawned = std::thread::Builder::new().name("kv-connection".into()).spawn(move || {
-            // The client's own failures (a reset, a broken pipe) end only its connection.
-            let _ = serve_connection(&stream, &kv, &shutting_down);
-            drop(ticket);
-        });
-        if let Err(error) = spawned {
-            eprintln!("kv-server: cannot start a thread for a connection: {error}");
+        eprintln!("kv-server: received signal {second_signal} again; exiting at once");
+        std::process::exit(128 + second_signal);
+    });
+    drop(listener);
+    connections.shut_down_all(Shutdown::Read);
+    if !connections.wait_until_all_closed(SHUTDOWN_GRACE).await {
+        eprintln!("kv-server: {} connection(s) still busy after {SHUTDOWN_GRACE:?}; closing them", connections.count());
+        connections.shut_down_all(Shutdown::Both);
+        if !connections.wait_until_all_closed(SHUTDOWN_GRACE).await {
+            eprintln!("kv-server: {} connection(s) did not close; exiting anyway", connections.count());
         }
     }
+    Ok(())
 }
 
-/// Connects once to the listening socket so that the thread blocked in `accept` returns and sees
-/// that shutdown has begun.
-fn wake_accepting_thread(listening_address: SocketAddr) {
-    let reachable_address = match listening_address.ip() {
-        IpAddr::V4(address) if address.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listening_address.port()),
-        IpAddr::V6(address) if address.is_unspecified() => SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), listening_address.port()),
-        _ => listening_address,
+/// Registers a new client and starts its task, or refuses it when [`connection::MAX_CONNECTIONS`]
+/// are open.
+fn accept_connection(stream: tokio::net::TcpStream, kv: &Module<dyn Kv>, connections: &Arc<Connections>, shutting_down: &Arc<AtomicBool>) {
+    let ticket = match connections.register(&stream) {
+        Ok(Some(ticket)) => ticket,
+        Ok(None) => {
+            tokio::spawn(refuse_for_too_many_connections(stream));
+            return;
+        }
+        Err(error) => {
+            eprintln!("kv-server: cannot register a connection: {error}");
+            return;
+        }
     };
-    if let Err(error) = TcpStream::connect_timeout(&reachable_address, Duration::from_secs(1)) {
-        eprintln!("kv-server: cannot wake the accepting thread at {reachable_address}: {error}");
-    }
+    let (kv, shutting_down) = (kv.clone(), Arc::clone(shutting_down));
+    tokio::spawn(async move {
+        // The client's own failures (a reset, a broken pipe) end only its connection.
+        let _ = serve_connection(stream, &kv, &shutting_down).await;
+        drop(ticket);
+    });
 }
