@@ -80,6 +80,7 @@
 
 pub mod codec;
 pub mod compare;
+pub mod crossing;
 pub mod descriptor;
 pub mod envelope;
 pub mod error;
