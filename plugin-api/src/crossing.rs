@@ -322,7 +322,7 @@ impl RawForm<'_> for SystemTime {
 )]
 pub trait CrossesAsMessagePack {}
 
-impl<T: serde::Serialize + serde::de::DeserializeOwned + ?Sized> CrossesAsMessagePack for T {}
+impl<T: serde::Serialize + serde::de::DeserializeOwned> CrossesAsMessagePack for T {}
 
 /// Compiles only when `T` can cross as MessagePack; the generated code calls it once per such type.
 #[doc(hidden)]
@@ -367,10 +367,7 @@ mod tests {
     fn damaged_raw_forms_are_refused_with_what_was_wrong() {
         let message = |result: Result<(), RawFormError>| result.unwrap_err().to_string();
         assert_eq!(message(Duration::read_raw(&[0; 11]).map(drop)), "the raw form of `Duration` ends early: 4 more bytes needed, 3 left");
-        assert_eq!(
-            message(Duration::read_raw(&[0; 13]).map(drop)),
-            "the raw form of `Duration` is followed by 1 unexpected bytes"
-        );
+        assert_eq!(message(Duration::read_raw(&[0; 13]).map(drop)), "the raw form of `Duration` is followed by 1 unexpected bytes");
         let mut too_many_nanoseconds = vec![0; 8];
         too_many_nanoseconds.extend_from_slice(&NANOSECONDS_PER_SECOND.to_le_bytes());
         assert_eq!(

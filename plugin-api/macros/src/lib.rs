@@ -12,10 +12,21 @@
 //! through them are generic code in `ecdysis_plugin_api::ffi`, the one module where the plugin API
 //! crosses the boundary.
 //!
-//! Arguments cross as they are when they are primitives (`u8`..`u64`, `i8`..`i64`, `usize`,
-//! `isize`, `f32`, `f64`, `bool`), as pointer and length when they are `&str` or `&[u8]`, and as
-//! MessagePack otherwise. Results cross as they are when primitive, as raw bytes when `Vec<u8>`, and
-//! as MessagePack otherwise, always copied into memory of the caller.
+//! How each argument and result crosses is decided from how its type is spelled: primitives as they
+//! are; `&str` and `&[u8]` arguments as pointer and length; `Vec<u8>`, `Bytes`, `Option<Vec<u8>>`,
+//! `Option<&[u8]>` (arguments only), `Vec<Vec<u8>>`, `Duration` and `SystemTime` in the compact raw
+//! forms of `ecdysis_plugin_api::crossing::RawForm`; any other type as MessagePack, after an
+//! assertion that it has serde's traits (`crossing::CrossesAsMessagePack`), so that a type without
+//! them is refused first with a message that names the boundary. Results are always copied into
+//! memory of the caller. Types that cannot cross (channels, references in results, `&mut`,
+//! `impl Trait`, trait objects, closures, function pointers, raw pointers) and `async` or generic
+//! methods are refused with "`T` cannot cross the plugin boundary because *reason*; *way out*"
+//! at their span. The table, with every spelling recognised, is in the crate documentation of
+//! `ecdysis_plugin_api` ("What crosses the boundary, and how").
+//!
+//! The fingerprint covers every signature as written, with " as raw" after each type that crosses
+//! in a raw form, so that a plugin built when that type crossed as MessagePack is refused at load.
+//! (`Vec<u8>` results crossed raw before the other raw forms and are not marked.)
 
 #![forbid(unsafe_code)]
 
@@ -118,9 +129,7 @@ fn is_named(ty: &Type, name: &str, modules: &[&str]) -> bool {
 /// of `ecdysis_plugin_api` for the list of spellings). `Option<&[u8]>` is among them only for
 /// arguments; in a result it is refused as a reference.
 fn has_raw_form(ty: &Type) -> bool {
-    let is_byte_slice_reference = |ty: &Type| {
-        matches!(ty, Type::Reference(reference) if reference.mutability.is_none() && matches!(&*reference.elem, Type::Slice(slice) if is_u8(&slice.elem)))
-    };
+    let is_byte_slice_reference = |ty: &Type| matches!(ty, Type::Reference(reference) if reference.mutability.is_none() && matches!(&*reference.elem, Type::Slice(slice) if is_u8(&slice.elem)));
     is_byte_vector(ty)
         || is_named(ty, "Bytes", &["bytes", "crossing"])
         || is_named(ty, "Duration", &["time"])
@@ -139,19 +148,31 @@ enum Position {
 /// `ty` as a reader would write it: `Option<&[u8]>` rather than `Option < & [u8] >`.
 fn spelled(ty: &Type) -> String {
     let mut text = quote!(#ty).to_string();
-    for (from, to) in [(" < ", "<"), ("< ", "<"), (" <", "<"), (" >", ">"), (" :: ", "::"), (":: ", "::"), ("& ", "&"), (" ,", ","), (" (", "("), ("* ", "*")] {
+    for (from, to) in [
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" :: ", "::"),
+        (":: ", "::"),
+        ("& ", "&"),
+        (" ,", ","),
+        (" (", "("),
+        ("* ", "*"),
+    ] {
         text = text.replace(from, to);
     }
     text
 }
 
-/// The error for a type that cannot cross: "`<type>` cannot cross the plugin boundary because
-/// <reason>; <way out>", at the span of the type.
+/// The error for a type that cannot cross: "`T` cannot cross the plugin boundary because
+/// *reason*; *way out*", at the span of the type.
 fn refusal(ty: &Type, reason: &str, way_out: &str) -> syn::Error {
     syn::Error::new(ty.span(), format!("`{}` cannot cross the plugin boundary because {reason}; {way_out}", spelled(ty)))
 }
 
-const CHANNEL_ENDS: &[&str] = &["Sender", "Receiver", "SyncSender", "UnboundedSender", "UnboundedReceiver", "WeakSender", "WeakUnboundedSender"];
+const CHANNEL_ENDS: &[&str] =
+    &["Sender", "Receiver", "SyncSender", "UnboundedSender", "UnboundedReceiver", "WeakSender", "WeakUnboundedSender"];
 const CLOSURE_TRAITS: &[&str] = &["Fn", "FnMut", "FnOnce", "AsyncFn", "AsyncFnMut", "AsyncFnOnce"];
 const SMART_POINTERS: &[&str] = &["Box", "Arc", "Rc"];
 
@@ -211,19 +232,23 @@ fn refuse_what_cannot_cross(ty: &Type, position: Position) -> syn::Result<()> {
         Type::Path(path) => {
             let Some(last) = path.path.segments.last() else { return Ok(()) };
             if CHANNEL_ENDS.iter().any(|name| last.ident == name) {
-                return Err(refusal(
-                    ty,
-                    "a channel is tied to memory and threads of one side",
-                    "return data, or poll through a method",
-                ));
+                return Err(refusal(ty, "a channel is tied to memory and threads of one side", "return data, or poll through a method"));
             }
             if SMART_POINTERS.iter().any(|name| last.ident == name)
                 && let Some(Type::TraitObject(object)) = single_type_argument(ty, &last.ident.to_string())
             {
                 return Err(if is_closure_bound(&object.bounds) {
-                    refusal(ty, "a closure's code and captures live on one side, which may be unloaded", "pass data and add a method to the interface for what the closure would do")
+                    refusal(
+                        ty,
+                        "a closure's code and captures live on one side, which may be unloaded",
+                        "pass data and add a method to the interface for what the closure would do",
+                    )
                 } else {
-                    refusal(ty, "a trait object's methods are code of one side, which may be unloaded", "pass data (a struct deriving serde's traits) and call methods of the interface")
+                    refusal(
+                        ty,
+                        "a trait object's methods are code of one side, which may be unloaded",
+                        "pass data (a struct deriving serde's traits) and call methods of the interface",
+                    )
                 });
             }
             for segment in &path.path.segments {
@@ -523,9 +548,8 @@ fn expand(item_trait: &ItemTrait, id: Option<LitStr>) -> syn::Result<TokenStream
     );
     // Asserted before anything uses them, so that a type without serde's traits is refused first
     // with a message that names the boundary, at the span of the type.
-    let message_pack_assertions = message_pack_types.iter().map(|owned| {
-        quote_spanned!(owned.span()=> #crossing_module::assert_crosses_as_message_pack::<#owned>();)
-    });
+    let message_pack_assertions =
+        message_pack_types.iter().map(|owned| quote_spanned!(owned.span()=> #crossing_module::assert_crosses_as_message_pack::<#owned>();));
     Ok(quote! {
         #item_trait
 
@@ -580,63 +604,123 @@ mod tests {
     fn each_type_that_cannot_cross_is_refused_with_the_rule_and_the_way_out() {
         let check = |item_trait: ItemTrait, expected: &str| assert_eq!(refusal_of(item_trait), expected);
         check(
-            syn::parse_quote!(trait Events { fn subscribe(&self, to: std::sync::mpsc::Sender<u64>); }),
+            syn::parse_quote!(
+                trait Events {
+                    fn subscribe(&self, to: std::sync::mpsc::Sender<u64>);
+                }
+            ),
             "`std::sync::mpsc::Sender<u64>` cannot cross the plugin boundary because a channel is tied to memory and threads of one side; return data, or poll through a method",
         );
         check(
-            syn::parse_quote!(trait Events { fn events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>>; }),
+            syn::parse_quote!(
+                trait Events {
+                    fn events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>>;
+                }
+            ),
             "`tokio::sync::mpsc::UnboundedReceiver<String>` cannot cross the plugin boundary because a channel is tied to memory and threads of one side; return data, or poll through a method",
         );
         check(
-            syn::parse_quote!(trait Store { fn get(&self, key: &[u8]) -> &[u8]; }),
+            syn::parse_quote!(
+                trait Store {
+                    fn get(&self, key: &[u8]) -> &[u8];
+                }
+            ),
             "`&[u8]` cannot cross the plugin boundary because a result must be owned by the caller (the plugin may be unloaded); return `String`, `Vec<u8>` or an owned `T`",
         );
         check(
-            syn::parse_quote!(trait Store { fn get(&self, key: &[u8]) -> Option<&str>; }),
+            syn::parse_quote!(
+                trait Store {
+                    fn get(&self, key: &[u8]) -> Option<&str>;
+                }
+            ),
             "`&str` cannot cross the plugin boundary because a result must be owned by the caller (the plugin may be unloaded); return `String`, `Vec<u8>` or an owned `T`",
         );
         check(
-            syn::parse_quote!(trait Store { fn get(&self, key: &[u8]) -> Option<&[u8]>; }),
+            syn::parse_quote!(
+                trait Store {
+                    fn get(&self, key: &[u8]) -> Option<&[u8]>;
+                }
+            ),
             "`&[u8]` cannot cross the plugin boundary because a result must be owned by the caller (the plugin may be unloaded); return `String`, `Vec<u8>` or an owned `T`",
         );
         check(
-            syn::parse_quote!(trait Store { fn keys(&self) -> impl Iterator<Item = String>; }),
+            syn::parse_quote!(
+                trait Store {
+                    fn keys(&self) -> impl Iterator<Item = String>;
+                }
+            ),
             "`impl Iterator<Item = String>` cannot cross the plugin boundary because it stands for a type that only one side's compiler knows; name a concrete owned type (a struct deriving serde's `Serialize` and `Deserialize`)",
         );
         check(
-            syn::parse_quote!(trait Store { fn each(&self, visit: impl Fn(&[u8])); }),
+            syn::parse_quote!(
+                trait Store {
+                    fn each(&self, visit: impl Fn(&[u8]));
+                }
+            ),
             "`impl Fn(&[u8])` cannot cross the plugin boundary because a closure's code and captures live on one side, which may be unloaded; pass data and add a method to the interface for what the closure would do",
         );
         check(
-            syn::parse_quote!(trait Store { fn each(&self, visit: Box<dyn FnMut(u64) + Send>); }),
+            syn::parse_quote!(
+                trait Store {
+                    fn each(&self, visit: Box<dyn FnMut(u64) + Send>);
+                }
+            ),
             "`Box<dyn FnMut(u64) + Send>` cannot cross the plugin boundary because a closure's code and captures live on one side, which may be unloaded; pass data and add a method to the interface for what the closure would do",
         );
         check(
-            syn::parse_quote!(trait Store { fn error(&self) -> Box<dyn std::error::Error>; }),
+            syn::parse_quote!(
+                trait Store {
+                    fn error(&self) -> Box<dyn std::error::Error>;
+                }
+            ),
             "`Box<dyn std::error::Error>` cannot cross the plugin boundary because a trait object's methods are code of one side, which may be unloaded; pass data (a struct deriving serde's traits) and call methods of the interface",
         );
         check(
-            syn::parse_quote!(trait Store { fn show(&self, value: &dyn std::fmt::Debug); }),
+            syn::parse_quote!(
+                trait Store {
+                    fn show(&self, value: &dyn std::fmt::Debug);
+                }
+            ),
             "`dyn std::fmt::Debug` cannot cross the plugin boundary because a trait object's methods are code of one side, which may be unloaded; pass data (a struct deriving serde's traits) and call methods of the interface",
         );
         check(
-            syn::parse_quote!(trait Store { fn on_change(&self, callback: fn(u64) -> bool); }),
+            syn::parse_quote!(
+                trait Store {
+                    fn on_change(&self, callback: fn(u64) -> bool);
+                }
+            ),
             "`fn(u64) -> bool` cannot cross the plugin boundary because a function pointer points into the code of one side, which may be unloaded; add a method to the interface and call it instead",
         );
         check(
-            syn::parse_quote!(trait Store { fn buffer(&self) -> *const u8; }),
+            syn::parse_quote!(
+                trait Store {
+                    fn buffer(&self) -> *const u8;
+                }
+            ),
             "`*const u8` cannot cross the plugin boundary because a pointer into the memory of one side means nothing to the other, nor after an update; pass the data itself (`&[u8]`, `Vec<u8>`, `T`)",
         );
         check(
-            syn::parse_quote!(trait Store { fn fill(&self, out: &mut Vec<u8>); }),
+            syn::parse_quote!(
+                trait Store {
+                    fn fill(&self, out: &mut Vec<u8>);
+                }
+            ),
             "`&mut Vec<u8>` cannot cross the plugin boundary because the plugin cannot write into the caller's memory; take `&T` and return the new value",
         );
         check(
-            syn::parse_quote!(trait Store { async fn get(&self, key: String) -> Vec<u8>; }),
+            syn::parse_quote!(
+                trait Store {
+                    async fn get(&self, key: String) -> Vec<u8>;
+                }
+            ),
             "`async fn get` cannot cross the plugin boundary because a future is tied to the memory and the executor of one side; make it a plain `fn` (the host can call it from async code)",
         );
         check(
-            syn::parse_quote!(trait Store { fn get<K: AsRef<[u8]>>(&self, key: K) -> Vec<u8>; }),
+            syn::parse_quote!(
+                trait Store {
+                    fn get<K: AsRef<[u8]>>(&self, key: K) -> Vec<u8>;
+                }
+            ),
             "generic method `get` cannot cross the plugin boundary because the plugin is compiled before a caller picks its type arguments; use concrete types",
         );
     }
@@ -654,13 +738,24 @@ mod tests {
         // The signatures of an interface without raw forms read as they did before them, so the
         // plugins built then keep loading.
         assert_eq!(
-            canonical_of(syn::parse_quote!(trait Counter { fn increment(&self, key: &str, by: i64) -> i64; fn value(&self, key: &str) -> Option<i64>; fn dump(&self) -> Vec<u8>; })),
+            canonical_of(syn::parse_quote!(
+                trait Counter {
+                    fn increment(&self, key: &str, by: i64) -> i64;
+                    fn value(&self, key: &str) -> Option<i64>;
+                    fn dump(&self) -> Vec<u8>;
+                }
+            )),
             "ecdysis-interface/3;increment(& str,i64)->i64;value(& str)->Option < i64 >;dump()->Vec < u8 >;"
         );
         // Those with raw forms are marked, so a plugin built when they crossed as MessagePack is
         // refused by the fingerprint instead of misread.
         assert_eq!(
-            canonical_of(syn::parse_quote!(trait Store { fn put(&self, key: Vec<u8>, value: Option<Vec<u8>>, ttl: std::time::Duration) -> Option<Vec<u8>>; fn at(&self) -> SystemTime; })),
+            canonical_of(syn::parse_quote!(
+                trait Store {
+                    fn put(&self, key: Vec<u8>, value: Option<Vec<u8>>, ttl: std::time::Duration) -> Option<Vec<u8>>;
+                    fn at(&self) -> SystemTime;
+                }
+            )),
             "ecdysis-interface/3;put(Vec < u8 > as raw,Option < Vec < u8 > > as raw,std :: time :: Duration as raw)->Option < Vec < u8 > > as raw;at()->SystemTime as raw;"
         );
     }

@@ -95,7 +95,8 @@ fn byte_vectors_cross_as_a_count_and_each_one_with_its_length() {
 #[test]
 fn durations_cross_as_seconds_and_nanoseconds() {
     let (_host, echo) = echo();
-    let cases = [Duration::ZERO, Duration::from_nanos(1), Duration::from_millis(1500), Duration::MAX - Duration::from_nanos(1), Duration::MAX];
+    let cases =
+        [Duration::ZERO, Duration::from_nanos(1), Duration::from_millis(1500), Duration::MAX - Duration::from_nanos(1), Duration::MAX];
     for duration in cases {
         check(&echo, duration, 12, |echo, value| echo.wait(value));
         check(&echo, duration, 12, |echo, value| echo.wait_borrowed(&value));
