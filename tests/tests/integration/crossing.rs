@@ -144,7 +144,7 @@ fn a_signature_with_raw_forms_has_another_fingerprint_than_when_it_crossed_as_me
 const COMPILE_DEADLINE: Duration = Duration::from_secs(900);
 
 #[test]
-fn a_type_without_serde_is_refused_first_with_a_message_that_names_the_boundary() {
+fn a_type_without_serde_or_a_lookalike_of_a_raw_form_is_refused_with_a_message_that_names_the_boundary() {
     let directory = tempfile::tempdir().unwrap();
     let plugin_api = workspace_root().join("plugin-api");
     std::fs::write(
@@ -161,10 +161,16 @@ fn a_type_without_serde_is_refused_first_with_a_message_that_names_the_boundary(
     std::fs::create_dir(directory.path().join("src")).unwrap();
     std::fs::write(
         directory.path().join("src/lib.rs"),
-        "//! An interface whose argument has no serde traits.\n\
+        "//! An interface whose argument has no serde traits, and one whose own `Duration` is taken\n\
+         //! for the standard one.\n\
          pub struct Ticket { pub number: u64 }\n\
          #[ecdysis_plugin_api::interface]\n\
-         pub trait Booth { fn hand_in(&self, ticket: Ticket) -> u64; }\n",
+         pub trait Booth { fn hand_in(&self, ticket: Ticket) -> u64; }\n\
+         pub mod lookalike {\n\
+             pub struct Duration(pub u64);\n\
+             #[ecdysis_plugin_api::interface]\n\
+             pub trait Timer { fn arm(&self, after: Duration); }\n\
+         }\n",
     )
     .unwrap();
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace_root().join("target"));
@@ -205,4 +211,10 @@ fn a_type_without_serde_is_refused_first_with_a_message_that_names_the_boundary(
         "in:\n{stderr}"
     );
     assert!(stderr.contains("derive `serde::Serialize` and `serde::Deserialize` for it, or pass it as bytes"), "in:\n{stderr}");
+    assert!(
+        stderr.contains(
+            "error[E0277]: `lookalike::Duration` is spelled like a type that crosses the plugin boundary in raw form, but is not one"
+        ),
+        "in:\n{stderr}"
+    );
 }
