@@ -69,17 +69,65 @@
 //! When the state schema changes, keep the old type, bump [`Schema::VERSION`] on the new one,
 //! implement [`Migrate`] in both directions, and list the steps in `migrations: [...]`.
 //!
-//! # What crosses the boundary
-//! Primitives by value, `&str` and `&[u8]` as pointer and length, anything else as MessagePack.
-//! Results are copied into the caller's memory through a [`ffi::ByteSink`]. A panic in plugin code
-//! is caught inside the plugin and becomes [`CallError::Panicked`]: it never unwinds into the host,
-//! which could not catch it (each `cdylib` has its own `std`).
+//! # What crosses the boundary, and how
+//!
+//! `#[interface]` decides how each argument and result crosses from how its type is *spelled*
+//! (a macro sees no types, only their names):
+//!
+//! | type | as an argument | as a result |
+//! |---|---|---|
+//! | `u8`..`u64`, `i8`..`i64`, `usize`, `isize`, `f32`, `f64`, `bool` | by value | by value |
+//! | `&str`, `&[u8]` | pointer and length, not copied | refused (see below) |
+//! | `Vec<u8>` | its bytes | its bytes |
+//! | `Bytes` | its bytes; copied into a new `Bytes` on arrival | its bytes; copied into a new `Bytes` |
+//! | `Option<Vec<u8>>` | a presence byte, then the bytes | a presence byte, then the bytes |
+//! | `Option<&[u8]>` | a presence byte, then the bytes, lent to the plugin | refused (see below) |
+//! | `Vec<Vec<u8>>` | the count, then each buffer with its length | the same |
+//! | `Duration` | seconds and nanoseconds (12 bytes) | the same |
+//! | `SystemTime` | seconds from `UNIX_EPOCH`, negative before it, and nanoseconds (12 bytes) | the same |
+//! | `&T` for any of the raw forms above, e.g. `&Duration` | as `T` | refused (see below) |
+//! | any other `T` or `&T` with serde's `Serialize` and `DeserializeOwned` | MessagePack | MessagePack |
+//!
+//! The byte buffers and times cross in the raw forms of [`crossing::RawForm`], never as one
+//! MessagePack integer per byte. They are recognised by these spellings only: `Vec<u8>` (also
+//! `std::vec::Vec<u8>`); `Bytes`, `bytes::Bytes`, `::bytes::Bytes` or a path ending in
+//! `crossing::Bytes` ([`crossing::Bytes`] re-exports `bytes::Bytes`); `Option<…>` and `Vec<…>` of
+//! those shapes under any path (`std::option::Option<Vec<u8>>`); `Duration` or a path ending in
+//! `time::Duration` (`std::time::Duration`, `core::time::Duration`); `SystemTime` or a path ending
+//! in `time::SystemTime`. A type alias is not seen through: it crosses as MessagePack. A type of
+//! your own named `Duration`, `SystemTime` or `Bytes` is taken for the standard one and refused
+//! with a message saying so; import it under another name.
+//!
+//! Every result is copied into the caller's memory through a [`ffi::ByteSink`], a `Bytes` result
+//! too: the plugin that made it may be unloaded while the caller still holds it. Inside a type that
+//! crosses as MessagePack, fields are serde's business: a `Vec<u8>` field is an array of integers
+//! unless it is marked `#[serde(with = "serde_bytes")]` (crate `serde_bytes`), which makes it one
+//! byte string.
+//!
+//! Changing how a type crosses changes the interface fingerprint: a signature with a raw form reads
+//! differently in the fingerprint from the same signature when that type crossed as MessagePack, so
+//! a plugin built before is refused at load, not misread. (`Vec<u8>` results crossed as raw bytes
+//! already, so interfaces without the other raw forms keep their fingerprints.)
+//!
+//! What cannot cross is refused at compile time, at the span of the type, with the rule and the way
+//! out: "`T` cannot cross the plugin boundary because *reason*; *way out*". Refused are:
+//! channels (any type named `Sender`, `Receiver`, `SyncSender`, `UnboundedSender`,
+//! `UnboundedReceiver`, `WeakSender` or `WeakUnboundedSender`: std, tokio, crossbeam, flume);
+//! references in results (`&T`, `&str`, `&[u8]`, also inside `Option<&str>`); `&mut T`;
+//! `impl Trait`; `dyn Trait`, also in `Box`, `Arc` and `Rc`; closures and function pointers; raw
+//! pointers; `async fn` and generic methods. A type without serde's traits is refused first with
+//! "`T` cannot cross the plugin boundary because it does not implement serde's `Serialize` and
+//! `DeserializeOwned`" ([`crossing::CrossesAsMessagePack`]), before serde's own errors.
+//!
+//! A panic in plugin code is caught inside the plugin and becomes [`CallError::Panicked`]: it never
+//! unwinds into the host, which could not catch it (each `cdylib` has its own `std`).
 
 // Unsafe code lives in `ffi` alone, where every block says why it is sound.
 #![deny(unsafe_code)]
 
 pub mod codec;
 pub mod compare;
+pub mod crossing;
 pub mod descriptor;
 pub mod envelope;
 pub mod error;

@@ -8,6 +8,7 @@ mod calls;
 mod cli;
 mod concurrency;
 mod control;
+mod crossing;
 mod cycles;
 mod durability;
 mod errors;
