@@ -84,7 +84,8 @@ impl OpenedLibrary {
     /// what the library reads through alive: keep it until the library is closed.
     pub(crate) fn install_clock(&self, clock: &Clock) -> Option<InstalledClock> {
         let install = self.descriptor().hooks.install_clock()?;
-        let source = Box::new(ClockSource { context: clock.context(), wall_unix_nanos: read_wall_clock, monotonic_nanos: read_monotonic_clock });
+        let source =
+            Box::new(ClockSource { context: clock.context(), wall_unix_nanos: read_wall_clock, monotonic_nanos: read_monotonic_clock });
         // SAFETY: a verified hook; the source is boxed (its address does not change) and kept, with
         // the clock its context points to, by the `InstalledClock` the caller keeps until the
         // library is closed.

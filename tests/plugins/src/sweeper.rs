@@ -65,7 +65,8 @@ impl Schema for SweeperStateV2 {
 
 impl Migrate<SweeperStateV2> for SweeperStateV1 {
     fn migrate(self, _options: &MigrationOptions) -> Result<SweeperStateV2, PluginError> {
-        let entries = self.entries.into_iter().map(|(key, (value, expires_at_unix_ms))| (key, SweeperEntryV2 { value, expires_at_unix_ms }));
+        let entries =
+            self.entries.into_iter().map(|(key, (value, expires_at_unix_ms))| (key, SweeperEntryV2 { value, expires_at_unix_ms }));
         Ok(SweeperStateV2 { entries: entries.collect() })
     }
 }
@@ -186,9 +187,9 @@ impl SweeperVersion for StateV2 {
     }
 
     fn from_entries(entries: &BTreeMap<String, (String, u64)>) -> SweeperStateV2 {
-        let entries = entries.iter().map(|(key, (value, expires_at))| {
-            (key.clone(), SweeperEntryV2 { value: value.clone(), expires_at_unix_ms: *expires_at })
-        });
+        let entries = entries
+            .iter()
+            .map(|(key, (value, expires_at))| (key.clone(), SweeperEntryV2 { value: value.clone(), expires_at_unix_ms: *expires_at }));
         SweeperStateV2 { entries: entries.collect() }
     }
 }

@@ -62,7 +62,8 @@ fn check_sweeping(host: &Host, clock: &Clock, sweeper: &Module<dyn Sweeper>, ver
     assert_eq!(sweeper.call(|sweeper| sweeper.get(&short)).unwrap().as_deref(), Some("soon gone"));
     clock.advance(Duration::from_secs(2));
     wait_until(&format!("version {version} to sweep `{short}`"), || stored(sweeper) == before - 1);
-    let (kept, gone, sweeps) = sweeper.call(|sweeper| (sweeper.get(&long).unwrap(), sweeper.get(&short).unwrap(), sweeper.sweeps().unwrap()));
+    let (kept, gone, sweeps) =
+        sweeper.call(|sweeper| (sweeper.get(&long).unwrap(), sweeper.get(&short).unwrap(), sweeper.sweeps().unwrap()));
     assert_eq!((kept.as_deref(), gone), (Some("stays"), None));
     assert!(sweeps > sweeps_before, "the sweep was version {version}'s own ({sweeps_before} sweeps before, {sweeps} after)");
     assert_eq!(host.tick_status("sweeper").unwrap().next_tick_in, Some(Duration::from_millis(10)), "it asked to be ticked in 10 ms");
@@ -83,7 +84,10 @@ fn check_released(host: &Host, directory: &Path, version: &str, current_library:
     assert_eq!(last.version.to_string(), version, "{released:?}");
     assert!(released.iter().all(|release| !release.still_mapped), "every released library left the address space: {released:?}");
     let mapped = mapped_copies(directory);
-    assert!(mapped.len() == 1 && mapped[0].starts_with(&format!("{current_library}-")), "only the current version's copy is mapped: {mapped:?}");
+    assert!(
+        mapped.len() == 1 && mapped[0].starts_with(&format!("{current_library}-")),
+        "only the current version's copy is mapped: {mapped:?}"
+    );
 }
 
 #[test]
@@ -157,7 +161,8 @@ fn two_hosts_in_one_process_each_hand_their_own_clock_to_their_plugins() {
     let (first_clock, second_clock) = (Clock::manual(start()), Clock::manual(start()));
     let (first_dir, second_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (first, second) = (host_on(&first_clock, first_dir.path()), host_on(&second_clock, second_dir.path()));
-    let sweepers = [first.load::<dyn Sweeper>(defective("sweeper_v1")).unwrap(), second.load::<dyn Sweeper>(defective("sweeper_v1")).unwrap()];
+    let sweepers =
+        [first.load::<dyn Sweeper>(defective("sweeper_v1")).unwrap(), second.load::<dyn Sweeper>(defective("sweeper_v1")).unwrap()];
     for sweeper in &sweepers {
         sweeper.call(|sweeper| sweeper.set("key", "value", 5_000)).unwrap();
     }
