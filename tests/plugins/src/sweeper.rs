@@ -91,6 +91,14 @@ pub trait SweeperVersion: Send + Sync + 'static {
     fn from_entries(entries: &BTreeMap<String, (String, u64)>) -> Self::State;
     /// Runs at the start of every tick.
     fn before_sweep() {}
+    /// Runs at the end of every tick.
+    fn after_sweep() {}
+    /// Runs in `prepare`.
+    fn prepare() -> Result<(), PluginError> {
+        Ok(())
+    }
+    /// Runs in `resume`.
+    fn resume() {}
 }
 
 /// A sweeper: its entries under one lock, swept by its tick.
@@ -155,7 +163,16 @@ impl<V: SweeperVersion> Plugin for SweeperPlugin<V> {
         let now = clock::unix_millis();
         self.entries().retain(|_, (_, expires_at)| *expires_at > now);
         self.sweeps.fetch_add(1, Ordering::SeqCst);
+        V::after_sweep();
         Some(SWEEP_EVERY)
+    }
+
+    fn prepare(&self) -> Result<(), PluginError> {
+        V::prepare()
+    }
+
+    fn resume(&self) {
+        V::resume();
     }
 }
 

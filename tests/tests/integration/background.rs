@@ -1,7 +1,8 @@
 //! Plugin background work the host drives and the host's clock: a `sweeper` plugin whose `tick`
 //! removes expired keys, reading the time through `ecdysis_plugin_api::clock`, on a host with a
-//! manual clock; across updates and rollbacks, with its released libraries unmapped; a tick that
-//! panics; a plugin without a tick; two hosts with clocks of their own.
+//! manual clock; across updates and rollbacks, with its released libraries unmapped; no tick while
+//! an update holds a module paused; a tick that panics; a plugin without a tick; two hosts with
+//! clocks of their own.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -115,6 +116,28 @@ fn a_sweeper_sweeps_on_the_hosts_clock_across_updates_and_rollbacks_and_its_rele
     check_sweeping(&host, &clock, &sweeper, "2");
     let ticks = host.tick_status("sweeper").unwrap();
     assert_eq!(ticks.failed, 0, "{ticks:?}");
+}
+
+#[test]
+fn no_tick_runs_while_an_update_holds_the_module_paused_and_an_update_waits_for_a_tick_in_progress() {
+    // On the system's clock: the fixture's ticks take 30 ms each and come every 10 ms, so updates
+    // meet ticks in progress. Its `prepare` refuses an update while a tick runs, and a tick between
+    // `prepare` and `resume` panics.
+    let library_dir = tempfile::tempdir().unwrap();
+    let host = host_on(&Clock::system(), library_dir.path());
+    let sweeper = host.load::<dyn Sweeper>(defective("sweeper_checks_pauses")).unwrap();
+    let ticks = || host.tick_status("sweeper").unwrap().ticks;
+    for _ in 0..3 {
+        let before = ticks();
+        wait_until("a few ticks of the version that checks", || ticks() >= before + 3);
+        host.update("sweeper", defective("sweeper_v2")).unwrap();
+        wait_until("version 2's first tick", || host.tick_status("sweeper").unwrap().current_version_ticked);
+        host.rollback("sweeper").unwrap();
+        wait_until("the first tick after the rollback", || host.tick_status("sweeper").unwrap().current_version_ticked);
+    }
+    assert_eq!(sweeper.call(|sweeper| sweeper.version()).unwrap(), "1-checks-pauses");
+    let status = host.tick_status("sweeper").unwrap();
+    assert_eq!(status.failed, 0, "no tick ran while a version was paused: {status:?}");
 }
 
 #[test]
