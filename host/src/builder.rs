@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use ecdysis_protocol::RehearsalStatus;
 
+use crate::clock::Clock;
 use crate::error::BuildError;
 use crate::host::{Host, ProbationChecks};
 use crate::loading::{Loader, make_library_directory, parse_sha256};
@@ -32,6 +33,7 @@ pub struct HostConfig {
     watch_directory: Option<PathBuf>,
     state_directory: Option<PathBuf>,
     snapshot_interval: Option<Duration>,
+    clock: Clock,
 }
 
 /// Builds a [`Host`].
@@ -211,6 +213,16 @@ impl HostBuilder {
         self
     }
 
+    /// The clock the host hands to the plugins it loads (`ecdysis_plugin_api::clock` reads it) and
+    /// schedules their ticks on (default [`Clock::system`]). With [`Clock::manual`], time stands
+    /// still for plugin code until the test that holds the clock advances it, which also runs the
+    /// ticks that became due. The clock is installed into each library as it is loaded; a
+    /// rehearsal process runs on the system's clock.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.config.clock = clock;
+        self
+    }
+
     /// Builds the host, and starts its control socket and directory watcher if they were asked
     /// for.
     ///
@@ -234,7 +246,13 @@ impl HostBuilder {
                 .ok_or_else(|| BuildError::Pin { path: path.clone(), reason: format!("`{digest}` is not 64 hexadecimal digits") })?;
             pins.insert(canonical, digest);
         }
-        let loader = Loader { library_dir, releases: Arc::new(Mutex::new(std::collections::VecDeque::new())), allowed_directories, pins };
+        let loader = Loader {
+            library_dir,
+            releases: Arc::new(Mutex::new(std::collections::VecDeque::new())),
+            allowed_directories,
+            pins,
+            clock: config.clock.clone(),
+        };
         let journal = match &config.state_directory {
             Some(directory) => Journal::open(directory)?,
             None => Journal::in_memory(),
@@ -249,7 +267,7 @@ impl HostBuilder {
                 None
             }
         };
-        let host = Host::start(config.settings, config.checks, loader, journal, snapshots);
+        let host = Host::start(config.settings, config.checks, loader, journal, snapshots, config.clock);
         if let RehearsalStatus::Unavailable { reason } = host.rehearsal_status() {
             tracing::warn!("updates will not be rehearsed in a child process: {reason}; a candidate that crashes takes this process down");
         }

@@ -16,6 +16,8 @@ use parking_lot::Mutex;
 use crate::calling::call_path::{Admission, MAX_MODULES, ModuleBit};
 use crate::calling::instance::Instance;
 use crate::calling::module::{Module, ModuleCell};
+use crate::calling::ticker::{TickStatus, Ticker};
+use crate::clock::Clock;
 use crate::error::{LoadError, RehearsalFailure, RehearsalStep, SnapshotError, UpdateError};
 use crate::loading::{LibraryRelease, Loader, STILL_MAPPED_REASON, keep_large_allocations_apart};
 use crate::updating::journal::Journal;
@@ -69,6 +71,10 @@ pub(crate) struct HostInner {
     control_socket_path: OnceLock<PathBuf>,
     /// The snapshots of module state, with a state directory.
     snapshots: Option<SnapshotStore>,
+    /// The clock plugins read and ticks are scheduled on.
+    clock: Clock,
+    /// Drives the modules' `tick` hooks; stops when the host is dropped.
+    ticker: Ticker,
 }
 
 /// A reference to a host that does not keep it alive, held by the threads that work on its behalf.
@@ -154,6 +160,7 @@ impl Host {
         loader: Loader,
         journal: Journal,
         snapshots: Option<SnapshotStore>,
+        clock: Clock,
     ) -> Host {
         // The large buffers of a state transfer go back to the system as soon as they are freed.
         keep_large_allocations_apart();
@@ -168,6 +175,8 @@ impl Host {
             operators: Mutex::new(Vec::new()),
             control_socket_path: OnceLock::new(),
             snapshots,
+            ticker: Ticker::start(clock.clone()),
+            clock,
         });
         spawn_probation_keeper(WeakHost(Arc::downgrade(&inner)), interval);
         if let Some(snapshot_interval) = snapshot_interval {
@@ -260,6 +269,7 @@ impl Host {
         }
         modules.insert(info.module.clone(), Arc::clone(&cell));
         drop(modules);
+        self.inner.ticker.watch(&cell);
         tracing::info!(module = %info.module, version = %info.version, path = %info.path.display(), "module loaded");
         self.inner.journal.record(&info.module, event);
         Ok(Module::from_cell(cell))
@@ -416,6 +426,8 @@ impl Host {
     }
 
     fn record_outcome(&self, module: &str, path: Option<&Path>, result: &Result<UpdateReport, UpdateError>) {
+        // Every transaction ends here: a new current version is ticked right away.
+        self.inner.ticker.wake();
         let event = match result {
             Ok(report) => HistoryEvent::Updated { report: report.clone() },
             Err(error) => HistoryEvent::Refused { path: path.map(Path::to_owned), message: ErrorChain(error).to_string() },
@@ -583,6 +595,22 @@ impl Host {
     #[must_use]
     pub fn released_libraries(&self) -> Vec<LibraryRelease> {
         self.inner.loader.releases.lock().iter().cloned().collect()
+    }
+
+    /// The clock this host hands to its plugins and schedules their ticks on (see
+    /// [`HostBuilder::clock`](crate::HostBuilder::clock)): advance it, when it is manual, to move
+    /// time for plugin code.
+    #[must_use]
+    pub fn clock(&self) -> Clock {
+        self.inner.clock.clone()
+    }
+
+    /// What the ticker did for `module` (see `Plugin::tick` in the plugin API): how many ticks,
+    /// how many failed, whether the current version was ticked yet, and when it wants the next.
+    /// `None` when no such module is loaded.
+    #[must_use]
+    pub fn tick_status(&self, module: &str) -> Option<TickStatus> {
+        self.inner.ticker.status(module)
     }
 
     /// Where the control socket listens, if it was turned on.

@@ -53,6 +53,10 @@
 //!   module's state is written to disk atomically on request ([`Host::snapshot`]), after commits,
 //!   at [`Host::shutdown`] and at an interval; a host started later on that directory loads the
 //!   module back on the newest snapshot's version with its state ([`Host::load`]).
+//! - **Ticks and time**: a plugin's background work runs in its `tick` hook, which the host calls
+//!   on a thread of its own ("ecdysis-ticks") as it makes a call, to the current version, never
+//!   while an update holds the module paused ([`Host::tick_status`]). Plugins read time through
+//!   the host's [`Clock`] ([`HostBuilder::clock`]), which a test can make manual and advance.
 //!
 //! This library emits `tracing` spans and events (one span per phase) and never installs a
 //! subscriber; plugins' log messages arrive as events with target `ecdysis::plugin`.
@@ -71,6 +75,7 @@
 // The floors, bottom to top; each file imports only from its own floor and the ones below it.
 mod builder;
 mod calling;
+mod clock;
 mod error;
 mod host;
 mod loading;
@@ -78,7 +83,8 @@ mod operating;
 mod updating;
 
 pub use builder::{HostBuilder, HostConfig};
-pub use calling::{MAX_MODULES, Module};
+pub use calling::{MAX_MODULES, Module, TICK_RETRY_AFTER_FAILURE, TickStatus};
+pub use clock::Clock;
 pub use ecdysis_plugin_api::{CallError, Interface};
 /// The control protocol (`ecdysis-protocol`), shared with the `ecdysis` tool and `cargo xtask`.
 pub use ecdysis_protocol as protocol;

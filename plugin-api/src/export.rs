@@ -74,6 +74,19 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     fn health(&self) -> Result<(), PluginError> {
         Ok(())
     }
+
+    /// Does a bounded piece of background work (an expiry sweep, a timer, a compaction step) and
+    /// says when it wants the next tick: `Some(wait)` on the host's clock from now, `None` for no
+    /// more ticks. The host calls it on its own thread ("ecdysis-ticks"), never on one of the
+    /// plugin's, as it makes a call: to the current version only, never while an update holds the
+    /// module paused, and an update waits for a tick in progress as for a call. Every new
+    /// instance (the first load, after each update and rollback) is ticked once right away to
+    /// learn its schedule. Read time through [`crate::clock`], so that a host's manual clock
+    /// drives it. A panic is caught, logged and counted as a panicking call, and the next tick
+    /// comes a second later. The default wants no ticks.
+    fn tick(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Exports a plugin: its descriptor, its interface table and its lifecycle entry points.
@@ -120,6 +133,8 @@ macro_rules! export_plugin {
                 resume: Some(private::ffi::resume::<$plugin>),
                 health: Some(private::ffi::health::<$plugin>),
                 keyed: $crate::__keyed_entry_points!($plugin $(; $($entry_from => $entry_to),*)?),
+                install_clock: Some(private::ffi::install_clock),
+                tick: Some(private::ffi::tick::<$plugin>),
             };
 
             $crate::__state_entry_points!($plugin, STEPS);

@@ -14,7 +14,7 @@
 use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::mem::{MaybeUninit, offset_of};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use crate::codec::StateEncoder;
 use crate::descriptor::{DescriptorHeader, MigrationEdge};
@@ -252,7 +252,43 @@ pub struct Hooks {
     /// The entry points of a keyed plugin, through which a lazy update moves its state entry by
     /// entry (see [`crate::keyed`]). Not offered: the plugin is updated eagerly only.
     pub keyed: Option<&'static KeyedEntryPoints>,
+    /// Gives the library the host's clock, which [`crate::clock`] reads from then on. Called once
+    /// per library copy, right after the logger is installed. Not offered: the host hands over no
+    /// clock (the plugin was built before clocks were), and nothing in it reads one.
+    pub install_clock: Option<InstallClockHook>,
+    /// Does a bounded piece of the instance's background work ([`Plugin::tick`]) and writes when
+    /// it wants the next tick, in nanoseconds of the host's monotonic clock from now, or
+    /// [`NO_NEXT_TICK`]. Not offered: the instance is never ticked.
+    pub tick: Option<TickHook>,
 }
+
+/// The host's clock as a plugin library reads it: a context and two functions of the host. The
+/// host keeps it at a fixed address, and it and its context alive, for as long as the library it
+/// was installed into is loaded.
+#[repr(C)]
+pub struct ClockSource {
+    /// The host's clock, passed back to both functions.
+    pub context: *const c_void,
+    /// Wall-clock time: signed nanoseconds since the Unix epoch.
+    pub wall_unix_nanos: unsafe extern "C" fn(context: *const c_void) -> i64,
+    /// Monotonic time: nanoseconds since an origin the host fixed, never going back.
+    pub monotonic_nanos: unsafe extern "C" fn(context: *const c_void) -> u64,
+}
+
+// SAFETY: a `ClockSource` is immutable once made, and the host's functions may be called from any
+// thread (their context is the host's `Send + Sync` clock).
+unsafe impl Send for ClockSource {}
+// SAFETY: as above.
+unsafe impl Sync for ClockSource {}
+
+/// The `install_clock` hook: the library keeps `clock` and reads time through it from then on.
+pub type InstallClockHook = unsafe extern "C" fn(clock: *const ClockSource);
+
+/// The `tick` hook: ticks the instance and writes to `next_tick_nanos` when it wants the next tick.
+pub type TickHook = unsafe extern "C" fn(instance: *const c_void, next_tick_nanos: *mut u64, error: ByteSink<'_>) -> CallStatus;
+
+/// What a tick writes when the instance wants no more ticks.
+pub const NO_NEXT_TICK: u64 = u64::MAX;
 
 /// A plugin's [`Hooks`] as it exports them: where they are and how large its build made them.
 #[repr(C)]
@@ -315,6 +351,18 @@ impl<'a> HookTable<'a> {
     #[must_use]
     pub fn keyed(&self) -> Option<&'a KeyedEntryPoints> {
         self.entry::<&'a KeyedEntryPoints>(offset_of!(Hooks, keyed))
+    }
+
+    /// The `install_clock` hook, if offered.
+    #[must_use]
+    pub fn install_clock(&self) -> Option<InstallClockHook> {
+        self.entry::<InstallClockHook>(offset_of!(Hooks, install_clock))
+    }
+
+    /// The `tick` hook, if offered.
+    #[must_use]
+    pub fn tick(&self) -> Option<TickHook> {
+        self.entry::<TickHook>(offset_of!(Hooks, tick))
     }
 }
 
@@ -748,6 +796,23 @@ pub unsafe extern "C" fn health<P: Plugin>(instance: *const c_void, error: ByteS
     })
 }
 
+/// The `tick` hook of plugin type `P`: [`Plugin::tick`], its answer written to `next_tick_nanos`
+/// ([`NO_NEXT_TICK`] for none; a wait too long for 64 bits of nanoseconds, 584 years, is taken as
+/// none).
+///
+/// # Safety
+/// `instance` must come from this plugin and be alive; `next_tick_nanos` must be writable.
+pub unsafe extern "C" fn tick<P: Plugin>(instance: *const c_void, next_tick_nanos: *mut u64, error: ByteSink<'_>) -> CallStatus {
+    guard(error, || {
+        // SAFETY: the caller passes a live instance of `P`.
+        let next = unsafe { plugin::<P>(instance) }.tick();
+        let nanos = next.and_then(|wait| u64::try_from(wait.as_nanos()).ok()).unwrap_or(NO_NEXT_TICK);
+        // SAFETY: the caller passes a writable slot.
+        unsafe { next_tick_nanos.write(nanos) };
+        Ok(())
+    })
+}
+
 /// The `destroy` entry point of plugin type `P`.
 ///
 /// # Safety
@@ -1172,6 +1237,44 @@ pub unsafe extern "C" fn install_logger(logger: LogCallback) {
     crate::log::install(logger);
 }
 
+// ------------------------------------------------------------------------------------------------
+// The host's clock.
+
+/// The clock the host installed into this library, or null.
+static HOST_CLOCK: AtomicPtr<ClockSource> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Entry point used by the descriptor: remembers the host's clock, which [`crate::clock`] reads
+/// from then on. A null `clock` forgets it (the clock functions fall back to the system's).
+///
+/// # Safety
+/// `clock`, its context and its functions must stay valid for as long as this library is loaded
+/// (or until another clock is installed).
+pub unsafe extern "C" fn install_clock(clock: *const ClockSource) {
+    HOST_CLOCK.store(clock.cast_mut(), Ordering::Release);
+}
+
+/// The installed clock, if the host installed one.
+fn host_clock() -> Option<&'static ClockSource> {
+    let clock = HOST_CLOCK.load(Ordering::Acquire);
+    // SAFETY: a non-null pointer was installed by the host, which promised that it stays valid
+    // while this library is loaded; this code runs only while it is.
+    (!clock.is_null()).then(|| unsafe { &*clock })
+}
+
+/// The host's wall clock, in signed nanoseconds since the Unix epoch, if the host installed one.
+pub(crate) fn host_wall_unix_nanos() -> Option<i64> {
+    let clock = host_clock()?;
+    // SAFETY: the host's function, called with its own context (see `install_clock`).
+    Some(unsafe { (clock.wall_unix_nanos)(clock.context) })
+}
+
+/// The host's monotonic clock, in nanoseconds since the host's origin, if the host installed one.
+pub(crate) fn host_monotonic_nanos() -> Option<u64> {
+    let clock = host_clock()?;
+    // SAFETY: as in `host_wall_unix_nanos`.
+    Some(unsafe { (clock.monotonic_nanos)(clock.context) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1201,6 +1304,8 @@ mod tests {
             resume: Some(hook_that_does_nothing),
             health: Some(hook_that_does_nothing),
             keyed: None,
+            install_clock: None,
+            tick: None,
         };
         let entry = size_of::<Option<InstanceHook>>();
         // What a plugin built when `Hooks` had fewer entries exports: the same fields, fewer bytes.
@@ -1217,8 +1322,51 @@ mod tests {
         }
         let current = HookTable::new(&hooks);
         assert_eq!(current.size(), size_of::<Hooks>());
-        let not_offered = Hooks { prepare: None, resume: None, health: None, keyed: None };
+        let not_offered = Hooks { prepare: None, resume: None, health: None, keyed: None, install_clock: None, tick: None };
         assert!(HookTable::new(&not_offered).prepare().is_none(), "a `None` entry is not offered either");
+    }
+
+    /// The host's clock in the test below: a fixed wall time and monotonic reading.
+    unsafe extern "C" fn fixed_wall_clock(_context: *const c_void) -> i64 {
+        1_700_000_000_123_000_000
+    }
+
+    unsafe extern "C" fn fixed_monotonic_clock(_context: *const c_void) -> u64 {
+        42_000_000_000
+    }
+
+    /// One test, since the clock is global to the library: without a host the clock functions read
+    /// the system's clocks; with one installed, the host's; and forgotten, the system's again.
+    #[test]
+    fn the_clock_is_the_systems_until_a_host_installs_its_own() {
+        use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+        use crate::clock;
+
+        let close_to_system_time = || {
+            let (before, read, after) = (SystemTime::now(), clock::now(), SystemTime::now());
+            before <= read && read <= after
+        };
+        assert!(close_to_system_time(), "without a host, `now` is the system's time");
+        let system_millis = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        assert!(clock::unix_millis().abs_diff(system_millis) < 60_000, "without a host, `unix_millis` is the system's");
+        let first = clock::monotonic();
+        assert!(clock::monotonic() >= first, "the fallback monotonic clock never goes back");
+
+        static FIXED: ClockSource =
+            ClockSource { context: std::ptr::null(), wall_unix_nanos: fixed_wall_clock, monotonic_nanos: fixed_monotonic_clock };
+        // SAFETY: `FIXED` is a static; it is forgotten again below.
+        unsafe { install_clock(&FIXED) };
+        let installed = (clock::now(), clock::unix_millis(), clock::monotonic());
+        // SAFETY: null forgets the clock.
+        unsafe { install_clock(std::ptr::null()) };
+        assert_eq!(
+            installed,
+            (UNIX_EPOCH + Duration::from_nanos(1_700_000_000_123_000_000), 1_700_000_000_123, Duration::from_secs(42)),
+            "with a host's clock installed, every reading is the host's"
+        );
+        assert!(close_to_system_time(), "once it is forgotten, the system's time again");
+        assert_eq!(clock::system_time_from_unix_nanos(-1_500_000_000), UNIX_EPOCH - Duration::from_millis(1500));
     }
 
     #[test]

@@ -121,10 +121,26 @@
 //!
 //! A panic in plugin code is caught inside the plugin and becomes [`CallError::Panicked`]: it never
 //! unwinds into the host, which could not catch it (each `cdylib` has its own `std`).
+//!
+//! # Background work and time
+//! A plugin needs no thread of its own for background work (expiry sweeps, timers, compaction):
+//! implement [`Plugin::tick`]. The host ticks the current version on a thread of its own, as it
+//! makes a call (never while an update holds the module paused; an update waits for a tick in
+//! progress), and the tick returns when it wants the next one. After an update or a rollback the
+//! new version is ticked right away. No thread of the plugin's own runs, so none keeps a released
+//! library mapped (but a tick that touches a thread-local with a destructor keeps its library
+//! mapped until the host's ticker thread ends: avoid them in `tick`). A plugin that still starts
+//! threads parks them in [`Plugin::prepare`] and restarts them in [`Plugin::resume`]; a library
+//! that stays mapped after it was released is reported by name by the host.
+//!
+//! Read time through [`clock`] ([`clock::now`], [`clock::unix_millis`], [`clock::monotonic`]): it
+//! is the host's clock, which a test can make manual, pause and advance; the host schedules ticks
+//! on the same clock. Without a host, it is the system's.
 
 // Unsafe code lives in `ffi` alone, where every block says why it is sound.
 #![deny(unsafe_code)]
 
+pub mod clock;
 pub mod codec;
 pub mod compare;
 pub mod crossing;

@@ -16,8 +16,9 @@ use std::ffi::c_void;
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::time::Duration;
 
-use ecdysis_plugin_api::ffi::{Bound, ByteSink, CallStatus, KeyedEntryPoints, Predecessor, RawSlice, RawStr};
+use ecdysis_plugin_api::ffi::{Bound, ByteSink, CallStatus, KeyedEntryPoints, NO_NEXT_TICK, Predecessor, RawSlice, RawStr};
 use ecdysis_plugin_api::{CallError, Interface, MigrationOptions};
 use parking_lot::Mutex;
 
@@ -116,6 +117,22 @@ impl Instance {
         let Some(health) = self.library.opened().descriptor().hooks.health() else { return Ok(()) };
         // SAFETY: a verified hook of this instance's library; the instance is alive.
         check(|error| unsafe { health(self.pointer, error) })
+    }
+
+    /// Ticks the instance: a bounded piece of its background work. Returns when it wants the next
+    /// tick (`None`: no more ticks). A plugin that does not offer the hook wants none. A tick that
+    /// panicked is counted as a panicking call.
+    pub(crate) fn tick(&self) -> Result<Option<Duration>, CallError> {
+        let Some(tick) = self.library.opened().descriptor().hooks.tick() else { return Ok(None) };
+        let mut next_tick_nanos = NO_NEXT_TICK;
+        // SAFETY: a verified hook of this instance's library; the instance is alive; the slot is a
+        // writable local.
+        let result = check(|error| unsafe { tick(self.pointer, &mut next_tick_nanos, error) });
+        if let Err(CallError::Panicked { .. }) = &result {
+            self.panics.fetch_add(1, Ordering::Relaxed);
+        }
+        result?;
+        Ok((next_tick_nanos != NO_NEXT_TICK).then(|| Duration::from_nanos(next_tick_nanos)))
     }
 
     /// The keyed entry points of the instance's library, if it offers them.

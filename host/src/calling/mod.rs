@@ -6,6 +6,8 @@ pub(crate) mod call_path;
 #[allow(unsafe_code)]
 pub(crate) mod instance;
 pub(crate) mod module;
+pub(crate) mod ticker;
 
 pub use call_path::MAX_MODULES;
 pub use module::Module;
+pub use ticker::{TICK_RETRY_AFTER_FAILURE, TickStatus};

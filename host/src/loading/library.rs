@@ -15,9 +15,10 @@ use ecdysis_plugin_api::migrate::find_route;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
+use crate::clock::Clock;
 use crate::error::LoadError;
 use crate::loading::elf;
-use crate::loading::open::{OpenError, OpenedLibrary};
+use crate::loading::open::{InstalledClock, OpenError, OpenedLibrary};
 
 /// What a plugin's descriptor says about it, copied into host memory.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -116,6 +117,8 @@ pub(crate) struct Loader {
     pub(crate) allowed_directories: Vec<PathBuf>,
     /// SHA-256 pins by canonical library path.
     pub(crate) pins: HashMap<PathBuf, [u8; 32]>,
+    /// The clock installed into every library opened.
+    pub(crate) clock: Clock,
 }
 
 impl Loader {
@@ -128,6 +131,8 @@ impl Loader {
             releases: Arc::new(Mutex::new(VecDeque::new())),
             allowed_directories: Vec::new(),
             pins: HashMap::new(),
+            // A rehearsal runs on the system's clock.
+            clock: Clock::system(),
         })
     }
 
@@ -221,6 +226,8 @@ pub(crate) struct LoadedLibrary {
     releases: ReleaseLog,
     /// The SHA-256 of the library's bytes, once asked for (a snapshot names its library by it).
     sha256: std::sync::OnceLock<[u8; 32]>,
+    /// The host's clock as the library reads it, kept until after the library is closed.
+    _clock: Option<InstalledClock>,
 }
 
 static NEXT_COPY: AtomicU64 = AtomicU64::new(0);
@@ -258,8 +265,16 @@ impl LoadedLibrary {
         };
         let info = read_info(opened.descriptor(), path)?;
         opened.install_logger(forward_plugin_log);
+        let clock = opened.install_clock(&loader.clock);
         tracing::debug!(module = %info.module, version = %info.version, "plugin library verified");
-        Ok(LoadedLibrary { opened: Some(opened), info, private_copy: Some(private_copy), releases: Arc::clone(&loader.releases), sha256 })
+        Ok(LoadedLibrary {
+            opened: Some(opened),
+            info,
+            private_copy: Some(private_copy),
+            releases: Arc::clone(&loader.releases),
+            sha256,
+            _clock: clock,
+        })
     }
 
     /// The SHA-256 of the library's bytes (of the private copy that was opened), computed the first

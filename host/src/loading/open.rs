@@ -8,11 +8,14 @@
 //! descriptor borrowed from a library never outlives it: [`OpenedLibrary::descriptor`] ties it to
 //! `&self`, and [`OpenedLibrary`] closes the library only when dropped.
 
+use std::ffi::c_void;
 use std::path::Path;
 use std::ptr::NonNull;
 
 use ecdysis_plugin_api::descriptor::{DESCRIPTOR_SYMBOL, DescriptorHeader};
-use ecdysis_plugin_api::ffi::{LogCallback, PluginDescriptor};
+use ecdysis_plugin_api::ffi::{ClockSource, LogCallback, PluginDescriptor};
+
+use crate::clock::{Clock, ClockShared};
 
 /// What went wrong while opening a library, before the loader names the path.
 pub(crate) enum OpenError {
@@ -77,10 +80,51 @@ impl OpenedLibrary {
         unsafe { (self.descriptor().entry_points.install_logger)(logger) }
     }
 
+    /// Hands the plugin the host's `clock`, if the library offers the hook. What is returned keeps
+    /// what the library reads through alive: keep it until the library is closed.
+    pub(crate) fn install_clock(&self, clock: &Clock) -> Option<InstalledClock> {
+        let install = self.descriptor().hooks.install_clock()?;
+        let source =
+            Box::new(ClockSource { context: clock.context(), wall_unix_nanos: read_wall_clock, monotonic_nanos: read_monotonic_clock });
+        // SAFETY: a verified hook; the source is boxed (its address does not change) and kept, with
+        // the clock its context points to, by the `InstalledClock` the caller keeps until the
+        // library is closed.
+        unsafe { install(&*source) };
+        Some(InstalledClock { _source: source, _clock: clock.clone() })
+    }
+
     /// Closes the library now.
     pub(crate) fn close(mut self) -> Result<(), libloading::Error> {
         self.library.take().map_or(Ok(()), libloading::Library::close)
     }
+}
+
+/// A clock installed into a library: the source it reads through and the clock behind it, kept
+/// alive together for as long as the library is open.
+pub(crate) struct InstalledClock {
+    _source: Box<ClockSource>,
+    _clock: Clock,
+}
+
+/// The wall clock a library reads through its installed [`ClockSource`].
+///
+/// # Safety
+/// `context` must be the context of a live [`Clock`] ([`Clock::context`]).
+unsafe extern "C" fn read_wall_clock(context: *const c_void) -> i64 {
+    // SAFETY: the caller's contract: an `InstalledClock` keeps the clock alive while the library
+    // that calls this is open.
+    let clock = unsafe { &*context.cast::<ClockShared>() };
+    clock.wall_unix_nanos()
+}
+
+/// The monotonic clock a library reads through its installed [`ClockSource`].
+///
+/// # Safety
+/// As for [`read_wall_clock`].
+unsafe extern "C" fn read_monotonic_clock(context: *const c_void) -> u64 {
+    // SAFETY: as in `read_wall_clock`.
+    let clock = unsafe { &*context.cast::<ClockShared>() };
+    clock.monotonic_nanos()
 }
 
 // glibc's `malloc_trim` takes a byte count, dereferences nothing the caller passes, and may be

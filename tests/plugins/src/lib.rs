@@ -126,3 +126,6 @@ macro_rules! export_defective_counter {
         }
     };
 }
+
+/// The `sweeper` fixtures: keys with a time to live, swept by the plugin's tick.
+pub mod sweeper;
