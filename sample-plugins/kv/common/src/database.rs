@@ -1,9 +1,13 @@
 //! The database of the versions with expiry: values of a version's type `V` with an optional
-//! absolute expiry, expired lazily when a command touches them and swept in full every so often.
+//! absolute expiry, expired lazily when a command touches them and swept in full every so often
+//! (after as many commands as there are keys, and on every tick the host drives).
 //! Version 2 stores strings (`Database<Vec<u8>>`), version 3 strings, lists and hashes; nothing
 //! here looks at a value.
 
 use std::collections::HashMap;
+
+/// How often the host ticks a version with expiry, which sweeps every expired key.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The fewest commands between two full sweeps of expired keys.
 const SWEEP_INTERVAL_MINIMUM: usize = 1024;
@@ -59,10 +63,23 @@ impl<V> Database<V> {
         self.now_ms = (self.clock)();
         self.commands_since_sweep += 1;
         if self.commands_since_sweep >= self.entries.len().max(SWEEP_INTERVAL_MINIMUM) {
-            let now_ms = self.now_ms;
-            self.entries.retain(|_, entry| !entry.is_expired_at(now_ms));
-            self.commands_since_sweep = 0;
+            self.remove_expired();
         }
+    }
+
+    /// Reads the clock and removes every expired key; returns how many it removed. The versions'
+    /// `tick` calls it, so that the keys of a server nobody sends commands to expire too.
+    pub fn sweep(&mut self) -> usize {
+        self.read_clock();
+        self.remove_expired()
+    }
+
+    /// Removes every key expired at the time read last; returns how many.
+    fn remove_expired(&mut self) -> usize {
+        let (now_ms, before) = (self.now_ms, self.entries.len());
+        self.entries.retain(|_, entry| !entry.is_expired_at(now_ms));
+        self.commands_since_sweep = 0;
+        before - self.entries.len()
     }
 
     /// Reads the clock outside a command (for `key_count`).

@@ -154,6 +154,27 @@ pub fn key_count_skips_expired_keys_and_sweeps_remove_them<V: Version>(stored: i
     assert_eq!(stored(&plugin), 2, "a sweep removed the expired key");
 }
 
+/// For versions with expiry: a tick sweeps every expired key, with no command, and asks to be
+/// ticked again. `stored` counts the entries the version's database stores, expired ones included.
+///
+/// # Panics
+/// When the tick leaves an expired key, removes a live one, or asks for no more ticks.
+pub fn a_tick_sweeps_expired_keys<V: Version>(stored: impl Fn(&V) -> usize) {
+    set_test_clock(START_MS);
+    let plugin = create::<V>();
+    let mut batch = CommandBatch::new();
+    batch.push(&["SET", "short", "v", "PX", "10"]);
+    batch.push(&["SET", "long", "v", "PX", "100000"]);
+    batch.push(&["SET", "forever", "v"]);
+    plugin.execute(batch.as_bytes());
+    assert!(plugin.tick().is_some(), "a version with expiry wants ticks");
+    assert_eq!(stored(&plugin), 3, "nothing has expired yet");
+    set_test_clock(START_MS + 11);
+    assert!(plugin.tick().is_some(), "and goes on wanting them");
+    assert_eq!(stored(&plugin), 2, "the tick removed the expired key");
+    assert_eq!(plugin.key_count(), 2);
+}
+
 /// For versions with expiry: an instance made by `Plugin::create` reads the system clock, and a
 /// key expires as real time passes.
 ///

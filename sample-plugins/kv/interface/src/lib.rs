@@ -132,10 +132,12 @@ impl<'a> Iterator for BatchReader<'a> {
     }
 }
 
-/// Milliseconds since the Unix epoch, the clock every version measures expiry with.
+/// Milliseconds since the Unix epoch, the clock every version measures expiry with: the host's
+/// clock ([`ecdysis_plugin_api::clock`]), so that a host with a manual clock moves expiry as it
+/// moves time; the system's when no host installed one.
 #[must_use]
 pub fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
+    ecdysis_plugin_api::clock::unix_millis()
 }
 
 #[cfg(test)]

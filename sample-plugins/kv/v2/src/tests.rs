@@ -76,6 +76,11 @@ fn key_count_skips_expired_keys_and_sweeps_remove_them() {
 }
 
 #[test]
+fn a_tick_sweeps_expired_keys() {
+    shared::a_tick_sweeps_expired_keys(|plugin: &KvV2| plugin.database().entries.len());
+}
+
+#[test]
 fn the_system_clock_expires_keys() {
     shared::the_system_clock_expires_keys::<KvV2>();
 }

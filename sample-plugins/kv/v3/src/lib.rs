@@ -185,6 +185,13 @@ impl Plugin for KvV3 {
         );
         Ok(KvV3 { database: Mutex::new(Database::with_entries(entries)), migration: Migration::new() })
     }
+
+    /// Sweeps every expired key, once every [`kv_common::database::SWEEP_EVERY`] on the host's
+    /// clock: with no thread of the plugin's own, nothing keeps a replaced version's library mapped.
+    fn tick(&self) -> Option<std::time::Duration> {
+        self.database().sweep();
+        Some(kv_common::database::SWEEP_EVERY)
+    }
 }
 
 /// [`KvStateV3`] borrowed from the database: it encodes exactly as `KvStateV3` does.
