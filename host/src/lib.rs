@@ -69,6 +69,7 @@
 #![deny(unsafe_code)]
 
 // The floors, bottom to top; each file imports only from its own floor and the ones below it.
+mod asynchronous;
 mod builder;
 mod calling;
 mod error;
@@ -77,6 +78,7 @@ mod loading;
 mod operating;
 mod updating;
 
+pub use asynchronous::TransactionFuture;
 pub use builder::{HostBuilder, HostConfig};
 pub use calling::{MAX_MODULES, Module};
 pub use ecdysis_plugin_api::{CallError, Interface};
