@@ -120,7 +120,8 @@ fn hits_are_counted_and_survive_a_live_update() {
         }
     });
     let library = libraries.join("libcounter_v2.so");
-    let reply = control(&service.socket, ControlCommand::Reload { module: None, library, allow_downgrade: false, force: false, lazy: false });
+    let reply =
+        control(&service.socket, ControlCommand::Reload { module: None, library, allow_downgrade: false, force: false, lazy: false });
     let Reply::Report { report } = reply else { panic!("the update was refused: {reply:?}") };
     assert_eq!((report.from_version.to_string(), report.to_version.to_string()), ("1.0.0".into(), "2.0.0".into()));
     // A few more hits after the update, then the client stops.

@@ -260,13 +260,7 @@ impl Admission {
     pub(crate) fn new(bit: ModuleBit) -> Admission {
         decide_fence();
         let mode = if ASYMMETRIC_FENCE.load(Ordering::Acquire) { OPEN } else { SYMMETRIC };
-        Admission {
-            bit,
-            gate: AtomicU8::new(mode),
-            mode,
-            reopened: parking_lot::Condvar::new(),
-            lock: Mutex::new(AsyncWaiters::default()),
-        }
+        Admission { bit, gate: AtomicU8::new(mode), mode, reopened: parking_lot::Condvar::new(), lock: Mutex::new(AsyncWaiters::default()) }
     }
 
     /// Marks this thread as inside the module in `slot` (this thread's, from [`thread_slot`], or
