@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ecdysis_plugin_api::Interface;
 use parking_lot::Mutex;
 
-use crate::calling::call_path::{Admission, AsyncWaiter, CallSlot, thread_slot};
+use crate::calling::call_path::{Admission, AsyncWaiter, CallSlot, InFlight, thread_slot};
 use crate::calling::instance::{CurrentInstance, EntrySource, Instance};
 use crate::loading::PluginInfo;
 
@@ -356,43 +356,60 @@ impl<I: Interface + ?Sized, F> Unpin for AsyncCall<'_, I, F> {}
 impl<I: Interface + ?Sized, R, F: FnOnce(&I::Proxy<'_>) -> R> Future for AsyncCall<'_, I, F> {
     type Output = R;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<R> {
         let this = self.get_mut();
-        let cell = &*this.module.cell;
-        let Some(slot) = thread_slot() else { return this.poll_in_leased_slot(context) };
-        loop {
-            if let Some(in_flight) = cell.admission.try_enter(slot) {
-                this.withdraw();
-                let calls = this.calls.take().expect("an asynchronous call was polled after it completed");
-                return Poll::Ready(cell.current.call::<I, R>(&in_flight, calls));
+        // The fast path, as `Module::call`'s: this thread's slot, the module open, the call made.
+        if this.waiter.is_none()
+            && let Some(slot) = thread_slot()
+            && let Some(in_flight) = this.module.cell.admission.try_enter(slot)
+        {
+            return Poll::Ready(this.call(&in_flight));
+        }
+        this.poll_slowly(context)
+    }
+}
+
+impl<I: Interface + ?Sized, R, F: FnOnce(&I::Proxy<'_>) -> R> AsyncCall<'_, I, F> {
+    /// Makes the call, this thread's mark `in_flight` held.
+    #[inline(always)]
+    fn call(&mut self, in_flight: &InFlight<'_>) -> R {
+        let Some(calls) = self.calls.take() else { polled_after_completion() };
+        self.module.cell.current.call::<I, R>(in_flight, calls)
+    }
+
+    /// The rest of a poll when the fast path did not call: the module is paused, this call waited
+    /// already, or this thread's slot is gone (a poll from a thread-local's destructor, which
+    /// leases a slot for this poll alone). Registers the task's waker while the module is paused.
+    #[cold]
+    #[inline(never)]
+    fn poll_slowly(&mut self, context: &mut Context<'_>) -> Poll<R> {
+        let lease;
+        let slot = match thread_slot() {
+            Some(slot) => slot,
+            None => {
+                lease = CallSlot::lease();
+                lease.slot()
             }
-            if cell.admission.wait_for_reopening(&mut this.waiter, context.waker()) {
+        };
+        let admission = &self.module.cell.admission;
+        loop {
+            if let Some(in_flight) = admission.try_enter(slot) {
+                self.withdraw();
+                return Poll::Ready(self.call(&in_flight));
+            }
+            if admission.wait_for_reopening(&mut self.waiter, context.waker()) {
                 return Poll::Pending;
             }
         }
     }
 }
 
-impl<I: Interface + ?Sized, R, F: FnOnce(&I::Proxy<'_>) -> R> AsyncCall<'_, I, F> {
-    /// A poll from a thread-local's destructor that runs after this thread's slot was given back:
-    /// the attempt marks a slot leased for this poll alone.
-    #[cold]
-    #[inline(never)]
-    fn poll_in_leased_slot(&mut self, context: &mut Context<'_>) -> Poll<R> {
-        let cell = &*self.module.cell;
-        let lease = CallSlot::lease();
-        loop {
-            if let Some(in_flight) = cell.admission.try_enter(lease.slot()) {
-                self.withdraw();
-                let calls = self.calls.take().expect("an asynchronous call was polled after it completed");
-                return Poll::Ready(cell.current.call::<I, R>(&in_flight, calls));
-            }
-            if cell.admission.wait_for_reopening(&mut self.waiter, context.waker()) {
-                return Poll::Pending;
-            }
-        }
-    }
+/// What polling a completed [`AsyncCall`] does.
+#[cold]
+#[inline(never)]
+fn polled_after_completion() -> ! {
+    panic!("an asynchronous call was polled after it completed")
 }
 
 impl<I: Interface + ?Sized, F> AsyncCall<'_, I, F> {
