@@ -242,3 +242,42 @@ async fn the_transactions_can_be_awaited_on_a_current_thread_runtime() {
     assert!(matches!(refused, ecdysis_host::LoadError::AlreadyLoaded { .. }), "{refused:?}");
     assert_eq!(counter.call_async(|counter| counter.value("apples")).await.unwrap(), Some(4));
 }
+
+/// A value whose destructor polls an asynchronous call once, kept in a thread-local.
+struct PollsWhenDropped {
+    counter: Module<dyn Counter>,
+    result: std::sync::mpsc::Sender<Poll<Result<i64, ecdysis_host::CallError>>>,
+}
+
+impl Drop for PollsWhenDropped {
+    fn drop(&mut self) {
+        let call = pin!(self.counter.call_async(|counter| counter.increment("from-a-thread-local-destructor", 1)));
+        let _ = self.result.send(call.poll(&mut Context::from_waker(Waker::noop())));
+    }
+}
+
+thread_local! {
+    static POLLS_WHEN_DROPPED: std::cell::RefCell<Option<PollsWhenDropped>> = const { std::cell::RefCell::new(None) };
+}
+
+#[test]
+fn a_call_async_from_a_thread_local_destructor_is_served() {
+    if !super::soundness::scenario_in_child_process("asynchronous::a_call_async_from_a_thread_local_destructor_is_served") {
+        return;
+    }
+    let host = patient_host();
+    let counter = host.load::<dyn Counter>(sample("counter-v1")).unwrap();
+    let (result, results) = std::sync::mpsc::channel();
+    let for_the_thread = counter.clone();
+    std::thread::spawn(move || {
+        // This thread-local is set first, so its destructor runs after the one of the host's
+        // per-thread slot, which the first call below sets up.
+        POLLS_WHEN_DROPPED.with(|slot| *slot.borrow_mut() = Some(PollsWhenDropped { counter: for_the_thread.clone(), result }));
+        for_the_thread.call(|counter| counter.increment("from-the-thread", 1)).unwrap();
+    })
+    .join()
+    .expect("the thread exits normally");
+    let polled = results.recv_timeout(PATIENCE).expect("the destructor ran");
+    assert!(matches!(polled, Poll::Ready(Ok(1))), "{polled:?}");
+    assert_eq!(counter.call(|counter| counter.value("from-a-thread-local-destructor")).unwrap(), Some(1));
+}
