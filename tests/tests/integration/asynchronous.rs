@@ -262,7 +262,7 @@ thread_local! {
 
 #[test]
 fn a_call_async_from_a_thread_local_destructor_is_served() {
-    if !super::soundness::scenario_in_child_process("asynchronous::a_call_async_from_a_thread_local_destructor_is_served") {
+    if !soundness::scenario_in_child_process("asynchronous::a_call_async_from_a_thread_local_destructor_is_served") {
         return;
     }
     let host = patient_host();
