@@ -395,8 +395,11 @@ impl<I: Interface + ?Sized, R, F: FnOnce(&I::Proxy<'_>) -> R> AsyncCall<'_, I, F
         let admission = &self.module.cell.admission;
         loop {
             if let Some(in_flight) = admission.try_enter(slot) {
+                let result = self.call(&in_flight);
+                drop(in_flight);
+                // After the call, so that the call is not held up by the admission's lock.
                 self.withdraw();
-                return Poll::Ready(self.call(&in_flight));
+                return Poll::Ready(result);
             }
             if admission.wait_for_reopening(&mut self.waiter, context.waker()) {
                 return Poll::Pending;
