@@ -39,6 +39,10 @@
 //!   marked `#[ecdysis_plugin_api::interface]`. [`Module<dyn Trait>`](Module) calls it, always
 //!   inside a closure ([`Module::call`]): the proxy the closure gets cannot leave it, so no call
 //!   outlives the version it reached, and an update waits for exactly the calls in flight.
+//! - **Async servers**: [`Module::call_async`] is the same call for an async task; during an
+//!   update's pause the task waits, not its thread. [`Host::load_async`], [`Host::update_async`],
+//!   [`Host::rollback_async`] and [`Host::commit_async`] are the transactions' twins
+//!   ([`TransactionFuture`]). No runtime is assumed: they work on tokio's runtimes, and on any other.
 //! - **Version**: one plugin library of a module, with a semver version and a state *schema*
 //!   version. The descriptor the plugin exports is verified before any of its code runs.
 //! - **Update**: a transaction, see [`Phase`]: stage, quiesce, export, transform, validate, swap.
@@ -73,6 +77,7 @@
 #![deny(unsafe_code)]
 
 // The floors, bottom to top; each file imports only from its own floor and the ones below it.
+mod asynchronous;
 mod builder;
 mod calling;
 mod clock;
@@ -82,6 +87,7 @@ mod loading;
 mod operating;
 mod updating;
 
+pub use asynchronous::TransactionFuture;
 pub use builder::{HostBuilder, HostConfig};
 pub use calling::{MAX_MODULES, Module, TICK_RETRY_AFTER_FAILURE, TickStatus};
 pub use clock::Clock;

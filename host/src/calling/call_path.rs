@@ -23,14 +23,22 @@
 //! one store to the slot. Everything else (the thread's first call, which leases its slot; a closed
 //! gate; the symmetric fence; a call from a thread-local's destructor) is out of line.
 //!
-//! A mark is taken and cleared only by [`Admission::enter`] and the drop of the [`InFlight`] it
-//! returns, and only the call path in `module.rs` holds one, for the length of a closure: marks on
-//! one thread nest strictly, so each drop restores exactly the bits that were set before it.
+//! A mark is taken and cleared only by [`Admission::enter`] (or [`Admission::try_enter`]) and the drop
+//! of the [`InFlight`] it returns, and only the call path in `module.rs` holds one, for the length of
+//! a closure: marks on one thread nest strictly, so each drop restores exactly the bits that were set
+//! before it.
+//!
+//! An asynchronous call does not wait on the thread: when [`Admission::try_enter`] finds admission
+//! closed, it registers its task's [`Waker`] with [`Admission::wait_for_reopening`], which checks the
+//! gate again under the admission's lock, so that a reopening (which opens the gate and takes every
+//! waker under the same lock) either is seen by that check or wakes that waker.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering, compiler_fence, fence};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -201,8 +209,37 @@ pub(crate) struct Admission {
     /// update leaves alone.
     mode: u8,
     reopened: parking_lot::Condvar,
-    lock: Mutex<()>,
+    /// The admission's lock: the gate is closed and opened under it, threads wait on `reopened`
+    /// with it, and it holds the wakers of the asynchronous calls waiting for the reopening.
+    lock: Mutex<AsyncWaiters>,
 }
+
+/// The wakers of the asynchronous calls that wait for admission to reopen, each under the number
+/// its call was given when it registered.
+#[derive(Default)]
+struct AsyncWaiters {
+    next: u64,
+    wakers: BTreeMap<u64, Waker>,
+}
+
+impl AsyncWaiters {
+    /// Takes every waker, to be woken once the lock is released.
+    fn take(&mut self) -> BTreeMap<u64, Waker> {
+        std::mem::take(&mut self.wakers)
+    }
+}
+
+/// Wakes the tasks of asynchronous calls whose wakers a reopening took.
+fn wake_all(wakers: BTreeMap<u64, Waker>) {
+    for waker in wakers.into_values() {
+        waker.wake();
+    }
+}
+
+/// An asynchronous call's place among the waiters of one admission: the number it registered under.
+/// The call withdraws it ([`Admission::withdraw`]) when it ends or is dropped.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct AsyncWaiter(u64);
 
 /// This thread's mark inside a module; restores the thread's marks of before on drop. Not `Send`:
 /// the mark belongs to the thread that made it.
@@ -223,7 +260,7 @@ impl Admission {
     pub(crate) fn new(bit: ModuleBit) -> Admission {
         decide_fence();
         let mode = if ASYMMETRIC_FENCE.load(Ordering::Acquire) { OPEN } else { SYMMETRIC };
-        Admission { bit, gate: AtomicU8::new(mode), mode, reopened: parking_lot::Condvar::new(), lock: Mutex::new(()) }
+        Admission { bit, gate: AtomicU8::new(mode), mode, reopened: parking_lot::Condvar::new(), lock: Mutex::new(AsyncWaiters::default()) }
     }
 
     /// Marks this thread as inside the module in `slot` (this thread's, from [`thread_slot`], or
@@ -247,23 +284,47 @@ impl Admission {
     #[cold]
     #[inline(never)]
     fn enter_slowly(&self, slot: &Slot, outer: u64) {
-        loop {
-            let gate = if self.mode == SYMMETRIC {
-                slot.modules.store(outer | self.bit.0, Ordering::SeqCst);
-                self.gate.load(Ordering::SeqCst)
-            } else {
-                slot.modules.store(outer | self.bit.0, Ordering::Relaxed);
-                compiler_fence(Ordering::SeqCst);
-                self.gate.load(Ordering::Acquire)
-            };
-            // A nested call into a module this thread is already inside cannot be waited for: the
-            // outer call keeps any update from passing quiescence anyway.
-            if outer & self.bit.0 != 0 || gate & CLOSED == 0 {
-                return;
-            }
-            slot.modules.store(outer, Ordering::Release);
+        while !self.admitted_slowly(slot, outer) {
             self.wait_while_updating();
         }
+    }
+
+    /// Marks this thread as inside the module in `slot`, as [`Admission::enter`] does, if admission
+    /// is open or this thread is already inside the module; `None`, with the marks in `slot` as they
+    /// were, while an update holds admission closed. Never waits.
+    #[inline(always)]
+    pub(crate) fn try_enter<'slot>(&self, slot: &'slot Slot) -> Option<InFlight<'slot>> {
+        let outer = slot.modules.load(Ordering::Relaxed);
+        slot.modules.store(outer | self.bit.0, Ordering::Relaxed);
+        // As in `enter`.
+        compiler_fence(Ordering::SeqCst);
+        if self.gate.load(Ordering::Acquire) != OPEN && !self.admitted_slowly(slot, outer) {
+            return None;
+        }
+        Some(InFlight { slot, outer, _not_send: PhantomData })
+    }
+
+    /// One look of the slow path: stores this thread's mark in `slot` (sequentially consistently
+    /// without the asymmetric fence) and reads the gate again. Returns whether the call is admitted:
+    /// with the mark in place if so, with the marks of before (`outer`) if not.
+    #[cold]
+    #[inline(never)]
+    fn admitted_slowly(&self, slot: &Slot, outer: u64) -> bool {
+        let gate = if self.mode == SYMMETRIC {
+            slot.modules.store(outer | self.bit.0, Ordering::SeqCst);
+            self.gate.load(Ordering::SeqCst)
+        } else {
+            slot.modules.store(outer | self.bit.0, Ordering::Relaxed);
+            compiler_fence(Ordering::SeqCst);
+            self.gate.load(Ordering::Acquire)
+        };
+        // A nested call into a module this thread is already inside cannot be waited for: the
+        // outer call keeps any update from passing quiescence anyway.
+        if outer & self.bit.0 != 0 || gate & CLOSED == 0 {
+            return true;
+        }
+        slot.modules.store(outer, Ordering::Release);
+        false
     }
 
     #[cold]
@@ -274,6 +335,48 @@ impl Admission {
         }
     }
 
+    /// For an asynchronous call that [`Admission::try_enter`] turned away: while admission is still
+    /// closed, registers `waker` to be woken when it reopens (in `waiter`'s place if the call has
+    /// one still registered, else in a new one written to `waiter`) and returns `true`; returns
+    /// `false` if admission has reopened meanwhile, and the call should try again at once. The gate
+    /// is read under the lock a reopening holds, so no reopening is missed.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn wait_for_reopening(&self, waiter: &mut Option<AsyncWaiter>, waker: &Waker) -> bool {
+        let mut waiters = self.lock.lock();
+        if self.gate.load(Ordering::SeqCst) & CLOSED == 0 {
+            return false;
+        }
+        if let Some(AsyncWaiter(number)) = waiter
+            && let Some(registered) = waiters.wakers.get_mut(number)
+        {
+            // Polled again while waiting: keep the place, with the newest waker.
+            registered.clone_from(waker);
+            return true;
+        }
+        let number = waiters.next;
+        waiters.next += 1;
+        waiters.wakers.insert(number, waker.clone());
+        *waiter = Some(AsyncWaiter(number));
+        true
+    }
+
+    /// Takes an asynchronous call's waker out of the waiters, if a reopening has not taken it
+    /// already: the call ended, or its future was dropped. Other waiters keep their places.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn withdraw(&self, waiter: AsyncWaiter) {
+        let removed = self.lock.lock().wakers.remove(&waiter.0);
+        // Dropped outside the lock: a waker's drop may run its executor's code.
+        drop(removed);
+    }
+
+    /// How many asynchronous calls wait for admission to reopen.
+    #[cfg(test)]
+    fn async_waiters(&self) -> usize {
+        self.lock.lock().wakers.len()
+    }
+
     /// Stops admitting calls. New calls wait until [`Admission::reopen`]; calls that entered before
     /// are visible to [`Admission::drain`] when this returns `Ok`.
     ///
@@ -281,21 +384,28 @@ impl Admission {
     /// When the memory barrier that makes callers' marks visible fails; admission is then open
     /// again, as before.
     pub(crate) fn close(&self) -> std::io::Result<()> {
-        let _guard = self.lock.lock();
+        let mut waiters = self.lock.lock();
         self.gate.store(self.mode | CLOSED, Ordering::SeqCst);
         if let Err(error) = heavy_barrier() {
             self.gate.store(self.mode, Ordering::SeqCst);
             self.reopened.notify_all();
+            let wakers = waiters.take();
+            drop(waiters);
+            wake_all(wakers);
             return Err(error);
         }
         Ok(())
     }
 
-    /// Admits calls again and wakes the waiting ones.
+    /// Admits calls again and wakes the waiting ones, threads and asynchronous calls alike.
     pub(crate) fn reopen(&self) {
-        let _guard = self.lock.lock();
+        let mut waiters = self.lock.lock();
         self.gate.store(self.mode, Ordering::SeqCst);
         self.reopened.notify_all();
+        let wakers = waiters.take();
+        drop(waiters);
+        // Woken outside the lock: a waker may run its executor's code, which may call again.
+        wake_all(wakers);
     }
 
     /// How many threads are inside the module now.
@@ -332,7 +442,8 @@ impl Admission {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
     use std::time::Duration;
 
     use super::{ASYMMETRIC_FENCE, Admission, CLOSED, ModuleBit, OPEN, SYMMETRIC, thread_slot};
@@ -392,6 +503,62 @@ mod tests {
     #[test]
     fn admission_holds_with_sequentially_consistent_accesses() {
         admission_holds_with(SYMMETRIC);
+    }
+
+    /// A waker that counts its wake-ups.
+    struct Counting(AtomicUsize);
+
+    impl Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn an_asynchronous_call_waits_without_a_mark_and_is_woken_by_the_reopening() {
+        for mode in [OPEN, SYMMETRIC] {
+            if mode == OPEN && !ASYMMETRIC_FENCE.load(Ordering::Acquire) {
+                continue;
+            }
+            let admission = admission(mode);
+            let slot = thread_slot().expect("this thread's slot");
+            let counting = Arc::new(Counting(AtomicUsize::new(0)));
+            let waker = Waker::from(Arc::clone(&counting));
+            admission.close().expect("admission closes");
+            assert!(admission.try_enter(slot).is_none(), "admission is closed");
+            assert_eq!(admission.in_flight(), 0, "a call turned away holds no mark");
+
+            let mut waiter = None;
+            assert!(admission.wait_for_reopening(&mut waiter, &waker), "the call waits while admission is closed");
+            assert!(admission.wait_for_reopening(&mut waiter, &waker), "polled again, it keeps waiting");
+            assert_eq!(admission.async_waiters(), 1, "in the same place");
+            let mut given_up = None;
+            assert!(admission.wait_for_reopening(&mut given_up, &waker));
+            admission.withdraw(given_up.expect("a place"));
+            assert_eq!(admission.async_waiters(), 1, "a withdrawn call leaves the others waiting");
+
+            admission.reopen();
+            assert_eq!(counting.0.load(Ordering::SeqCst), 1, "the reopening woke the waiting call, and only it");
+            assert_eq!(admission.async_waiters(), 0);
+            assert!(!admission.wait_for_reopening(&mut waiter, &waker), "once reopened, a call does not wait");
+            drop(admission.try_enter(slot).expect("admission is open"));
+            // A withdrawal after the reopening took the waker changes nothing.
+            admission.withdraw(waiter.expect("a place"));
+            assert_eq!(admission.in_flight(), 0);
+        }
+    }
+
+    #[test]
+    fn an_asynchronous_call_nested_in_a_call_of_the_same_module_is_admitted_while_closed() {
+        let admission = admission(SYMMETRIC);
+        let slot = thread_slot().expect("this thread's slot");
+        let outer = admission.enter(slot);
+        admission.close().expect("admission closes");
+        let nested = admission.try_enter(slot).expect("a nested call is admitted");
+        drop(nested);
+        assert_eq!(admission.in_flight(), 1, "the nested call's end keeps the outer mark");
+        drop(outer);
+        admission.reopen();
     }
 
     #[test]

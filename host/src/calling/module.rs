@@ -1,14 +1,18 @@
 //! Modules: the registry entry of one loaded module ([`ModuleCell`]) with its current and previous
-//! versions, and the typed handle ([`Module`]) through which a program calls it.
+//! versions, and the typed handle ([`Module`]) through which a program calls it, on a thread
+//! ([`Module::call`]) or in a task ([`Module::call_async`], whose future is [`AsyncCall`]).
 
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use ecdysis_plugin_api::Interface;
 use parking_lot::Mutex;
 
-use crate::calling::call_path::{Admission, CallSlot, thread_slot};
+use crate::calling::call_path::{Admission, AsyncWaiter, CallSlot, InFlight, thread_slot};
 use crate::calling::instance::{CurrentInstance, EntrySource, Instance};
 use crate::loading::PluginInfo;
 
@@ -254,6 +258,177 @@ impl<I: Interface + ?Sized> Module<I> {
         let lease = CallSlot::lease();
         let in_flight = self.cell.admission.enter(lease.slot());
         self.cell.current.call::<I, R>(&in_flight, calls)
+    }
+
+    /// Calls the module from an asynchronous task: [`Module::call`] that waits for an update's pause
+    /// without blocking the thread. `module.call_async(|counter| counter.increment("a", 1)).await`.
+    ///
+    /// The future does nothing until polled. While the module admits calls, its first poll makes
+    /// the call at once, as [`Module::call`] would, at about the same cost: it allocates nothing and
+    /// registers nothing. While an update holds the module paused, the poll registers the task's
+    /// waker with the module and returns [`Poll::Pending`]; the end of the pause (the swap, or the
+    /// update's failure) wakes it, and the call is made at its next poll, on the version then
+    /// current. The thread meanwhile runs other tasks. No executor is assumed: it works on any
+    /// runtime (tokio's multi-thread and current-thread runtimes alike) and with none, as a
+    /// thread would, through `block_on`.
+    ///
+    /// `calls` runs synchronously within one poll, and no update can pass quiescence while it runs,
+    /// so keep it short. The call is made within that poll and never spans two: the proxy cannot leave
+    /// the closure, so no call can be held open across an `.await`, and none can outlive the version
+    /// it reached. Dropping the future before the call was made (a timeout, a `select!`, a
+    /// disconnected client) withdraws it: nothing was called, and the calls that still wait are woken
+    /// as before. A call from inside another call of the same module on the same thread (a
+    /// `block_on` inside [`Module::call`]'s closure) does not wait, as with [`Module::call`].
+    ///
+    /// The future is `Send` when `calls` is (what it returns is made within the poll, so it need
+    /// not be), and it borrows the handle: clone the handle into the task to spawn it.
+    ///
+    /// # Panics
+    /// When polled again after it completed (a future must not be), or when `calls` panics (the
+    /// panic unwinds out of the poll; a panic inside the plugin does not: it is a
+    /// [`CallError::Panicked`](crate::CallError::Panicked) returned by the method).
+    ///
+    /// ```compile_fail
+    /// # #[ecdysis_plugin_api::interface] pub trait Counter { fn value(&self) -> u64; }
+    /// # async fn keep(counter: &ecdysis_host::Module<dyn Counter>) {
+    /// // The proxy is borrowed for the call only; keeping it past the `.await` does not compile.
+    /// let kept = counter.call_async(|proxy| proxy).await;
+    /// # }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # #[ecdysis_plugin_api::interface] pub trait Counter { fn value(&self) -> u64; }
+    /// # async fn keep(counter: &ecdysis_host::Module<dyn Counter>) {
+    /// // Nor returning a future that holds it: the call would stay open across the `.await`.
+    /// let later = counter.call_async(|proxy| async move { proxy.value() }).await;
+    /// let value = later.await;
+    /// # }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # #[ecdysis_plugin_api::interface] pub trait Counter { fn value(&self) -> u64; }
+    /// # async fn keep(counter: &ecdysis_host::Module<dyn Counter>, other: impl std::future::Future<Output = ()>) {
+    /// // Nor awaiting inside the call: the closure is not async, so the call is one poll long.
+    /// let value = counter.call_async(|proxy| { other.await; proxy.value() }).await;
+    /// # }
+    /// ```
+    ///
+    /// ```compile_fail
+    /// # #[ecdysis_plugin_api::interface] pub trait Counter { fn value(&self) -> u64; }
+    /// # async fn keep(counter: &ecdysis_host::Module<dyn Counter>) {
+    /// // Nor moving it out through a variable the closure captures.
+    /// let mut kept = None;
+    /// counter.call_async(|proxy| kept = Some(proxy)).await;
+    /// # }
+    /// ```
+    ///
+    /// ```
+    /// # #[ecdysis_plugin_api::interface] pub trait Counter { fn value(&self) -> u64; }
+    /// # async fn keep(counter: &ecdysis_host::Module<dyn Counter>) -> Result<u64, ecdysis_host::CallError> {
+    /// // What a call returns is the caller's: a value, copied out of the plugin.
+    /// let value = counter.call_async(|proxy| proxy.value()).await?;
+    /// # Ok(value) }
+    /// # fn spawnable(counter: ecdysis_host::Module<dyn Counter>) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// // A task that owns its handle can be spawned on a multi-thread runtime.
+    /// async move { let _ = counter.call_async(|proxy| proxy.value()).await; }
+    /// # }
+    /// ```
+    #[inline]
+    #[must_use = "the call is made only when the future is awaited"]
+    pub fn call_async<R>(&self, calls: impl FnOnce(&I::Proxy<'_>) -> R) -> impl Future<Output = R> {
+        AsyncCall { module: self, calls: Some(calls), waiter: None }
+    }
+}
+
+/// The future of [`Module::call_async`]: the call not made yet, and its place among the calls that
+/// wait for the module to reopen, if it waits.
+struct AsyncCall<'module, I: Interface + ?Sized, F> {
+    module: &'module Module<I>,
+    /// The calls to make; taken when they are made.
+    calls: Option<F>,
+    /// Where the call waits, while an update holds the module paused.
+    waiter: Option<AsyncWaiter>,
+}
+
+// The closure is never pinned: it is moved out and called within one poll.
+impl<I: Interface + ?Sized, F> Unpin for AsyncCall<'_, I, F> {}
+
+impl<I: Interface + ?Sized, R, F: FnOnce(&I::Proxy<'_>) -> R> Future for AsyncCall<'_, I, F> {
+    type Output = R;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<R> {
+        let this = self.get_mut();
+        // The fast path, as `Module::call`'s: this thread's slot, the module open, the call made.
+        if this.waiter.is_none()
+            && let Some(slot) = thread_slot()
+            && let Some(in_flight) = this.module.cell.admission.try_enter(slot)
+        {
+            return Poll::Ready(this.call(&in_flight));
+        }
+        this.poll_slowly(context)
+    }
+}
+
+impl<I: Interface + ?Sized, R, F: FnOnce(&I::Proxy<'_>) -> R> AsyncCall<'_, I, F> {
+    /// Makes the call, this thread's mark `in_flight` held.
+    #[inline(always)]
+    fn call(&mut self, in_flight: &InFlight<'_>) -> R {
+        let Some(calls) = self.calls.take() else { polled_after_completion() };
+        self.module.cell.current.call::<I, R>(in_flight, calls)
+    }
+
+    /// The rest of a poll when the fast path did not call: the module is paused, this call waited
+    /// already, or this thread's slot is gone (a poll from a thread-local's destructor, which
+    /// leases a slot for this poll alone). Registers the task's waker while the module is paused.
+    #[cold]
+    #[inline(never)]
+    fn poll_slowly(&mut self, context: &mut Context<'_>) -> Poll<R> {
+        let lease;
+        let slot = match thread_slot() {
+            Some(slot) => slot,
+            None => {
+                lease = CallSlot::lease();
+                lease.slot()
+            }
+        };
+        let admission = &self.module.cell.admission;
+        loop {
+            if let Some(in_flight) = admission.try_enter(slot) {
+                let result = self.call(&in_flight);
+                drop(in_flight);
+                // After the call, so that the call is not held up by the admission's lock.
+                self.withdraw();
+                return Poll::Ready(result);
+            }
+            if admission.wait_for_reopening(&mut self.waiter, context.waker()) {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+/// What polling a completed [`AsyncCall`] does.
+#[cold]
+#[inline(never)]
+fn polled_after_completion() -> ! {
+    panic!("an asynchronous call was polled after it completed")
+}
+
+impl<I: Interface + ?Sized, F> AsyncCall<'_, I, F> {
+    /// Gives up the call's place among the waiters, if it has one.
+    #[inline]
+    fn withdraw(&mut self) {
+        if let Some(waiter) = self.waiter.take() {
+            self.module.cell.admission.withdraw(waiter);
+        }
+    }
+}
+
+impl<I: Interface + ?Sized, F> Drop for AsyncCall<'_, I, F> {
+    #[inline]
+    fn drop(&mut self) {
+        self.withdraw();
     }
 }
 

@@ -4,6 +4,7 @@
 // Unsafe code only in fixtures that say why (`#[allow(unsafe_code)]` on each).
 #![deny(unsafe_code)]
 
+mod asynchronous;
 mod background;
 mod calls;
 mod cli;

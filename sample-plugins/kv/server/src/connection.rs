@@ -214,7 +214,7 @@ async fn execute_batch(kv: &Module<dyn Kv>, batch: &mut CommandBatch, replies: &
     if batch.is_empty() {
         return;
     }
-    match kv.call(|kv| kv.execute(batch.as_bytes())) {
+    match kv.call_async(|kv| kv.execute(batch.as_bytes())).await {
         Ok(batch_replies) => replies.extend_from_slice(&batch_replies),
         Err(call_error) => {
             let message = format!("ERR internal error: {call_error}");
