@@ -995,13 +995,26 @@ fn redis_benchmark_runs_clean() {
     check_benchmark_effects(&server);
 }
 
+/// The worker threads kv-server's tests run it with: its default (one per core, tokio's
+/// multi-thread runtime) and one (tokio's current-thread runtime, where a connection that waited on
+/// the update's pause with a blocking call would stop every other).
+const THREAD_CONFIGURATIONS: [&[&str]; 2] = [&[], &["--threads", "1"]];
+
 #[test]
 fn redis_benchmark_runs_clean_while_updating() {
     if !redis_tools_installed() {
         return;
     }
-    let server = KvServer::start("kv-v3", "3.0.0");
-    let mut benchmark = start_benchmark(&server);
+    for threads in THREAD_CONFIGURATIONS {
+        let arguments: Vec<&std::ffi::OsStr> = threads.iter().map(std::ffi::OsStr::new).collect();
+        check_benchmark_while_updating(&KvServer::start_with("kv-v3", "3.0.0", &arguments));
+    }
+}
+
+/// Runs `redis-benchmark` against `server` while it is updated v3 → v3 every 200 ms, and checks
+/// that every test completed without an error and with every effect.
+fn check_benchmark_while_updating(server: &KvServer) {
+    let mut benchmark = start_benchmark(server);
     let started = Instant::now();
     let mut updates = 0;
     let mut pauses = Vec::new();
@@ -1014,7 +1027,7 @@ fn redis_benchmark_runs_clean_while_updating() {
     let results = check_benchmark(&benchmark.finish());
     println!("redis-benchmark with {updates} updates v3 → v3 meanwhile (longest pause {:?}): {results:?}", pauses.iter().max());
     assert!(updates >= 2, "the benchmark ran across updates: {updates} happened");
-    check_benchmark_effects(&server);
+    check_benchmark_effects(server);
 }
 
 #[test]
@@ -1046,8 +1059,9 @@ fn raw_resp_inline_commands_quit_and_protocol_errors() {
 
 #[test]
 fn kv_server_shuts_down_cleanly_on_sigterm_and_sigint() {
-    for signal in [Signal::TERM, Signal::INT] {
-        let mut server = KvServer::start("kv-v1", "1.0.0");
+    for (signal, threads) in [(Signal::TERM, THREAD_CONFIGURATIONS[0]), (Signal::INT, THREAD_CONFIGURATIONS[1])] {
+        let arguments: Vec<&std::ffi::OsStr> = threads.iter().map(std::ffi::OsStr::new).collect();
+        let mut server = KvServer::start_with("kv-v1", "1.0.0", &arguments);
         let mut busy = server.connect();
         redis::cmd("SET").arg("key").arg("value").exec(&mut busy).expect("SET");
         let mut idle = TcpStream::connect(("127.0.0.1", server.port)).expect("kv-server accepts");

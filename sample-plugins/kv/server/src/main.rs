@@ -4,7 +4,7 @@
 //!
 //! Usage: `kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N]
 //! [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause]
-//! [--migration-pace BATCH:MILLISECONDS] [--hook-timeout-ms N]`.
+//! [--migration-pace BATCH:MILLISECONDS] [--hook-timeout-ms N] [--threads N]`.
 //! `--listen` defaults to `127.0.0.1:6379`; port 0 picks a free port. Without `--control`, the control socket goes to the default location. With
 //! `--state-dir`, the host keeps its journal there (every load, update, rollback, refusal and
 //! commit, `fsync`'d), so `ecdysis history` shows what happened before a restart, a crash or a
@@ -18,7 +18,9 @@
 //! `--revalidate-in-pause` checks again in the pause. After a lazy update (`ecdysis reload --lazy`),
 //! the background pass moves `BATCH` entries every `MILLISECONDS` (by default 1000 every 1 ms).
 //! `--hook-timeout-ms` sets how long each plugin hook of an update (an export, a transform, a
-//! snapshot) may run before the update is abandoned (default 5 s). At start the server prints, one line each:
+//! snapshot) may run before the update is abandoned (default 5 s). `--threads` sets how many worker
+//! threads serve connections (default: one per core the process may run on; with 1, tokio's
+//! current-thread runtime). At start the server prints, one line each:
 //!
 //! ```text
 //! control socket: PATH
@@ -54,7 +56,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::connection::{Connections, refuse_for_too_many_connections, serve_connection};
 
-const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause] [--migration-pace BATCH:MILLISECONDS] [--hook-timeout-ms N]";
+const USAGE: &str = "usage: kv-server --plugin LIBRARY [--listen ADDRESS] [--control SOCKET] [--probation-ms N] [--state-dir DIR [--snapshot-interval-ms N]] [--no-rehearsal] [--revalidate-in-pause] [--migration-pace BATCH:MILLISECONDS] [--hook-timeout-ms N] [--threads N]";
 
 /// How long connections get to finish the batch they are executing and write its replies once
 /// shutdown has begun, before their sockets are shut down both ways.
@@ -94,6 +96,7 @@ struct Options {
     snapshot_interval: Option<Duration>,
     migration_pace: Option<(u64, Duration)>,
     hook_timeout: Option<Duration>,
+    threads: Option<usize>,
 }
 
 impl Options {
@@ -108,6 +111,7 @@ impl Options {
         let mut snapshot_interval = None;
         let mut migration_pace = None;
         let mut hook_timeout = None;
+        let mut threads = None;
         let mut arguments = std::env::args().skip(1);
         while let Some(argument) = arguments.next() {
             let mut value = || arguments.next().ok_or_else(|| format!("{argument} needs a value\n{USAGE}"));
@@ -150,6 +154,16 @@ impl Options {
                         .ok_or_else(|| format!("--hook-timeout-ms takes a positive number of milliseconds, not `{milliseconds}`"))?;
                     hook_timeout = Some(Duration::from_millis(milliseconds));
                 }
+                "--threads" => {
+                    let count = value()?;
+                    threads = Some(
+                        count
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|&count| count > 0)
+                            .ok_or_else(|| format!("--threads takes a positive number of worker threads, not `{count}`"))?,
+                    );
+                }
                 "--help" | "-h" => return Err(USAGE.to_owned()),
                 _ => return Err(format!("unknown argument `{argument}`\n{USAGE}")),
             }
@@ -169,6 +183,7 @@ impl Options {
             revalidate_in_pause,
             migration_pace,
             hook_timeout,
+            threads,
         })
     }
 }
@@ -198,8 +213,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         TcpListener::bind(&options.listen_address).map_err(|error| format!("cannot listen on {}: {error}", options.listen_address))?;
     listener.set_nonblocking(true)?;
     let listening_address = listener.local_addr()?;
-    // One worker per core this process may run on (a server pinned to one core gets one).
-    let runtime = tokio::runtime::Builder::new_multi_thread().thread_name("kv-worker").enable_all().build()?;
+    // One worker per core this process may run on, unless `--threads` says otherwise. With one, the
+    // current-thread runtime: the same one worker, without the work-stealing scheduler's bookkeeping.
+    let threads = options.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).thread_name("kv-worker").enable_all().build()?
+    };
 
     let mut stdout = std::io::stdout().lock();
     if let Some(path) = host.control_socket_path() {
