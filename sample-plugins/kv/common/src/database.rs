@@ -42,7 +42,7 @@ pub struct Database<V> {
     pub entries: HashMap<Vec<u8>, Entry<V>>,
     /// Reads the time in milliseconds since the Unix epoch; tests replace it with a fixed clock.
     pub clock: fn() -> u64,
-    /// The time the current command runs at, read once per command as Redis does.
+    /// The time the current command runs at, read once per batch.
     now_ms: u64,
     /// Commands since the last full sweep of expired keys.
     commands_since_sweep: usize,
@@ -56,11 +56,12 @@ impl<V> Database<V> {
         Database { entries, clock: kv_interface::now_unix_ms, now_ms: 0, commands_since_sweep: 0 }
     }
 
-    /// Reads the clock for the next command. After as many commands as there are keys (at least
-    /// [`SWEEP_INTERVAL_MINIMUM`]) it also removes every expired key, so that keys nobody touches
-    /// again do not stay in memory, at an amortised constant cost per command.
+    /// Counts the next command, which runs at the time read last ([`Database::read_clock`], once
+    /// per batch, as Redis reads it once per turn of its event loop). After as many commands as
+    /// there are keys (at least [`SWEEP_INTERVAL_MINIMUM`]) it also removes every expired key, so
+    /// that keys nobody touches again do not stay in memory, at an amortised constant cost per
+    /// command.
     pub fn start_command(&mut self) {
-        self.now_ms = (self.clock)();
         self.commands_since_sweep += 1;
         if self.commands_since_sweep >= self.entries.len().max(SWEEP_INTERVAL_MINIMUM) {
             self.remove_expired();
@@ -82,7 +83,7 @@ impl<V> Database<V> {
         before - self.entries.len()
     }
 
-    /// Reads the clock outside a command (for `key_count`).
+    /// Reads the clock: before a batch of commands, and outside a command (for `key_count`).
     pub fn read_clock(&mut self) {
         self.now_ms = (self.clock)();
     }

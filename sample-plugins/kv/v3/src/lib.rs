@@ -54,6 +54,7 @@ impl KvV3 {
 impl Kv for KvV3 {
     fn execute(&self, batch: &[u8]) -> Vec<u8> {
         let mut database = self.database();
+        database.read_clock();
         execute_batch(batch, |arguments, out| {
             // During a lazy update, the keys the command touches move in first.
             if let Err(error) = lazy::move_in_touched_keys(&mut database.entries, &self.migration, arguments, import_entry) {
