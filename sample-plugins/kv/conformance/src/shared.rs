@@ -128,13 +128,9 @@ pub fn keys_and_values_are_binary<V: Version>() {
     assert_eq!(plugin.execute(batch.as_bytes()), b"+OK\r\n$11\r\nline\r\nbreak\r\n");
 }
 
-/// For versions with expiry: the key count leaves out a key whose time to live has passed at
-/// once, while the database still stores it until a sweep removes it. `stored` counts the
-/// entries the version's database stores, expired ones included.
-///
-/// # Panics
-/// When the counts differ.
-pub fn key_count_skips_expired_keys_and_sweeps_remove_them<V: Version>(stored: impl Fn(&V) -> usize) {
+/// An instance on the test clock at [`START_MS`] holding `short` (which expires 10 ms later), `long`
+/// (100 s later) and `forever`.
+fn three_keys_one_expiring_in_ten_milliseconds<V: Version>() -> V {
     set_test_clock(START_MS);
     let plugin = create::<V>();
     let mut batch = CommandBatch::new();
@@ -142,6 +138,17 @@ pub fn key_count_skips_expired_keys_and_sweeps_remove_them<V: Version>(stored: i
     batch.push(&["SET", "long", "v", "PX", "100000"]);
     batch.push(&["SET", "forever", "v"]);
     plugin.execute(batch.as_bytes());
+    plugin
+}
+
+/// For versions with expiry: the key count leaves out a key whose time to live has passed at
+/// once, while the database still stores it until a sweep removes it. `stored` counts the
+/// entries the version's database stores, expired ones included.
+///
+/// # Panics
+/// When the counts differ.
+pub fn key_count_skips_expired_keys_and_sweeps_remove_them<V: Version>(stored: impl Fn(&V) -> usize) {
+    let plugin = three_keys_one_expiring_in_ten_milliseconds::<V>();
     assert_eq!(plugin.key_count(), 3);
     set_test_clock(START_MS + 11);
     assert_eq!(plugin.key_count(), 2);
@@ -160,13 +167,7 @@ pub fn key_count_skips_expired_keys_and_sweeps_remove_them<V: Version>(stored: i
 /// # Panics
 /// When the tick leaves an expired key, removes a live one, or asks for no more ticks.
 pub fn a_tick_sweeps_expired_keys<V: Version>(stored: impl Fn(&V) -> usize) {
-    set_test_clock(START_MS);
-    let plugin = create::<V>();
-    let mut batch = CommandBatch::new();
-    batch.push(&["SET", "short", "v", "PX", "10"]);
-    batch.push(&["SET", "long", "v", "PX", "100000"]);
-    batch.push(&["SET", "forever", "v"]);
-    plugin.execute(batch.as_bytes());
+    let plugin = three_keys_one_expiring_in_ten_milliseconds::<V>();
     assert!(plugin.tick().is_some(), "a version with expiry wants ticks");
     assert_eq!(stored(&plugin), 3, "nothing has expired yet");
     set_test_clock(START_MS + 11);
