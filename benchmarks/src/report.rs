@@ -691,7 +691,7 @@ fn throughput_section(report: &mut Report, options: &Options, artifacts: &Artifa
                 report.sections,
                 "{}Command: `{command}`.\n",
                 if pinned {
-                    "Each server pinned to core 0 (`taskset -a -p -c 0`), the load to core 1. "
+                    "Each server started on core 0 alone (`taskset -c 0`, so it sizes itself for one core), the load on core 1. "
                 } else {
                     "Not pinned (taskset or a second core missing). "
                 }
