@@ -209,20 +209,19 @@ fn refuse_what_cannot_cross(ty: &Type, position: Position) -> syn::Result<()> {
             "a function pointer points into the code of one side, which may be unloaded",
             "add a method to the interface and call it instead",
         )),
-        Type::ImplTrait(implementation) if is_closure_bound(&implementation.bounds) => Err(refusal(
-            ty,
-            "a closure's code and captures live on one side, which may be unloaded",
-            "pass data and add a method to the interface for what the closure would do",
-        )),
+        Type::ImplTrait(syn::TypeImplTrait { bounds, .. }) | Type::TraitObject(syn::TypeTraitObject { bounds, .. })
+            if is_closure_bound(bounds) =>
+        {
+            Err(refusal(
+                ty,
+                "a closure's code and captures live on one side, which may be unloaded",
+                "pass data and add a method to the interface for what the closure would do",
+            ))
+        }
         Type::ImplTrait(_) => Err(refusal(
             ty,
             "it stands for a type that only one side's compiler knows",
             "name a concrete owned type (a struct deriving serde's `Serialize` and `Deserialize`)",
-        )),
-        Type::TraitObject(object) if is_closure_bound(&object.bounds) => Err(refusal(
-            ty,
-            "a closure's code and captures live on one side, which may be unloaded",
-            "pass data and add a method to the interface for what the closure would do",
         )),
         Type::TraitObject(_) => Err(refusal(
             ty,
