@@ -1066,6 +1066,12 @@ fn kv_server_shuts_down_cleanly_on_sigterm_and_sigint() {
         redis::cmd("SET").arg("key").arg("value").exec(&mut busy).expect("SET");
         let mut idle = TcpStream::connect(("127.0.0.1", server.port)).expect("kv-server accepts");
         idle.set_read_timeout(Some(PATIENCE)).expect("a read timeout");
+        // One exchange makes sure the server has accepted the connection: one still in the listen
+        // backlog when the listener closes is reset by the kernel, as with Redis, not closed.
+        idle.write_all(b"PING\r\n").expect("kv-server reads");
+        let mut pong = [0_u8; 7];
+        idle.read_exact(&mut pong).expect("kv-server answers");
+        assert_eq!(&pong, b"+PONG\r\n");
         let socket = server.socket.clone();
         assert!(socket.exists());
 
