@@ -87,6 +87,8 @@ fn build(profile: Profile) -> Plugins {
             "-p",
             "kv-v3",
             "-p",
+            "kv-v4",
+            "-p",
             "kv-server",
         ],
         &["-p", "ecdysis-test-plugins", "--examples"],

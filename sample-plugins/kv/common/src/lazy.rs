@@ -43,12 +43,12 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
 /// keyspace), each converted by `convert`. Does nothing when no migration is under way.
 ///
 /// # Errors
-/// When an entry cannot be migrated to this version: the command must not run.
+/// When an entry cannot be migrated or converted to this version: the command must not run.
 pub fn move_in_touched_keys<T, E: Schema>(
     entries: &mut HashMap<Vec<u8>, T>,
     migration: &Migration<E>,
     arguments: &[&[u8]],
-    convert: impl Fn(E) -> T,
+    convert: impl Fn(E) -> Result<T, PluginError>,
 ) -> Result<(), PluginError> {
     if !migration.is_under_way() {
         return Ok(());
@@ -59,7 +59,7 @@ pub fn move_in_touched_keys<T, E: Schema>(
                 if !entries.contains_key(key)
                     && let Some(entry) = migration.take(key)?
                 {
-                    entries.insert(key.to_vec(), convert(entry));
+                    entries.insert(key.to_vec(), convert(entry)?);
                 }
             }
         }
@@ -71,32 +71,36 @@ pub fn move_in_touched_keys<T, E: Schema>(
 /// Moves in every remaining entry of the previous version.
 ///
 /// # Errors
-/// When the previous version cannot hand out entries.
+/// When the previous version cannot hand out entries, or one cannot be converted.
 pub fn move_in_everything<T, E: Schema>(
     entries: &mut HashMap<Vec<u8>, T>,
     migration: &Migration<E>,
-    convert: impl Fn(E) -> T,
+    convert: impl Fn(E) -> Result<T, PluginError>,
 ) -> Result<(), PluginError> {
-    entries.extend(migration.take_all()?.into_iter().map(|(key, entry)| (key, convert(entry))));
+    for (key, entry) in migration.take_all()? {
+        entries.insert(key, convert(entry)?);
+    }
     Ok(())
 }
 
 /// Moves up to `limit` entries in from the previous version; returns how many remain there.
 ///
 /// # Errors
-/// When the previous version cannot hand out entries.
+/// When the previous version cannot hand out entries, or one cannot be converted.
 pub fn move_in_some<T, E: Schema>(
     entries: &mut HashMap<Vec<u8>, T>,
     migration: &Migration<E>,
     limit: usize,
-    convert: impl Fn(E) -> T,
+    convert: impl Fn(E) -> Result<T, PluginError>,
 ) -> Result<u64, PluginError> {
     let (moved, remaining) = migration.take_some(limit)?;
     // Room for every entry still to come, made once while the table is small: growing it by
     // doubling would rehash the entries moved so far while a call waits (half a second at a
     // million keys).
     entries.reserve(moved.len() + usize::try_from(remaining).unwrap_or(0));
-    entries.extend(moved.into_iter().map(|(key, entry)| (key, convert(entry))));
+    for (key, entry) in moved {
+        entries.insert(key, convert(entry)?);
+    }
     Ok(remaining)
 }
 

@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod differential;
 pub mod shared;
 
 /// `+OK`.

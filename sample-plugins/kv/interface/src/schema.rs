@@ -7,6 +7,8 @@
 //! | v2 → v1 | refuses while any key has a time to live (v1 cannot expire keys), unless forced: then keys already expired are dropped and the rest lose their time to live |
 //! | v2 → v3 | every string becomes a tagged string value |
 //! | v3 → v2 | refuses while any list or hash exists (v2 cannot hold them), unless forced: then lists and hashes are dropped |
+//! | v3 → v4 | every value keeps its type (v4 adds sets and sorted sets) |
+//! | v4 → v3 | refuses while any set or sorted set exists (v3 cannot hold them), unless forced: then sets and sorted sets are dropped |
 //!
 //! The maps of keys are [`StateMap`]s, which decode without hashing: a migration step moves the
 //! entries once, and the only hash table built on an import is the plugin's own.
@@ -93,6 +95,45 @@ impl Schema for KvStateV3 {
     const VERSION: u32 = 3;
 }
 
+/// A value of v4: strings, lists, hashes, sets and sorted sets.
+///
+/// Not `Eq`: a sorted set's scores are floating point (never NaN: no command stores one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum ValueV4 {
+    /// A string.
+    String(ByteBuf),
+    /// A list, head first.
+    List(Vec<ByteBuf>),
+    /// A hash: fields and their values.
+    Hash(HashMap<ByteBuf, ByteBuf>),
+    /// A set: its members, in no particular order.
+    Set(Vec<ByteBuf>),
+    /// A sorted set: its members with their scores, in no particular order.
+    SortedSet(Vec<(ByteBuf, f64)>),
+}
+
+/// A key's value with an optional expiry (v4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EntryV4 {
+    /// The value.
+    pub value: ValueV4,
+    /// When the key expires, in milliseconds since the Unix epoch.
+    pub expires_at_ms: Option<u64>,
+}
+
+/// v4: tagged values (strings, lists, hashes, sets, sorted sets) with expiry.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KvStateV4 {
+    /// Entries by key.
+    pub entries: StateMap<ByteBuf, EntryV4>,
+}
+
+impl Schema for KvStateV4 {
+    const NAME: &'static str = SCHEMA_NAME;
+    const VERSION: u32 = 4;
+}
+
 impl Migrate<KvStateV2> for KvStateV1 {
     fn migrate(self, _options: &MigrationOptions) -> Result<KvStateV2, PluginError> {
         let entries = self.strings.into_iter().map(|(key, value)| (key, StringEntryV2 { value, expires_at_ms: None })).collect();
@@ -154,6 +195,58 @@ impl Migrate<KvStateV2> for KvStateV3 {
     }
 }
 
+impl Migrate<KvStateV4> for KvStateV3 {
+    fn migrate(self, _options: &MigrationOptions) -> Result<KvStateV4, PluginError> {
+        let entries = self.entries.into_iter().map(|(key, entry)| (key, EntryV4::from(entry))).collect();
+        Ok(KvStateV4 { entries })
+    }
+}
+
+impl Migrate<KvStateV3> for KvStateV4 {
+    fn migrate(self, options: &MigrationOptions) -> Result<KvStateV3, PluginError> {
+        let (sets, sorted_sets) = self.entries.values().fold((0, 0), |(sets, sorted_sets), entry| match entry.value {
+            ValueV4::Set(_) => (sets + 1, sorted_sets),
+            ValueV4::SortedSet(_) => (sets, sorted_sets + 1),
+            ValueV4::String(_) | ValueV4::List(_) | ValueV4::Hash(_) => (sets, sorted_sets),
+        });
+        if sets + sorted_sets > 0 && !options.force {
+            return Err(PluginError::new(format!(
+                "{sets} set(s) and {sorted_sets} sorted set(s) exist, which kv v3 cannot hold; delete them or force the downgrade to drop them"
+            )));
+        }
+        let entries = self.entries.into_iter().filter_map(|(key, entry)| Some((key, EntryV3::try_from(entry).ok()?))).collect();
+        Ok(KvStateV3 { entries })
+    }
+}
+
+/// Every v3 value is a v4 value of the same type.
+impl From<EntryV3> for EntryV4 {
+    fn from(entry: EntryV3) -> EntryV4 {
+        let value = match entry.value {
+            ValueV3::String(bytes) => ValueV4::String(bytes),
+            ValueV3::List(list) => ValueV4::List(list),
+            ValueV3::Hash(hash) => ValueV4::Hash(hash),
+        };
+        EntryV4 { value, expires_at_ms: entry.expires_at_ms }
+    }
+}
+
+/// A v4 value that v3 can hold (not a set or sorted set) as a v3 value; the error names the type.
+impl TryFrom<EntryV4> for EntryV3 {
+    type Error = &'static str;
+
+    fn try_from(entry: EntryV4) -> Result<EntryV3, &'static str> {
+        let value = match entry.value {
+            ValueV4::String(bytes) => ValueV3::String(bytes),
+            ValueV4::List(list) => ValueV3::List(list),
+            ValueV4::Hash(hash) => ValueV3::Hash(hash),
+            ValueV4::Set(_) => return Err("set"),
+            ValueV4::SortedSet(_) => return Err("sorted set"),
+        };
+        Ok(EntryV3 { value, expires_at_ms: entry.expires_at_ms })
+    }
+}
+
 /// The name of every kv entry schema version: one key's entry, as a lazy update moves it.
 pub const ENTRY_SCHEMA_NAME: &str = "kv-entry";
 
@@ -178,6 +271,11 @@ impl Schema for StringEntryV2 {
 impl Schema for EntryV3 {
     const NAME: &'static str = ENTRY_SCHEMA_NAME;
     const VERSION: u32 = 3;
+}
+
+impl Schema for EntryV4 {
+    const NAME: &'static str = ENTRY_SCHEMA_NAME;
+    const VERSION: u32 = 4;
 }
 
 impl Migrate<StringEntryV2> for StringEntryV1 {
@@ -216,12 +314,38 @@ impl Migrate<StringEntryV2> for EntryV3 {
     }
 }
 
+impl Migrate<EntryV4> for EntryV3 {
+    fn migrate(self, _options: &MigrationOptions) -> Result<EntryV4, PluginError> {
+        Ok(EntryV4::from(self))
+    }
+}
+
+/// Refuses sets and sorted sets even when forced: an entry cannot be dropped on its own.
+impl Migrate<EntryV3> for EntryV4 {
+    fn migrate(self, _options: &MigrationOptions) -> Result<EntryV3, PluginError> {
+        EntryV3::try_from(self)
+            .map_err(|kind| PluginError::new(format!("the key holds a {kind}, which kv v3 cannot hold; delete it first")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn bytes(text: &str) -> ByteBuf {
         ByteBuf::from(text.as_bytes().to_vec())
+    }
+
+    /// A v3 state with a value of every v3 type, one of them expiring.
+    fn v3_with_everything() -> KvStateV3 {
+        let entry = |value, expires_at_ms| EntryV3 { value, expires_at_ms };
+        KvStateV3 {
+            entries: StateMap::from([
+                (bytes("a"), entry(ValueV3::String(bytes("1")), None)),
+                (bytes("l"), entry(ValueV3::List(vec![bytes("x"), bytes("y")]), Some(9))),
+                (bytes("h"), entry(ValueV3::Hash(HashMap::from([(bytes("f"), bytes("v"))])), None)),
+            ]),
+        }
     }
 
     #[test]
@@ -243,6 +367,23 @@ mod tests {
         );
         let forced: KvStateV2 = with_list.migrate(&MigrationOptions::forced(true)).unwrap();
         assert_eq!(forced.entries.len(), 1);
+
+        let v4: KvStateV4 = v3_with_everything().migrate(&MigrationOptions::default()).unwrap();
+        assert_eq!(Migrate::<KvStateV3>::migrate(v4.clone(), &MigrationOptions::default()).unwrap(), v3_with_everything());
+        let mut with_sets = v4;
+        with_sets.entries.push(bytes("s"), EntryV4 { value: ValueV4::Set(vec![bytes("m")]), expires_at_ms: None });
+        with_sets.entries.push(bytes("z"), EntryV4 { value: ValueV4::SortedSet(vec![(bytes("m"), 1.5)]), expires_at_ms: Some(7) });
+        let error = Migrate::<KvStateV3>::migrate(with_sets.clone(), &MigrationOptions::default()).unwrap_err();
+        assert_eq!(
+            error.message(),
+            "1 set(s) and 1 sorted set(s) exist, which kv v3 cannot hold; delete them or force the downgrade to drop them"
+        );
+        assert_eq!(Migrate::<KvStateV3>::migrate(with_sets, &MigrationOptions::forced(true)).unwrap(), v3_with_everything());
+        let set_entry = EntryV4 { value: ValueV4::Set(vec![bytes("m")]), expires_at_ms: None };
+        assert_eq!(
+            Migrate::<EntryV3>::migrate(set_entry, &MigrationOptions::forced(true)).unwrap_err().message(),
+            "the key holds a set, which kv v3 cannot hold; delete it first"
+        );
 
         let mut with_ttl = v2;
         with_ttl.entries.get_mut(&bytes("a")).unwrap().expires_at_ms = Some(u64::MAX);

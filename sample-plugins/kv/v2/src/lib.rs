@@ -54,7 +54,9 @@ impl Kv for KvV2 {
         database.read_clock();
         execute_batch(batch, |arguments, out| {
             // During a lazy update, the keys the command touches move in first.
-            if let Err(error) = lazy::move_in_touched_keys(&mut database.entries, &self.migration, arguments, import_entry) {
+            if let Err(error) =
+                lazy::move_in_touched_keys(&mut database.entries, &self.migration, arguments, |entry| Ok(import_entry(entry)))
+            {
                 return resp::error(out, &format!("ERR {}", error.message()));
             }
             database.start_command();
@@ -64,7 +66,7 @@ impl Kv for KvV2 {
 
     fn key_count(&self) -> u64 {
         let mut database = self.database();
-        let _ = lazy::move_in_everything(&mut database.entries, &self.migration, import_entry);
+        let _ = lazy::move_in_everything(&mut database.entries, &self.migration, |entry| Ok(import_entry(entry)));
         database.read_clock();
         database.live_count() as u64
     }
@@ -212,7 +214,7 @@ impl KeyedState for KvV2 {
     }
 
     fn migrate_entries(&self, limit: usize) -> Result<u64, PluginError> {
-        lazy::move_in_some(&mut self.database().entries, &self.migration, limit, import_entry)
+        lazy::move_in_some(&mut self.database().entries, &self.migration, limit, |entry| Ok(import_entry(entry)))
     }
 }
 

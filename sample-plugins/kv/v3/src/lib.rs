@@ -57,7 +57,9 @@ impl Kv for KvV3 {
         database.read_clock();
         execute_batch(batch, |arguments, out| {
             // During a lazy update, the keys the command touches move in first.
-            if let Err(error) = lazy::move_in_touched_keys(&mut database.entries, &self.migration, arguments, import_entry) {
+            if let Err(error) =
+                lazy::move_in_touched_keys(&mut database.entries, &self.migration, arguments, |entry| Ok(import_entry(entry)))
+            {
                 return resp::error(out, &format!("ERR {}", error.message()));
             }
             database.start_command();
@@ -67,7 +69,7 @@ impl Kv for KvV3 {
 
     fn key_count(&self) -> u64 {
         let mut database = self.database();
-        let _ = lazy::move_in_everything(&mut database.entries, &self.migration, import_entry);
+        let _ = lazy::move_in_everything(&mut database.entries, &self.migration, |entry| Ok(import_entry(entry)));
         database.read_clock();
         database.live_count() as u64
     }
@@ -294,7 +296,7 @@ impl KeyedState for KvV3 {
     }
 
     fn migrate_entries(&self, limit: usize) -> Result<u64, PluginError> {
-        lazy::move_in_some(&mut self.database().entries, &self.migration, limit, import_entry)
+        lazy::move_in_some(&mut self.database().entries, &self.migration, limit, |entry| Ok(import_entry(entry)))
     }
 }
 
