@@ -1,6 +1,7 @@
 //! `kv-server` end to end: a real `kv-server` process driven by clients nobody here wrote (the
 //! `redis` crate, Debian's `redis-cli` and `redis-benchmark`) while its `kv` module is updated live
-//! through the control socket, v1 → v2 → v3 and back, with every reply and every key checked.
+//! through the control socket, v1 → v2 → v3 and back, with every reply and every key checked. Its
+//! `KvServer` and Redis-tool helpers are shared with the other kv-server tests.
 
 use rustix::process::{Pid, Resource, Signal, getrlimit, kill_process};
 use std::collections::HashMap;
@@ -21,31 +22,31 @@ use super::*;
 
 /// How long any single step (a line from the server, a reply, an update, a tool's run) may take
 /// before the test fails instead of hanging.
-const PATIENCE: Duration = Duration::from_secs(120);
+pub(super) const PATIENCE: Duration = Duration::from_secs(120);
 
 /// What a test prints when Debian's Redis tools are missing.
-const TOOLS_MISSING: &str = "skipped: redis-cli/redis-benchmark not found; install Debian's redis-tools (apt-get install redis-tools)";
+pub(super) const TOOLS_MISSING: &str = "skipped: redis-cli/redis-benchmark not found; install Debian's redis-tools (apt-get install redis-tools)";
 
 /// A `kv-server` child process listening on a free port of 127.0.0.1, with its control socket in a
 /// private directory. Dropping it kills the process and waits for it.
-struct KvServer {
+pub(super) struct KvServer {
     child: Child,
     stdout_lines: Receiver<String>,
     stderr_text: Arc<Mutex<String>>,
-    socket: PathBuf,
-    port: u16,
+    pub(super) socket: PathBuf,
+    pub(super) port: u16,
     _directory: tempfile::TempDir,
 }
 
 impl KvServer {
     /// Starts a server on the library of `plugin_crate` (e.g. `kv-v1`) and waits until it says it
     /// is ready, running `expected_version`.
-    fn start(plugin_crate: &str, expected_version: &str) -> KvServer {
+    pub(super) fn start(plugin_crate: &str, expected_version: &str) -> KvServer {
         KvServer::start_with(plugin_crate, expected_version, &[])
     }
 
     /// [`KvServer::start`], with more command-line arguments.
-    fn start_with(plugin_crate: &str, expected_version: &str, arguments: &[&std::ffi::OsStr]) -> KvServer {
+    pub(super) fn start_with(plugin_crate: &str, expected_version: &str, arguments: &[&std::ffi::OsStr]) -> KvServer {
         let (server, version) = KvServer::launch(plugin_crate, arguments);
         assert_eq!(version, expected_version, "kv-server is ready on another version");
         server
@@ -54,7 +55,7 @@ impl KvServer {
     /// Starts a server on the library of `plugin_crate` with more command-line arguments, waits
     /// until it says it is ready, and returns it with the version it is ready on (with a state
     /// directory, that of its newest snapshot).
-    fn launch(plugin_crate: &str, arguments: &[&std::ffi::OsStr]) -> (KvServer, String) {
+    pub(super) fn launch(plugin_crate: &str, arguments: &[&std::ffi::OsStr]) -> (KvServer, String) {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let socket = directory.path().join("control.sock");
         let mut child = Command::new(built().binary("kv-server"))
@@ -104,7 +105,7 @@ impl KvServer {
     }
 
     /// The server's next line on stdout, waiting at most [`PATIENCE`].
-    fn next_line(&mut self) -> String {
+    pub(super) fn next_line(&mut self) -> String {
         match self.stdout_lines.recv_timeout(PATIENCE) {
             Ok(line) => line,
             Err(RecvTimeoutError::Timeout) => panic!("kv-server said nothing for {PATIENCE:?}; its stderr:\n{}", self.stderr()),
@@ -117,27 +118,27 @@ impl KvServer {
     }
 
     /// What the server wrote to stderr so far.
-    fn stderr(&self) -> String {
+    pub(super) fn stderr(&self) -> String {
         self.stderr_text.lock().unwrap().clone()
     }
 
     /// The URL a Redis client connects to.
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
     /// A new client connection, whose replies are awaited at most [`PATIENCE`].
-    fn connect(&self) -> redis::Connection {
+    pub(super) fn connect(&self) -> redis::Connection {
         connect(&self.url()).unwrap_or_else(|error| panic!("{error}; kv-server's stderr:\n{}", self.stderr()))
     }
 
     /// Updates the `kv` module to the library of `plugin_crate` through the control socket.
-    fn reload(&self, plugin_crate: &str, allow_downgrade: bool, force: bool) -> Result<UpdateReport, String> {
+    pub(super) fn reload(&self, plugin_crate: &str, allow_downgrade: bool, force: bool) -> Result<UpdateReport, String> {
         self.reload_library(sample(plugin_crate), allow_downgrade, force)
     }
 
     /// Updates the `kv` module to the library at `library` through the control socket.
-    fn reload_library(&self, library: PathBuf, allow_downgrade: bool, force: bool) -> Result<UpdateReport, String> {
+    pub(super) fn reload_library(&self, library: PathBuf, allow_downgrade: bool, force: bool) -> Result<UpdateReport, String> {
         let plugin_crate = library.display().to_string();
         let mut control = Client::connect(&self.socket, PATIENCE).expect("the control socket accepts");
         let command = ControlCommand::Reload { module: Some("kv".into()), library, allow_downgrade, force, lazy: false };
@@ -153,7 +154,7 @@ impl KvServer {
     }
 
     /// Snapshots every module through the control socket.
-    fn snapshot(&self) -> Result<Vec<SnapshotReport>, String> {
+    pub(super) fn snapshot(&self) -> Result<Vec<SnapshotReport>, String> {
         let mut control = Client::connect(&self.socket, PATIENCE).expect("the control socket accepts");
         match control.request(ControlCommand::Snapshot { module: None }) {
             Ok(Reply::Snapshots { snapshots }) => Ok(snapshots),
@@ -165,7 +166,7 @@ impl KvServer {
 
     /// Updates to `plugin_crate`, which must go through and run `expected_version`.
     #[track_caller]
-    fn update_to(&self, plugin_crate: &str, expected_version: &str, allow_downgrade: bool) -> UpdateReport {
+    pub(super) fn update_to(&self, plugin_crate: &str, expected_version: &str, allow_downgrade: bool) -> UpdateReport {
         let report = self
             .reload(plugin_crate, allow_downgrade, false)
             .unwrap_or_else(|error| panic!("updating to {plugin_crate} failed: {error}; kv-server's stderr:\n{}", self.stderr()));
@@ -175,7 +176,7 @@ impl KvServer {
 
     /// Sends `signal` to the server and waits (at most [`PATIENCE`]) for it to exit. Returns its
     /// exit status and every line it printed on stdout since start-up.
-    fn stop_with(&mut self, signal: Signal) -> (ExitStatus, Vec<String>) {
+    pub(super) fn stop_with(&mut self, signal: Signal) -> (ExitStatus, Vec<String>) {
         // The process is our child and has not been waited for, so its id cannot have been reused.
         let process_id = Pid::from_child(&self.child);
         kill_process(process_id, signal).unwrap_or_else(|error| panic!("sending signal {signal:?} to kv-server: {error}"));
@@ -203,7 +204,7 @@ impl Drop for KvServer {
 }
 
 /// A client connection to `url`, whose replies are awaited at most [`PATIENCE`].
-fn connect(url: &str) -> Result<redis::Connection, String> {
+pub(super) fn connect(url: &str) -> Result<redis::Connection, String> {
     let client = redis::Client::open(url).map_err(|error| format!("bad URL {url}: {error}"))?;
     let connection = client.get_connection_with_timeout(PATIENCE).map_err(|error| format!("cannot connect to {url}: {error}"))?;
     connection.set_read_timeout(Some(PATIENCE)).map_err(|error| error.to_string())?;
@@ -212,34 +213,34 @@ fn connect(url: &str) -> Result<redis::Connection, String> {
 }
 
 /// The version the server's `INFO` reports (`ecdysis_kv_version:…`).
-fn reported_version(connection: &mut redis::Connection) -> String {
+pub(super) fn reported_version(connection: &mut redis::Connection) -> String {
     let info: String = redis::cmd("INFO").query(connection).expect("INFO");
     let line = info.lines().find_map(|line| line.strip_prefix("ecdysis_kv_version:"));
     line.unwrap_or_else(|| panic!("INFO has no ecdysis_kv_version line:\n{info}")).trim().to_owned()
 }
 
-fn database_size(connection: &mut redis::Connection) -> i64 {
+pub(super) fn database_size(connection: &mut redis::Connection) -> i64 {
     redis::cmd("DBSIZE").query(connection).expect("DBSIZE")
 }
 
 /// How many keys the large test writes, and how many go in one pipeline.
-const KEY_COUNT: usize = 100_000;
-const PIPELINE_LENGTH: usize = 1_000;
+pub(super) const KEY_COUNT: usize = 100_000;
+pub(super) const PIPELINE_LENGTH: usize = 1_000;
 
 /// The time to live given to some keys, in seconds.
-const TIME_TO_LIVE_SECONDS: i64 = 3600;
+pub(super) const TIME_TO_LIVE_SECONDS: i64 = 3600;
 
-fn key(index: usize) -> String {
+pub(super) fn key(index: usize) -> String {
     format!("key:{index:06}")
 }
 
 /// A value that differs for every key and is not derivable from the key's text alone.
-fn value(index: usize) -> String {
+pub(super) fn value(index: usize) -> String {
     format!("value-{index}-{}", (index as u64).wrapping_mul(2_654_435_761) % 1_000_003)
 }
 
 /// Whether key `index` gets a time to live (1,000 of the 100,000).
-fn has_time_to_live(index: usize) -> bool {
+pub(super) fn has_time_to_live(index: usize) -> bool {
     index % 100 == 7
 }
 
@@ -247,7 +248,7 @@ fn has_time_to_live(index: usize) -> bool {
 /// later), every key's TTL: about [`TIME_TO_LIVE_SECONDS`] minus the time since for the keys that
 /// have one, -1 for the others.
 #[track_caller]
-fn check_every_key(connection: &mut redis::Connection, expiry_set_at: Option<Instant>) {
+pub(super) fn check_every_key(connection: &mut redis::Connection, expiry_set_at: Option<Instant>) {
     for first in (0..KEY_COUNT).step_by(PIPELINE_LENGTH) {
         let indices = first..first + PIPELINE_LENGTH;
         let mut pipeline = redis::pipe();
@@ -307,7 +308,7 @@ fn a_library_cut_short_is_refused_and_the_server_keeps_serving_every_key() {
 }
 
 /// What the server's history says, oldest first, as `(module, kind, version)`.
-fn history(server: &KvServer) -> Vec<(String, String, String)> {
+pub(super) fn history(server: &KvServer) -> Vec<(String, String, String)> {
     let mut control = Client::connect(&server.socket, PATIENCE).expect("the control socket accepts");
     let Ok(Reply::History { entries }) = control.request(ControlCommand::History) else { panic!("a history reply") };
     entries
@@ -345,20 +346,20 @@ fn the_history_survives_a_sigkill_with_a_state_directory() {
 }
 
 /// How many times the SIGKILL test kills `kv-server` during an update.
-const KILL_ROUNDS: usize = 20;
+pub(super) const KILL_ROUNDS: usize = 20;
 
 /// The key the SIGKILL test writes `index`-th: written in order, one at a time, so that the keys
 /// present after a restart must be exactly the first so many.
-fn ordered_key(index: usize) -> String {
+pub(super) fn ordered_key(index: usize) -> String {
     format!("ordered:{index:07}")
 }
 
 /// A small, seeded pseudo-random sequence (xorshift64), so that a failing run can be told apart by
 /// its seed.
-struct Random(u64);
+pub(super) struct Random(u64);
 
 impl Random {
-    fn below(&mut self, bound: u64) -> u64 {
+    pub(super) fn below(&mut self, bound: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -369,7 +370,7 @@ impl Random {
 /// How many of the ordered keys the server holds: all of `0..count` with their values, and no
 /// other key. Fails when they are not a whole prefix (a half-transformed or half-written state).
 #[track_caller]
-fn ordered_keys_present(connection: &mut redis::Connection) -> usize {
+pub(super) fn ordered_keys_present(connection: &mut redis::Connection) -> usize {
     let count = usize::try_from(database_size(connection)).expect("a key count");
     for first in (0..count).step_by(PIPELINE_LENGTH) {
         let indices = first..(first + PIPELINE_LENGTH).min(count);
@@ -386,7 +387,7 @@ fn ordered_keys_present(connection: &mut redis::Connection) -> usize {
 }
 
 /// The names of the temporary files in `directory`: writes not yet renamed into place.
-fn partial_files(directory: &std::path::Path) -> Vec<String> {
+pub(super) fn partial_files(directory: &std::path::Path) -> Vec<String> {
     let entries = std::fs::read_dir(directory).expect("the snapshot directory");
     let names = entries.map(|entry| entry.expect("a directory entry").file_name().to_string_lossy().into_owned());
     names.filter(|name| !name.ends_with(".snapshot")).collect()
@@ -394,7 +395,7 @@ fn partial_files(directory: &std::path::Path) -> Vec<String> {
 
 /// The newest entry of the server's history that records a start (`loaded` or `restored`); later
 /// ones may record periodic snapshots.
-fn last_start(server: &KvServer) -> HistoryEvent {
+pub(super) fn last_start(server: &KvServer) -> HistoryEvent {
     let mut control = Client::connect(&server.socket, PATIENCE).expect("the control socket accepts");
     let Ok(Reply::History { entries }) = control.request(ControlCommand::History) else { panic!("a history reply") };
     let start = entries.into_iter().rev().find(|entry| matches!(entry.event, HistoryEvent::Loaded { .. } | HistoryEvent::Restored { .. }));
@@ -635,7 +636,7 @@ fn one_hundred_thousand_keys_survive_v1_v2_v3_and_back_to_v2() {
 
 /// What one client thread of the live-update test did.
 #[derive(Debug)]
-struct ClientOutcome {
+pub(super) struct ClientOutcome {
     /// The value of every key whose write was acknowledged, as last written.
     acknowledged: HashMap<String, String>,
     /// The client's counter key and the value its last acknowledged INCR returned.
@@ -647,7 +648,7 @@ struct ClientOutcome {
 /// One client of the live-update test: SET, GET, INCR and pipelines of them on its own keys, every
 /// reply checked against what it acknowledged before, until `stop` is set (bounded in rounds and
 /// time). Returns the first wrong reply or error, if any.
-fn run_client(url: &str, client_index: usize, stop: &AtomicBool, commands_sent: &AtomicU64) -> Result<ClientOutcome, String> {
+pub(super) fn run_client(url: &str, client_index: usize, stop: &AtomicBool, commands_sent: &AtomicU64) -> Result<ClientOutcome, String> {
     const MAXIMUM_ROUNDS: u64 = 5_000_000;
     const KEYS_PER_CLIENT: u64 = 64;
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -727,7 +728,7 @@ fn run_client(url: &str, client_index: usize, stop: &AtomicBool, commands_sent: 
 
 /// Checks that every client made more than `at_least_commands` commands and that every write a
 /// client saw acknowledged reads back with its exact value on `connection`.
-fn check_acknowledged_writes(connection: &mut redis::Connection, outcomes: &[ClientOutcome], at_least_commands: u64) {
+pub(super) fn check_acknowledged_writes(connection: &mut redis::Connection, outcomes: &[ClientOutcome], at_least_commands: u64) {
     for outcome in outcomes {
         assert!(outcome.commands > at_least_commands, "every client kept working: {} commands", outcome.commands);
         for (key, value) in &outcome.acknowledged {
@@ -796,13 +797,13 @@ fn clients_keep_working_across_twenty_live_updates() {
 }
 
 /// `program`'s path, when it is on `PATH`.
-fn find_on_path(program: &str) -> Option<PathBuf> {
+pub(super) fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|directory| directory.join(program)).find(|candidate| candidate.is_file())
 }
 
 /// Whether both Redis tools are installed; prints [`TOOLS_MISSING`] when not.
-fn redis_tools_installed() -> bool {
+pub(super) fn redis_tools_installed() -> bool {
     let installed = find_on_path("redis-cli").is_some() && find_on_path("redis-benchmark").is_some();
     if !installed {
         println!("{TOOLS_MISSING}");
@@ -812,7 +813,7 @@ fn redis_tools_installed() -> bool {
 
 /// What one run of a tool did.
 #[derive(Debug)]
-struct ToolRun {
+pub(super) struct ToolRun {
     status: ExitStatus,
     stdout: String,
     stderr: String,
@@ -820,7 +821,7 @@ struct ToolRun {
 
 /// Starts `program` with `arguments`, stdin closed, stdout and stderr read on threads of their own;
 /// [`ToolRunning::finish`] waits for it.
-struct ToolRunning {
+pub(super) struct ToolRunning {
     child: Child,
     stdout: Receiver<String>,
     stderr: Receiver<String>,
@@ -828,7 +829,7 @@ struct ToolRunning {
 }
 
 impl ToolRunning {
-    fn start(program: &str, arguments: &[&str]) -> ToolRunning {
+    pub(super) fn start(program: &str, arguments: &[&str]) -> ToolRunning {
         let mut child = Command::new(program)
             .args(arguments)
             .stdin(Stdio::null())
@@ -842,12 +843,12 @@ impl ToolRunning {
     }
 
     /// Whether the tool has exited.
-    fn has_exited(&mut self) -> bool {
+    pub(super) fn has_exited(&mut self) -> bool {
         self.child.try_wait().expect("waiting for a tool").is_some()
     }
 
     /// Waits for the tool (killing it and failing after [`PATIENCE`]) and returns what it did.
-    fn finish(mut self) -> ToolRun {
+    pub(super) fn finish(mut self) -> ToolRun {
         let started = Instant::now();
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("waiting for a tool") {
@@ -877,7 +878,7 @@ impl Drop for ToolRunning {
 }
 
 /// Reads all of `source` on a thread of its own; the text arrives on the channel at its end.
-fn read_to_end_in_background(mut source: impl Read + Send + 'static) -> Receiver<String> {
+pub(super) fn read_to_end_in_background(mut source: impl Read + Send + 'static) -> Receiver<String> {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
@@ -888,7 +889,7 @@ fn read_to_end_in_background(mut source: impl Read + Send + 'static) -> Receiver
 }
 
 /// Runs `redis-cli -h 127.0.0.1 -p PORT ARGUMENTS` and returns what it did.
-fn redis_cli(server: &KvServer, arguments: &[&str]) -> ToolRun {
+pub(super) fn redis_cli(server: &KvServer, arguments: &[&str]) -> ToolRun {
     let port = server.port.to_string();
     let mut full_arguments = vec!["-h", "127.0.0.1", "-p", &port];
     full_arguments.extend(arguments);
@@ -897,7 +898,7 @@ fn redis_cli(server: &KvServer, arguments: &[&str]) -> ToolRun {
 
 /// Runs `redis-cli` and checks that it succeeded and printed exactly `expected` (and a newline).
 #[track_caller]
-fn check_redis_cli(server: &KvServer, arguments: &[&str], expected: &str) {
+pub(super) fn check_redis_cli(server: &KvServer, arguments: &[&str], expected: &str) {
     let run = redis_cli(server, arguments);
     assert!(run.status.success(), "redis-cli {arguments:?}: {run:#?}");
     assert_eq!(run.stdout.trim_end(), expected, "redis-cli {arguments:?}: {run:#?}");
@@ -933,11 +934,11 @@ fn redis_cli_works() {
 }
 
 /// The tests `redis-benchmark -t set,get,incr,lpush,lpop,mset` runs, as it names them.
-const BENCHMARK_TESTS: [&str; 6] = ["SET", "GET", "INCR", "LPUSH", "LPOP", "MSET (10 keys)"];
+pub(super) const BENCHMARK_TESTS: [&str; 6] = ["SET", "GET", "INCR", "LPUSH", "LPOP", "MSET (10 keys)"];
 
 /// Starts `redis-benchmark -t set,get,incr,lpush,lpop,mset -n 100000 -P 16 -c 50 -q` against
 /// `server`.
-fn start_benchmark(server: &KvServer) -> ToolRunning {
+pub(super) fn start_benchmark(server: &KvServer) -> ToolRunning {
     let port = server.port.to_string();
     ToolRunning::start(
         "redis-benchmark",
@@ -948,7 +949,7 @@ fn start_benchmark(server: &KvServer) -> ToolRunning {
 /// Checks that a benchmark run completed without an error and printed a result for every test, and
 /// returns the requests per second of each test.
 #[track_caller]
-fn check_benchmark(run: &ToolRun) -> Vec<(String, f64)> {
+pub(super) fn check_benchmark(run: &ToolRun) -> Vec<(String, f64)> {
     assert!(run.status.success(), "redis-benchmark failed: {run:#?}");
     // redis-benchmark exits at the first error reply; this also catches warnings (e.g. a CONFIG it
     // could not fetch).
@@ -976,7 +977,7 @@ fn check_benchmark(run: &ToolRun) -> Vec<(String, f64)> {
 /// Checks what the benchmark left behind: 100,000 INCRs of one key, as many LPUSHes and LPOPs of
 /// one list (so it is gone again).
 #[track_caller]
-fn check_benchmark_effects(server: &KvServer) {
+pub(super) fn check_benchmark_effects(server: &KvServer) {
     let mut connection = server.connect();
     let increments: i64 = redis::cmd("GET").arg("counter:__rand_int__").query(&mut connection).expect("GET");
     assert!(increments >= 100_000, "every INCR counted: {increments}");
@@ -998,7 +999,7 @@ fn redis_benchmark_runs_clean() {
 /// The worker threads kv-server's tests run it with: its default (one per core, tokio's
 /// multi-thread runtime) and one (tokio's current-thread runtime, where a connection that waited on
 /// the update's pause with a blocking call would stop every other).
-const THREAD_CONFIGURATIONS: [&[&str]; 2] = [&[], &["--threads", "1"]];
+pub(super) const THREAD_CONFIGURATIONS: [&[&str]; 2] = [&[], &["--threads", "1"]];
 
 #[test]
 fn redis_benchmark_runs_clean_while_updating() {
@@ -1013,7 +1014,7 @@ fn redis_benchmark_runs_clean_while_updating() {
 
 /// Runs `redis-benchmark` against `server` while it is updated v3 → v3 every 200 ms, and checks
 /// that every test completed without an error and with every effect.
-fn check_benchmark_while_updating(server: &KvServer) {
+pub(super) fn check_benchmark_while_updating(server: &KvServer) {
     let mut benchmark = start_benchmark(server);
     let started = Instant::now();
     let mut updates = 0;
@@ -1131,7 +1132,7 @@ fn connections_above_the_limit_are_refused() {
 }
 
 /// The `migration` of the `kv` module in `ecdysis status --json`, as JSON (`null` when none).
-fn migration_in_status(server: &KvServer) -> serde_json::Value {
+pub(super) fn migration_in_status(server: &KvServer) -> serde_json::Value {
     let run = cli::run_ecdysis(&["--socket".as_ref(), server.socket.as_os_str(), "status".as_ref(), "--json".as_ref()], |_| {});
     assert_eq!(run.exit_code, Some(0), "{}", run.stderr);
     let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|error| panic!("{error}: {}", run.stdout));
