@@ -946,10 +946,17 @@ pub(super) fn start_benchmark(server: &KvServer) -> ToolRunning {
     )
 }
 
-/// Checks that a benchmark run completed without an error and printed a result for every test, and
-/// returns the requests per second of each test.
+/// Checks that a benchmark run of [`BENCHMARK_TESTS`] completed without an error and printed a
+/// result for every test, and returns the requests per second of each test.
 #[track_caller]
 pub(super) fn check_benchmark(run: &ToolRun) -> Vec<(String, f64)> {
+    check_benchmark_of(run, &BENCHMARK_TESTS)
+}
+
+/// Checks that a benchmark run completed without an error and printed a result for each of `tests`
+/// (as redis-benchmark names them), in order, and returns the requests per second of each test.
+#[track_caller]
+pub(super) fn check_benchmark_of(run: &ToolRun, tests: &[&str]) -> Vec<(String, f64)> {
     assert!(run.status.success(), "redis-benchmark failed: {run:#?}");
     // redis-benchmark exits at the first error reply; this also catches warnings (e.g. a CONFIG it
     // could not fetch).
@@ -969,7 +976,7 @@ pub(super) fn check_benchmark(run: &ToolRun) -> Vec<(String, f64)> {
         })
         .collect();
     let names: Vec<&str> = results.iter().map(|(test, _)| test.as_str()).collect();
-    assert_eq!(names, BENCHMARK_TESTS, "one result line per test: {run:#?}");
+    assert_eq!(names, tests, "one result line per test: {run:#?}");
     assert!(results.iter().all(|(_, requests_per_second)| *requests_per_second > 0.0), "{results:?}");
     results
 }

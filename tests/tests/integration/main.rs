@@ -16,6 +16,7 @@ mod durability;
 mod errors;
 mod faults;
 mod kv;
+mod kv_v4;
 mod lazy;
 mod operate;
 mod probation;
