@@ -1,8 +1,9 @@
-//! `cargo xtask demo`: the kv flagship demo. It builds kv v1, v2, v3 and `kv-server`, loads data into
+//! `cargo xtask demo`: the kv flagship demo. It builds kv v1 to v4 and `kv-server`, loads data into
 //! the server through a real Redis client, and, while four clients keep writing and reading, updates
-//! the server live v1 → v2 → v3, rolls back once (forced, dropping what v2 cannot hold) and goes
-//! forward to v3 again; then it checks that no client saw an error and that every acknowledged write
-//! is still there, and prints a report. Any client error, lost write or failed update makes it fail.
+//! the server live v1 → v2 → v3, rolls back once (forced, dropping what v2 cannot hold), goes
+//! forward to v3 again and on to v4 (sets and sorted sets); then it checks that no client saw an
+//! error and that every acknowledged write is still there, and prints a report. Any client error,
+//! lost write or failed update makes it fail.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -47,6 +48,10 @@ const TIME_TO_LIVE_SECONDS: i64 = 3_600;
 const DEMO_LIST: &str = "demo:list";
 const DEMO_HASH: &str = "demo:hash";
 
+/// The set and the sorted set created once v4 runs; they stay to the end.
+const DEMO_SET: &str = "demo:set";
+const DEMO_SORTED_SET: &str = "demo:leaderboard";
+
 pub(crate) fn loaded_key(index: usize) -> String {
     format!("demo:key:{index:05}")
 }
@@ -60,6 +65,7 @@ pub(crate) struct Artifacts {
     pub(crate) version_one: PathBuf,
     pub(crate) version_two: PathBuf,
     pub(crate) version_three: PathBuf,
+    pub(crate) version_four: PathBuf,
     pub(crate) server: PathBuf,
 }
 
@@ -110,11 +116,11 @@ pub fn demo(arguments: &[String]) -> Result<(), String> {
     }
 }
 
-/// Builds the three plugin versions and the server, cargo's output on the terminal.
+/// Builds the four plugin versions and the server, cargo's output on the terminal.
 pub(crate) fn build(profile: &str) -> Result<Artifacts, String> {
-    eprintln!("building kv-v1, kv-v2, kv-v3 and kv-server ({profile})…");
+    eprintln!("building kv-v1, kv-v2, kv-v3, kv-v4 and kv-server ({profile})…");
     let mut command = cargo();
-    command.args(["build", "-p", "kv-v1", "-p", "kv-v2", "-p", "kv-v3", "-p", "kv-server"]);
+    command.args(["build", "-p", "kv-v1", "-p", "kv-v2", "-p", "kv-v3", "-p", "kv-v4", "-p", "kv-server"]);
     if profile == "release" {
         command.arg("--release");
     }
@@ -122,13 +128,14 @@ pub(crate) fn build(profile: &str) -> Result<Artifacts, String> {
     let version_one = plugin::find("kv-v1", profile)?.library;
     let version_two = plugin::find("kv-v2", profile)?.library;
     let version_three = plugin::find("kv-v3", profile)?.library;
+    let version_four = plugin::find("kv-v4", profile)?.library;
     let server = version_one.parent().ok_or("the kv-v1 library has no directory")?.join("kv-server");
-    for path in [&version_one, &version_two, &version_three, &server] {
+    for path in [&version_one, &version_two, &version_three, &version_four, &server] {
         if !path.is_file() {
             return Err(format!("cargo built, but `{}` is not there", path.display()));
         }
     }
-    Ok(Artifacts { version_one, version_two, version_three, server })
+    Ok(Artifacts { version_one, version_two, version_three, version_four, server })
 }
 
 fn run_demo(server: &KvServer, artifacts: &Artifacts, loaded_key_count: usize) -> Result<(), String> {
@@ -188,7 +195,8 @@ pub(crate) fn load_keys(client: &mut redis::Connection, loaded_key_count: usize)
     Ok(key_count)
 }
 
-/// v1 → v2 → v3, a refused and then a forced rollback to v2, and v3 again, each shown to a client.
+/// v1 → v2 → v3, a refused and then a forced rollback to v2, v3 again and v4, each shown to a
+/// client.
 fn run_steps(server: &KvServer, artifacts: &Artifacts, client: &mut redis::Connection, load: &LoadGenerator) -> Result<Vec<Step>, String> {
     let mut steps = Vec::new();
     let mut requests_at_last_step = 0;
@@ -298,6 +306,36 @@ fn run_steps(server: &KvServer, artifacts: &Artifacts, client: &mut redis::Conne
     let list_length: i64 =
         redis::cmd("LLEN").arg(DEMO_LIST).query(client).map_err(|error| format!("LLEN on v3 failed: {}", describe(&error)))?;
     say(&format!("    v3 again: lists work again, and {DEMO_LIST} stays gone (LLEN → {list_length}): the rollback dropped it"));
+    steps.push(Step { label: "update", report });
+    std::thread::sleep(PAUSE_BETWEEN_STEPS);
+
+    // Step 5: v3 → v4, which adds sets and sorted sets.
+    let served = served_meanwhile(load);
+    let report = server.reload(&artifacts.version_four).map_err(|reason| format!("update to v4 failed: {reason}"))?;
+    announce(5, &report, served);
+    expect_version(client, &report)?;
+    let (added, scored, members, leaders): (i64, i64, Vec<String>, Vec<String>) = redis::pipe()
+        .cmd("SADD")
+        .arg(DEMO_SET)
+        .arg(&["rust", "erlang", "rust"])
+        .cmd("ZADD")
+        .arg(DEMO_SORTED_SET)
+        .arg(&["3.5", "carol", "1", "alice", "2", "bob"])
+        .cmd("SMEMBERS")
+        .arg(DEMO_SET)
+        .cmd("ZREVRANGE")
+        .arg(DEMO_SORTED_SET)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query(client)
+        .map_err(|error| format!("sets on v4 failed: {}", describe(&error)))?;
+    say(&format!(
+        "    v4 adds sets and sorted sets: SADD {DEMO_SET} rust erlang rust → {added}, SMEMBERS → {members:?}; ZADD {DEMO_SORTED_SET} → {scored}, ZREVRANGE … WITHSCORES → {leaders:?}"
+    ));
+    if added != 2 || scored != 3 || leaders != ["carol", "3.5", "bob", "2", "alice", "1"] {
+        return Err(format!("v4 did not keep the set and sorted set it was given: {members:?}, {leaders:?}"));
+    }
     steps.push(Step { label: "update", report });
     Ok(steps)
 }
@@ -445,10 +483,11 @@ fn check(client: &mut redis::Connection, load: &LoadTotals, loaded_key_count: us
     }
 
     let keys_after: i64 = redis::cmd("DBSIZE").query(client).map_err(|error| format!("DBSIZE failed: {}", describe(&error)))?;
-    let keys_expected = (loaded_key_count + acknowledged_keys + counters) as i64;
+    // The loaded keys, what the load generator wrote, and the set and sorted set made on v4.
+    let keys_expected = (loaded_key_count + acknowledged_keys + counters + 2) as i64;
     if !(keys_expected..=keys_expected + keys_in_doubt).contains(&keys_after) {
         problems.push(format!(
-            "DBSIZE is {keys_after} after the updates, expected {keys_expected} ({loaded_key_count} loaded + {} written by the load generator)",
+            "DBSIZE is {keys_after} after the updates, expected {keys_expected} ({loaded_key_count} loaded + {} written by the load generator + the set and sorted set made on v4)",
             acknowledged_keys + counters
         ));
     }
@@ -487,7 +526,7 @@ fn print_report(steps: &[Step], keys_before: i64, checks: &Checks, load: &LoadTo
         ));
     }
     say(&format!(
-        "  keys: {keys_before} before the updates, {} after (expected {} = {} loaded + {} written by the load generator; the list and hash made on v3 were dropped by the forced rollback)",
+        "  keys: {keys_before} before the updates, {} after (expected {} = {} loaded + {} written by the load generator + the set and sorted set made on v4; the list and hash made on v3 were dropped by the forced rollback)",
         checks.keys_after,
         checks.keys_expected,
         checks.loaded_key_count,

@@ -11,6 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use ecdysis_host::control::Client;
@@ -25,7 +26,8 @@ use super::*;
 pub(super) const PATIENCE: Duration = Duration::from_secs(120);
 
 /// What a test prints when Debian's Redis tools are missing.
-pub(super) const TOOLS_MISSING: &str = "skipped: redis-cli/redis-benchmark not found; install Debian's redis-tools (apt-get install redis-tools)";
+pub(super) const TOOLS_MISSING: &str =
+    "skipped: redis-cli/redis-benchmark not found; install Debian's redis-tools (apt-get install redis-tools)";
 
 /// A `kv-server` child process listening on a free port of 127.0.0.1, with its control socket in a
 /// private directory. Dropping it kills the process and waits for it.
@@ -738,46 +740,72 @@ pub(super) fn check_acknowledged_writes(connection: &mut redis::Connection, outc
     }
 }
 
-#[test]
-fn clients_keep_working_across_twenty_live_updates() {
-    const CLIENTS: usize = 4;
-    const UPDATES: usize = 20;
-    let server = KvServer::start("kv-v2", "2.0.0");
-    let stop = Arc::new(AtomicBool::new(false));
-    let rounds = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|client_index| {
-            let (url, stop, rounds) = (server.url(), Arc::clone(&stop), Arc::clone(&rounds));
-            std::thread::spawn(move || run_client(&url, client_index, &stop, &rounds))
-        })
-        .collect();
-    // The clients are busy before the first update and between every two. A client that stopped
-    // early (a wrong reply) ends the updates; joining it below reports why.
-    let wait_for_rounds = |at_least: u64| -> bool {
+/// Clients that keep working on a server (each [`run_client`]: strings, counters, pipelines, every
+/// reply checked) until [`ClientLoad::finish`].
+pub(super) struct ClientLoad {
+    clients: Vec<JoinHandle<Result<ClientOutcome, String>>>,
+    stop: Arc<AtomicBool>,
+    rounds: Arc<AtomicU64>,
+}
+
+impl ClientLoad {
+    /// Starts `count` clients on `server`.
+    pub(super) fn start(server: &KvServer, count: usize) -> ClientLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let rounds = Arc::new(AtomicU64::new(0));
+        let clients = (0..count)
+            .map(|client_index| {
+                let (url, stop, rounds) = (server.url(), Arc::clone(&stop), Arc::clone(&rounds));
+                std::thread::spawn(move || run_client(&url, client_index, &stop, &rounds))
+            })
+            .collect();
+        ClientLoad { clients, stop, rounds }
+    }
+
+    /// Waits until the clients have made 200 more rounds, so that they are busy around what comes
+    /// next; returns `false` at once when a client has stopped early (a wrong reply), which
+    /// [`ClientLoad::finish`] then reports.
+    pub(super) fn wait_for_progress(&self) -> bool {
+        let target = self.rounds.load(Ordering::Relaxed) + 200;
         let started = Instant::now();
-        while rounds.load(Ordering::Relaxed) < at_least {
-            if clients.iter().any(std::thread::JoinHandle::is_finished) {
+        while self.rounds.load(Ordering::Relaxed) < target {
+            if self.clients.iter().any(JoinHandle::is_finished) {
                 return false;
             }
             assert!(started.elapsed() < PATIENCE, "the clients made no progress for {PATIENCE:?}");
             std::thread::sleep(Duration::from_millis(1));
         }
         true
-    };
+    }
+
+    /// Stops the clients and returns what each did; fails on the first wrong reply any saw.
+    pub(super) fn finish(self) -> Vec<ClientOutcome> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.clients
+            .into_iter()
+            .map(|client| client.join().expect("a client thread does not panic").unwrap_or_else(|error| panic!("{error}")))
+            .collect()
+    }
+}
+
+#[test]
+fn clients_keep_working_across_twenty_live_updates() {
+    const CLIENTS: usize = 4;
+    const UPDATES: usize = 20;
+    let server = KvServer::start("kv-v2", "2.0.0");
+    let load = ClientLoad::start(&server, CLIENTS);
+    // The clients are busy before the first update and between every two. A client that stopped
+    // early (a wrong reply) ends the updates; finishing the load below reports why.
     let mut pauses = Vec::new();
     for update in 0..UPDATES {
-        if !wait_for_rounds(rounds.load(Ordering::Relaxed) + 200) {
+        if !load.wait_for_progress() {
             break;
         }
         let report = if update % 2 == 0 { server.update_to("kv-v3", "3.0.0", false) } else { server.update_to("kv-v2", "2.0.0", true) };
         pauses.push(report.pause);
     }
-    wait_for_rounds(rounds.load(Ordering::Relaxed) + 200);
-    stop.store(true, Ordering::SeqCst);
-    let outcomes: Vec<ClientOutcome> = clients
-        .into_iter()
-        .map(|client| client.join().expect("a client thread does not panic").unwrap_or_else(|error| panic!("{error}")))
-        .collect();
+    load.wait_for_progress();
+    let outcomes = load.finish();
     assert_eq!(pauses.len(), UPDATES, "every update went through");
     let total_commands: u64 = outcomes.iter().map(|outcome| outcome.commands).sum();
     println!(
@@ -1162,14 +1190,7 @@ fn ecdysis_reload_lazy_under_load_keeps_every_value_and_a_rollback_mid_migration
         }
         let () = pipeline.query(&mut connection).expect("a pipeline of SETs");
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let rounds = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|client_index| {
-            let (url, stop, rounds) = (server.url(), Arc::clone(&stop), Arc::clone(&rounds));
-            std::thread::spawn(move || run_client(&url, client_index, &stop, &rounds))
-        })
-        .collect();
+    let load = ClientLoad::start(&server, CLIENTS);
     let ecdysis = |arguments: &[&str]| {
         let mut all: Vec<&std::ffi::OsStr> = vec!["--socket".as_ref(), server.socket.as_os_str()];
         all.extend(arguments.iter().map(|argument| std::ffi::OsStr::new(*argument)));
@@ -1203,11 +1224,7 @@ fn ecdysis_reload_lazy_under_load_keeps_every_value_and_a_rollback_mid_migration
         assert!(started.elapsed() < Duration::from_secs(120), "the migration did not finish: {}", migration_in_status(&server));
         std::thread::sleep(Duration::from_millis(100));
     }
-    stop.store(true, Ordering::SeqCst);
-    let outcomes: Vec<ClientOutcome> = clients
-        .into_iter()
-        .map(|client| client.join().expect("a client thread does not panic").unwrap_or_else(|error| panic!("{error}")))
-        .collect();
+    let outcomes = load.finish();
     assert_eq!(reported_version(&mut connection), "2.0.0");
     for index in 0..KEYS {
         let found: Option<String> = redis::cmd("GET").arg(key(index)).query(&mut connection).expect("GET");

@@ -5,9 +5,6 @@
 //! v3 → v4 → v3 (forced) → v4 in a loop.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use ecdysis_host::UpdateReport;
@@ -15,8 +12,8 @@ use ecdysis_host::control::Client;
 use ecdysis_host::protocol::{Command as ControlCommand, Reply};
 
 use super::kv::{
-    ClientOutcome, KvServer, PATIENCE, ToolRunning, check_acknowledged_writes, check_benchmark_of, migration_in_status,
-    redis_tools_installed, reported_version, run_client,
+    ClientLoad, KvServer, PATIENCE, ToolRunning, check_acknowledged_writes, check_benchmark_of, migration_in_status, redis_tools_installed,
+    reported_version,
 };
 use super::*;
 
@@ -125,52 +122,6 @@ fn check_no_sets_or_sorted_sets(connection: &mut redis::Connection) {
     assert_eq!(keys, Vec::<String>::new(), "the forced downgrade dropped every set and sorted set");
 }
 
-/// Clients that keep working on a server (each [`run_client`]: strings, counters, pipelines, every
-/// reply checked) until [`ClientLoad::finish`].
-struct ClientLoad {
-    clients: Vec<JoinHandle<Result<ClientOutcome, String>>>,
-    stop: Arc<AtomicBool>,
-    rounds: Arc<AtomicU64>,
-}
-
-impl ClientLoad {
-    /// Starts `count` clients on `server`.
-    fn start(server: &KvServer, count: usize) -> ClientLoad {
-        let stop = Arc::new(AtomicBool::new(false));
-        let rounds = Arc::new(AtomicU64::new(0));
-        let clients = (0..count)
-            .map(|client_index| {
-                let (url, stop, rounds) = (server.url(), Arc::clone(&stop), Arc::clone(&rounds));
-                std::thread::spawn(move || run_client(&url, client_index, &stop, &rounds))
-            })
-            .collect();
-        ClientLoad { clients, stop, rounds }
-    }
-
-    /// Waits until the clients have made 200 more rounds, so that they are busy around what comes
-    /// next. A client that stopped early (a wrong reply) is reported by [`ClientLoad::finish`].
-    fn wait_for_progress(&self) {
-        let target = self.rounds.load(Ordering::Relaxed) + 200;
-        let started = Instant::now();
-        while self.rounds.load(Ordering::Relaxed) < target {
-            if self.clients.iter().any(JoinHandle::is_finished) {
-                return;
-            }
-            assert!(started.elapsed() < PATIENCE, "the clients made no progress for {PATIENCE:?}");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    /// Stops the clients and returns what each did; fails on the first wrong reply any saw.
-    fn finish(self) -> Vec<ClientOutcome> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.clients
-            .into_iter()
-            .map(|client| client.join().expect("a client thread does not panic").unwrap_or_else(|error| panic!("{error}")))
-            .collect()
-    }
-}
-
 /// Sends `command` (a reload or a rollback) through the control socket and returns its report.
 fn request_report(server: &KvServer, command: ControlCommand) -> Result<UpdateReport, String> {
     let mut control = Client::connect(&server.socket, PATIENCE).expect("the control socket accepts");
@@ -184,8 +135,13 @@ fn request_report(server: &KvServer, command: ControlCommand) -> Result<UpdateRe
 
 /// Updates `server` to `plugin_crate` lazily and waits until the migration has finished.
 fn update_lazily_to_the_end(server: &KvServer, plugin_crate: &str, expected_version: &str) {
-    let command =
-        ControlCommand::Reload { module: Some("kv".into()), library: sample(plugin_crate), allow_downgrade: false, force: false, lazy: true };
+    let command = ControlCommand::Reload {
+        module: Some("kv".into()),
+        library: sample(plugin_crate),
+        allow_downgrade: false,
+        force: false,
+        lazy: true,
+    };
     let report = request_report(server, command).unwrap_or_else(|error| panic!("a lazy update to {plugin_crate}: {error}"));
     assert_eq!(report.to_version.to_string(), expected_version);
     let started = Instant::now();

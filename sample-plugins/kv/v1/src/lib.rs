@@ -52,7 +52,9 @@ impl Kv for KvV1 {
         let mut database = self.database();
         execute_batch(batch, |arguments, out| {
             // During a lazy update, the keys the command touches move in first.
-            if let Err(error) = lazy::move_in_touched_keys(&mut database.strings, &self.migration, arguments, |entry| Ok(import_entry(entry))) {
+            if let Err(error) =
+                lazy::move_in_touched_keys(&mut database.strings, &self.migration, arguments, |entry| Ok(import_entry(entry)))
+            {
                 return resp::error(out, &format!("ERR {}", error.message()));
             }
             execute_command(&mut database, arguments, out);
