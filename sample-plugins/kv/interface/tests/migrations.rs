@@ -1,10 +1,12 @@
 //! Property tests of the kv schema's migrations: a v1 state comes back unchanged from v2 and from
-//! v3, a v2 state (with or without expiries) from v3, and a v2 state without expiries from v1.
+//! v3, a v2 state (with or without expiries) from v3, a v2 state without expiries from v1, a v3
+//! state (strings, lists, hashes, expiries) from v4, and a v4 state without sets or sorted sets
+//! from v3.
 
 #![forbid(unsafe_code)]
 
 use ecdysis_plugin_api::{MigrationOptions, assert_round_trip, round_trip};
-use kv_interface::schema::{KvStateV1, KvStateV2, KvStateV3, StringEntryV2};
+use kv_interface::schema::{EntryV3, EntryV4, KvStateV1, KvStateV2, KvStateV3, KvStateV4, StringEntryV2, ValueV3};
 use proptest::prelude::*;
 use serde_bytes::ByteBuf;
 
@@ -23,7 +25,32 @@ fn v2_state(expiries: bool) -> impl Strategy<Value = KvStateV2> {
     })
 }
 
+fn v3_value() -> impl Strategy<Value = ValueV3> {
+    prop_oneof![
+        bytes().prop_map(ValueV3::String),
+        proptest::collection::vec(bytes(), 1..8).prop_map(ValueV3::List),
+        proptest::collection::hash_map(bytes(), bytes(), 1..8).prop_map(ValueV3::Hash),
+    ]
+}
+
+fn v3_state() -> impl Strategy<Value = KvStateV3> {
+    proptest::collection::hash_map(bytes(), (v3_value(), proptest::option::of(any::<u64>())), 0..32).prop_map(|entries| KvStateV3 {
+        entries: entries.into_iter().map(|(key, (value, expires_at_ms))| (key, EntryV3 { value, expires_at_ms })).collect(),
+    })
+}
+
 proptest! {
+    #[test]
+    fn every_v3_state_survives_v4(state in v3_state()) {
+        assert_round_trip::<KvStateV3, KvStateV4>(state);
+    }
+
+    #[test]
+    fn a_v4_state_without_sets_or_sorted_sets_survives_v3(state in v3_state()) {
+        let v4 = KvStateV4 { entries: state.entries.into_iter().map(|(key, entry)| (key, EntryV4::from(entry))).collect() };
+        assert_round_trip::<KvStateV4, KvStateV3>(v4);
+    }
+
     #[test]
     fn every_v1_state_survives_v2(state in v1_state()) {
         assert_round_trip::<KvStateV1, KvStateV2>(state);
