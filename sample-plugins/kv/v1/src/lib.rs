@@ -52,7 +52,9 @@ impl Kv for KvV1 {
         let mut database = self.database();
         execute_batch(batch, |arguments, out| {
             // During a lazy update, the keys the command touches move in first.
-            if let Err(error) = lazy::move_in_touched_keys(&mut database.strings, &self.migration, arguments, import_entry) {
+            if let Err(error) =
+                lazy::move_in_touched_keys(&mut database.strings, &self.migration, arguments, |entry| Ok(import_entry(entry)))
+            {
                 return resp::error(out, &format!("ERR {}", error.message()));
             }
             execute_command(&mut database, arguments, out);
@@ -61,7 +63,7 @@ impl Kv for KvV1 {
 
     fn key_count(&self) -> u64 {
         let mut database = self.database();
-        let _ = lazy::move_in_everything(&mut database.strings, &self.migration, import_entry);
+        let _ = lazy::move_in_everything(&mut database.strings, &self.migration, |entry| Ok(import_entry(entry)));
         database.strings.len() as u64
     }
 }
@@ -166,7 +168,7 @@ impl KeyedState for KvV1 {
     }
 
     fn migrate_entries(&self, limit: usize) -> Result<u64, PluginError> {
-        lazy::move_in_some(&mut self.database().strings, &self.migration, limit, import_entry)
+        lazy::move_in_some(&mut self.database().strings, &self.migration, limit, |entry| Ok(import_entry(entry)))
     }
 }
 
