@@ -67,7 +67,7 @@ impl Kv for KvEntryFails {
     fn execute(&self, batch: &[u8]) -> Vec<u8> {
         let mut strings = self.strings();
         execute_batch(batch, |arguments, out| {
-            if let Err(error) = lazy::move_in_touched_keys(&mut strings, &self.migration, arguments, import) {
+            if let Err(error) = lazy::move_in_touched_keys(&mut strings, &self.migration, arguments, |entry| Ok(import(entry))) {
                 return resp::error(out, &format!("ERR {}", error.message()));
             }
             let name = arguments[0].to_ascii_lowercase();
@@ -99,7 +99,7 @@ impl Kv for KvEntryFails {
 
     fn key_count(&self) -> u64 {
         let mut strings = self.strings();
-        let _ = lazy::move_in_everything(&mut strings, &self.migration, import);
+        let _ = lazy::move_in_everything(&mut strings, &self.migration, |entry| Ok(import(entry)));
         strings.len() as u64
     }
 }
@@ -155,7 +155,7 @@ impl KeyedState for KvEntryFails {
     }
 
     fn migrate_entries(&self, limit: usize) -> Result<u64, PluginError> {
-        lazy::move_in_some(&mut self.strings(), &self.migration, limit, import)
+        lazy::move_in_some(&mut self.strings(), &self.migration, limit, |entry| Ok(import(entry)))
     }
 }
 
