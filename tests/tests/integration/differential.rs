@@ -26,7 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kv_conformance::differential::{Compare, Difference, Script, conformance_compare, conformance_difference};
-use kv_conformance::{Case, arguments, clock_step};
+use kv_conformance::{Case, NULL, arguments, array, bulk, bulks, clock_step};
 
 use super::kv::{KvServer, PATIENCE, find_on_path};
 
@@ -449,4 +449,66 @@ fn conformance_hashes() {
 #[test]
 fn conformance_value_types() {
     check("conformance::value_types", plans_of_cases("value_types", kv_conformance::value_types()));
+}
+
+#[test]
+fn the_comparison_finds_a_mismatch_exactly_where_there_is_one() {
+    let pair = bulks(&["a", "b"]);
+    let pair_reversed = bulks(&["b", "a"]);
+    // SSCAN's shape: a cursor, then the members.
+    let scan = array(&[&bulk("0"), &pair]);
+    let scan_reversed = array(&[&bulk("0"), &pair_reversed]);
+    let scan_other_cursor = array(&[&bulk("7"), &pair]);
+    let cut_short = "*2\r\n$1\r\na\r\n";
+    // (how, kv-server's reply, redis-server's reply, the recorded reply, whether they mismatch)
+    let cases: &[(Compare, &str, &str, Option<&str>, bool)] = &[
+        (Compare::Exact, ":1\r\n", ":1\r\n", None, false),
+        (Compare::Exact, ":1\r\n", ":2\r\n", None, true),
+        (Compare::Exact, &pair, &pair_reversed, None, true),
+        (Compare::Exact, ":1\r\n", ":1\r\n", Some(":1\r\n"), false),
+        (Compare::Exact, ":1\r\n", ":1\r\n", Some(":2\r\n"), true),
+        (Compare::Unordered, &pair, &pair_reversed, None, false),
+        (Compare::Unordered, &pair, &pair_reversed, Some(&pair_reversed), false),
+        (Compare::Unordered, &pair, &pair, Some(&bulks(&["a", "c"])), true),
+        (Compare::Unordered, &scan, &scan_reversed, None, false),
+        (Compare::Unordered, &scan, &scan_other_cursor, None, true),
+        (Compare::Unordered, &bulks(&["a", "a"]), &pair, None, true),
+        (Compare::Unordered, &bulks(&["a"]), &pair, None, true),
+        (Compare::Unordered, "*0\r\n", "*-1\r\n", None, true),
+        (Compare::Unordered, "$1\r\na\r\n", "+a\r\n", None, true),
+        (Compare::Unordered, cut_short, cut_short, None, true),
+        (Compare::Differs("kv differs here"), ":1\r\n", ":2\r\n", Some(":3\r\n"), false),
+    ];
+    for (compare, kv_reply, redis_reply, recorded, expected) in cases {
+        let found = mismatch(compare, kv_reply.as_bytes(), redis_reply.as_bytes(), *recorded);
+        assert_eq!(found.is_some(), *expected, "{compare:?} of {kv_reply:?} and {redis_reply:?}, recorded {recorded:?}: {found:?}");
+    }
+}
+
+#[test]
+fn the_framer_reads_exactly_one_reply() {
+    let nested = array(&[&bulk("x"), &array(&[":1\r\n", NULL, "*-1\r\n"]), "-ERR no\r\n"]);
+    let binary = "$4\r\na\r\nb\r\n";
+    // (the bytes, how many of them make the first reply, or `None` for bytes that are no reply)
+    let cases: &[(String, Option<usize>)] = &[
+        ("+OK\r\n:1\r\n".to_owned(), Some(5)),
+        (format!("{nested}+OK\r\n"), Some(nested.len())),
+        (format!("{binary}{binary}"), Some(binary.len())),
+        (format!("{NULL}{NULL}"), Some(NULL.len())),
+        ("$4\r\nab\r\n".to_owned(), None),
+        ("*3\r\n:1\r\n".to_owned(), None),
+        ("+OK\n".to_owned(), None),
+        ("%1\r\n".to_owned(), None),
+        ("$-2\r\n".to_owned(), None),
+        (String::new(), None),
+    ];
+    for (bytes, expected) in cases {
+        let mut reader = bytes.as_bytes();
+        let mut raw = Vec::new();
+        let read = read_reply(&mut reader, &mut raw).map(|_| raw.len());
+        assert_eq!(read.ok(), *expected, "{bytes:?}");
+        if let Some(length) = expected {
+            assert_eq!(raw, bytes.as_bytes()[..*length], "the raw bytes of {bytes:?}");
+        }
+    }
 }

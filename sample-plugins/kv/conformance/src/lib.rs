@@ -939,7 +939,7 @@ pub fn expiry() -> Vec<Case> {
                 "PEXPIRE d 10",
                 "PEXPIRE e 10",
                 "SET forever v",
-                "SET later v PX 1000",
+                "SET later v PX 100000",
                 "INFO keyspace",
                 "+11ms",
                 "GET a",
