@@ -777,7 +777,7 @@ pub fn expiry() -> Vec<Case> {
                 "EXPIRE k 100 lt",
                 "TTL k",
                 "EXPIRE k 150 XX",
-                "EXPIRE k 150 XX GT",
+                "EXPIRE k 140 XX GT",
                 "EXPIRE k 160 XX GT",
                 "TTL k",
                 "PERSIST k",
@@ -804,6 +804,13 @@ pub fn expiry() -> Vec<Case> {
                 &integer(1),
                 &integer(100),
             ],
+        ),
+        // An expiry equal to the current one is neither greater nor less: on a real clock, the second
+        // EXPIRE may come a millisecond later and be greater.
+        timed_case(
+            "expire_conditions",
+            &["SET k v", "EXPIRE k 150", "EXPIRE k 150 GT", "EXPIRE k 150 LT", "TTL k"],
+            &[OK, &integer(1), &integer(0), &integer(0), &integer(150)],
         ),
         case(
             "expire_errors",
