@@ -406,6 +406,11 @@ fn check(table: &str, plans: Vec<Plan>) {
     assert!(failures.is_empty(), "{} mismatches in table {table}:\n\n{}", failures.len(), failures.join("\n\n"));
 }
 
+/// Runs the conformance cases of `group` (e.g. `strings`) through [`check`].
+fn check_conformance(group: &str, cases: Vec<Case>) {
+    check(&format!("conformance::{group}"), plans_of_cases(group, cases));
+}
+
 #[test]
 fn sets() {
     check("differential::sets", plans_of_scripts(kv_conformance::differential::sets::sets()));
@@ -418,37 +423,37 @@ fn sorted_sets() {
 
 #[test]
 fn conformance_strings() {
-    check("conformance::strings", plans_of_cases("strings", kv_conformance::strings()));
+    check_conformance("strings", kv_conformance::strings());
 }
 
 #[test]
 fn conformance_keyspace() {
-    check("conformance::keyspace", plans_of_cases("keyspace", kv_conformance::keyspace()));
+    check_conformance("keyspace", kv_conformance::keyspace());
 }
 
 #[test]
 fn conformance_server() {
-    check("conformance::server", plans_of_cases("server", kv_conformance::server()));
+    check_conformance("server", kv_conformance::server());
 }
 
 #[test]
 fn conformance_expiry() {
-    check("conformance::expiry", plans_of_cases("expiry", kv_conformance::expiry()));
+    check_conformance("expiry", kv_conformance::expiry());
 }
 
 #[test]
 fn conformance_lists() {
-    check("conformance::lists", plans_of_cases("lists", kv_conformance::lists()));
+    check_conformance("lists", kv_conformance::lists());
 }
 
 #[test]
 fn conformance_hashes() {
-    check("conformance::hashes", plans_of_cases("hashes", kv_conformance::hashes()));
+    check_conformance("hashes", kv_conformance::hashes());
 }
 
 #[test]
 fn conformance_value_types() {
-    check("conformance::value_types", plans_of_cases("value_types", kv_conformance::value_types()));
+    check_conformance("value_types", kv_conformance::value_types());
 }
 
 #[test]
