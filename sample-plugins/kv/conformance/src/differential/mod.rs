@@ -1,5 +1,5 @@
 //! The differential tables: scripts of commands sent to kv-server and to a real redis-server, whose
-//! replies must agree, byte for byte or, where Redis leaves the order unspecified, as sets.
+//! replies must agree, byte for byte or, where Redis leaves the order unspecified, as multisets.
 //!
 //! A [`Script`] runs on an empty database of each server, one command after another. Each
 //! [`Step`] says how its two replies are compared ([`Compare`]); where kv chooses to differ from
