@@ -10,7 +10,9 @@
 //! Redis's, and so must the recorded one, so that the hand-written expectations are checked against
 //! Redis itself. How each of their commands compares is declared in data next to the tables
 //! (`CONFORMANCE_DIFFERENCES`, each with its reason, and `CONFORMANCE_UNORDERED`); a declared
-//! difference whose two replies agree fails the run. A clock step of a case becomes a real sleep;
+//! difference whose replies never differ in the run fails it, so that the list stays true. Redis
+//! runs with its active expiry cycle off, so that which expired keys it still counts does not
+//! depend on when the cycle ran. A clock step of a case becomes a real sleep;
 //! the cases whose replies depend on the exact time (`Case::time_dependent`) are skipped and
 //! listed, since only the unit tests' clock can be moved exactly.
 //!
