@@ -12,9 +12,9 @@
 //! (`CONFORMANCE_DIFFERENCES`, each with its reason, and `CONFORMANCE_UNORDERED`); a declared
 //! difference whose replies never differ in the run fails it, so that the list stays true. Redis
 //! runs with its active expiry cycle off, so that which expired keys it still counts does not
-//! depend on when the cycle ran. A clock step of a case becomes a real sleep;
-//! the cases whose replies depend on the exact time (`Case::time_dependent`) are skipped and
-//! listed, since only the unit tests' clock can be moved exactly.
+//! depend on when the cycle ran. A clock step of a case becomes a real sleep; the cases whose
+//! replies depend on the exact time (`Case::time_dependent`) are skipped and listed, since only the
+//! unit tests' clock can be moved exactly.
 //!
 //! Each test starts its own pair of servers on free ports of 127.0.0.1, and every script runs on
 //! fresh connections after a FLUSHALL of both. Without `redis-server` on PATH, each test prints
