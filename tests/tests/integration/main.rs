@@ -12,6 +12,7 @@ mod concurrency;
 mod control;
 mod crossing;
 mod cycles;
+mod differential;
 mod durability;
 mod errors;
 mod faults;
