@@ -48,28 +48,36 @@ pub fn execute_batch(batch: &[u8], mut execute_command: impl FnMut(&[&[u8]], &mu
 /// Whether `text` matches the Redis glob `pattern` (`*`, `?`, `[abc]`, `[^a-z]`, `\\x`).
 #[must_use]
 pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    fn class(pattern: &[u8], byte: u8) -> Option<(bool, usize)> {
-        // `pattern` starts after '['. Returns (matched, length of the class including ']').
-        let mut index = 0;
+    /// Matches `byte` against a class; `pattern` starts after its '['. Returns whether it matched
+    /// and the length of the class after the '[' (its ']' included). As in Redis, `\\x` is `x`,
+    /// `a-z` is a range (whichever end is lower, and `a-]` too), and a class without its ']' runs
+    /// to the end of the pattern.
+    fn class(pattern: &[u8], byte: u8) -> (bool, usize) {
         let negate = pattern.first() == Some(&b'^');
-        if negate {
-            index += 1;
-        }
+        let mut index = usize::from(negate);
         let mut matched = false;
-        while index < pattern.len() && pattern[index] != b']' {
-            if pattern[index] == b'\\' && index + 1 < pattern.len() {
-                matched |= pattern[index + 1] == byte;
-                index += 2;
-            } else if index + 2 < pattern.len() && pattern[index + 1] == b'-' && pattern[index + 2] != b']' {
-                let (low, high) = (pattern[index].min(pattern[index + 2]), pattern[index].max(pattern[index + 2]));
-                matched |= (low..=high).contains(&byte);
-                index += 3;
-            } else {
-                matched |= pattern[index] == byte;
-                index += 1;
+        loop {
+            match pattern.get(index..).unwrap_or_default() {
+                [] => break,
+                [b'\\', escaped, ..] => {
+                    matched |= *escaped == byte;
+                    index += 2;
+                }
+                [b']', ..] => {
+                    index += 1;
+                    break;
+                }
+                [first, b'-', last, ..] => {
+                    matched |= (*first.min(last)..=*first.max(last)).contains(&byte);
+                    index += 3;
+                }
+                [single, ..] => {
+                    matched |= *single == byte;
+                    index += 1;
+                }
             }
         }
-        (index < pattern.len()).then_some((matched != negate, index + 1))
+        (matched != negate, index)
     }
     let (mut p, mut t) = (0, 0);
     let mut backtrack: Option<(usize, usize)> = None;
@@ -81,11 +89,10 @@ pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
                 continue;
             }
             Some(b'?') => Some(1),
-            Some(b'[') => match class(&pattern[p + 1..], text[t]) {
-                Some((true, length)) => Some(length + 1),
-                Some((false, _)) => None,
-                None => (text[t] == b'[').then_some(1),
-            },
+            Some(b'[') => {
+                let (matched, length) = class(&pattern[p + 1..], text[t]);
+                matched.then_some(length + 1)
+            }
             Some(b'\\') if p + 1 < pattern.len() => (pattern[p + 1] == text[t]).then_some(2),
             Some(&byte) => (byte == text[t]).then_some(1),
             None => None,
@@ -145,6 +152,13 @@ mod tests {
         check("a*b*c", "axxbyyc", true);
         check("a*b*c", "axxbyy", false);
         check("\\*", "*", true);
+        // A class without its ']' runs to the end of the pattern, and `a-]` is a range, as in Redis.
+        check("h[", "h[", false);
+        check("h[ab", "ha", true);
+        check("h[ab", "hb", true);
+        check("[^", "x", true);
+        check("[a-]", "_", true);
+        check("[a-]", "b", false);
     }
 
     #[test]
