@@ -87,9 +87,25 @@ pub(crate) fn zadd(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
     if rest.len() < 2 {
         return resp::wrong_arity(out, b"zadd");
     }
-    let mut options = AddOptions::default();
+    add(database, key, AddOptions::default(), rest, out);
+}
+
+/// `ZINCRBY key increment member`: adds `increment` to the member's score (from 0 when it is
+/// new), creating the sorted set when missing; replies with the new score.
+pub(crate) fn zincrby(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key, increment, member] = arguments else {
+        return resp::wrong_arity(out, b"zincrby");
+    };
+    add(database, key, AddOptions { increment: true, ..AddOptions::default() }, &[increment, member], out);
+}
+
+/// Runs a ZADD (or ZINCRBY, which starts with INCR) on its arguments after the key: the options
+/// first (ZINCRBY reads them too, as Redis does: `ZINCRBY key NX 1` is a syntax error), then the
+/// score and member pairs, checked in Redis's order: the pairs' count, conflicting options, every
+/// score, then the key's type.
+fn add(database: &mut Database, key: &[u8], mut options: AddOptions, arguments: &[&[u8]], out: &mut Vec<u8>) {
     let mut option_count = 0;
-    for option in rest {
+    for option in arguments {
         let flag = match option.to_ascii_lowercase().as_slice() {
             b"nx" => &mut options.only_new,
             b"xx" => &mut options.only_existing,
@@ -102,21 +118,7 @@ pub(crate) fn zadd(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
         *flag = true;
         option_count += 1;
     }
-    add(database, key, options, &rest[option_count..], out);
-}
-
-/// `ZINCRBY key increment member`: adds `increment` to the member's score (from 0 when it is
-/// new), creating the sorted set when missing; replies with the new score.
-pub(crate) fn zincrby(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key, increment, member] = arguments else {
-        return resp::wrong_arity(out, b"zincrby");
-    };
-    add(database, key, AddOptions { increment: true, ..AddOptions::default() }, &[increment, member], out);
-}
-
-/// Runs a ZADD (or ZINCRBY) whose options are read, on its score and member pairs, checking them
-/// in Redis's order: the pairs' count, conflicting options, every score, then the key's type.
-fn add(database: &mut Database, key: &[u8], options: AddOptions, pairs: &[&[u8]], out: &mut Vec<u8>) {
+    let pairs = &arguments[option_count..];
     if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return resp::syntax_error(out);
     }

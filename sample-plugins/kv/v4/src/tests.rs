@@ -212,6 +212,7 @@ const SORTED_SET_SCRIPTS: &[(&str, &[(&str, &str)])] = &[
             ("ZINCRBY z -0 c", "$2\r\n-0\r\n"),
             ("ZSCORE z c", "$1\r\n0\r\n"),
             ("ZINCRBY z 1", "-ERR wrong number of arguments for 'zincrby' command\r\n"),
+            ("ZINCRBY z NX 1", "-ERR syntax error\r\n"),
         ],
     ),
     (

@@ -13,6 +13,7 @@ pub fn sorted_sets() -> Vec<Script> {
     scripts.extend(removing_ranges());
     scripts.extend(set_operations());
     scripts.extend(random_and_scan());
+    scripts.extend(large_sets());
     scripts
 }
 
@@ -107,6 +108,10 @@ fn adding() -> Vec<Script> {
             "ZADD z INCR -inf b",
             "ZSCORE z b",
             "ZINCRBY z 1",
+            "ZINCRBY z NX 1",
+            "ZINCRBY z incr a",
+            "ZINCRBY z 1 NX",
+            "ZSCORE z NX",
             "ZINCRBY z -0 c",
             "ZSCORE z c",
             "SET s v",
@@ -537,5 +542,59 @@ fn random_and_scan() -> Vec<Script> {
                 "SET s v",
                 "ZSCAN s 0",
             ]),
+    ]
+}
+
+/// `ZADD key` with 200 members `m000` to `m199`, scored by `score` of their index: more than the
+/// 128 members Redis keeps compact, so that Redis answers from its skiplist.
+fn large_zadd(key: &str, score: impl Fn(usize) -> usize) -> String {
+    let pairs: Vec<String> = (0..200).map(|index| format!("{} m{index:03}", score(index))).collect();
+    format!("ZADD {key} {}", pairs.join(" "))
+}
+
+/// Sets larger than Redis keeps compact, which Redis answers from its skiplist and hash table.
+fn large_sets() -> Vec<Script> {
+    vec![
+        script("Large sets of equal scores: ranks, lexicographic ranges and pops").exact(&[
+            &large_zadd("z", |_| 0),
+            "ZRANGEBYLEX z [m050 (m055",
+            "ZREVRANGEBYLEX z (m100 [m095",
+            "ZLEXCOUNT z [m050 [m100",
+            "ZREMRANGEBYLEX z [m000 [m009",
+            "ZCARD z",
+            "ZRANK z m150",
+            "ZREVRANK z m150",
+            "ZRANGE z 100 102 WITHSCORES",
+            "ZRANGE z -3 -1 REV",
+            "ZPOPMAX z 2",
+            "ZRANGEBYSCORE z 0 0 LIMIT 180 5",
+        ]),
+        script("Large sets of mixed scores: score ranges, stores and scans")
+            .exact(&[
+                &large_zadd("z", |index| index % 7),
+                "ZRANGEBYSCORE z (5 6 LIMIT 3 4 WITHSCORES",
+                "ZREVRANGEBYSCORE z 3 (1 LIMIT 50 3",
+                "ZCOUNT z (2 4",
+                "ZRANK z m013",
+                "ZRANGEBYLEX z [m050 [m100 LIMIT 0 5",
+                "ZUNIONSTORE d 2 z z",
+                "ZRANGE d 0 2 WITHSCORES",
+                "ZREMRANGEBYSCORE z 6 6",
+                "ZCARD z",
+            ])
+            .unordered("ZSCAN z 0 MATCH m00* COUNT 1000")
+            .differs(
+                "ZSCAN z 0",
+                "on a set larger than Redis keeps compact, kv's cursor is an index into the score order and Redis's a position in its hash table, so the two return other members at each step (a whole scan returns the same members)",
+            )
+            .differs(
+                "ZLEXCOUNT z [m050 [m100",
+                "lexicographic ranges are defined for members of equal scores only; on others kv answers as Redis's compact encoding does (counting from the first member in range while members stay in range), where Redis's skiplist subtracts the ranks of the first and the last member it finds",
+            )
+            .exact(&["ZADD z -0 negative-zero"])
+            .differs(
+                "ZSCORE z negative-zero",
+                "kv stores a score of -0 as 0, as Redis's compact encoding does; Redis's skiplist keeps -0 and replies -0",
+            ),
     ]
 }
