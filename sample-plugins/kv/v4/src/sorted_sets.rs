@@ -26,12 +26,15 @@ const BAD_LEX_RANGE: &str = "ERR min or max not valid string range item";
 /// Redis's error for a count that must not be negative.
 const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
 
-/// The sorted set at `key`: `Ok(None)` when the key is missing, `Err(())` when it holds another
-/// type (the caller replies WRONGTYPE).
-fn read<'a>(database: &'a mut Database, key: &[u8]) -> Result<Option<&'a mut SortedSet>, ()> {
+/// A key holds a value of another type than the command works on: the command replies WRONGTYPE.
+struct WrongType;
+
+/// The sorted set at `key`: `Ok(None)` when the key is missing, `Err(WrongType)` when it holds
+/// another type.
+fn read<'a>(database: &'a mut Database, key: &[u8]) -> Result<Option<&'a mut SortedSet>, WrongType> {
     match database.live(key).map(|entry| &mut entry.value) {
         Some(Value::SortedSet(sorted_set)) => Ok(Some(sorted_set)),
-        Some(Value::String(_) | Value::List(_) | Value::Hash(_) | Value::Set(_)) => Err(()),
+        Some(Value::String(_) | Value::List(_) | Value::Hash(_) | Value::Set(_)) => Err(WrongType),
         None => Ok(None),
     }
 }
@@ -139,7 +142,7 @@ fn add(database: &mut Database, key: &[u8], mut options: AddOptions, arguments: 
         scored.push((score, member));
     }
     let created = match read(database, key) {
-        Err(()) => return resp::wrong_type(out),
+        Err(WrongType) => return resp::wrong_type(out),
         Ok(Some(_)) => false,
         Ok(None) if options.only_existing => {
             return if options.increment { resp::null(out) } else { resp::count(out, 0) };
@@ -156,7 +159,7 @@ fn add(database: &mut Database, key: &[u8], mut options: AddOptions, arguments: 
     let mut failed = false;
     for (score, member) in scored {
         match add_one(sorted_set, member, score, options) {
-            Err(()) => {
+            Err(NanScore) => {
                 failed = true;
                 break;
             }
@@ -194,20 +197,23 @@ enum Outcome {
     Refused,
 }
 
+/// INCR made a score NaN (`inf` plus `-inf`): the command replies with an error.
+struct NanScore;
+
 /// Adds or updates one member as `zsetAdd` does; `Err` when INCR makes the score NaN.
-fn add_one(sorted_set: &mut SortedSet, member: &[u8], score: f64, options: AddOptions) -> Result<Outcome, ()> {
+fn add_one(sorted_set: &mut SortedSet, member: &[u8], score: f64, options: AddOptions) -> Result<Outcome, NanScore> {
     let Some(current) = sorted_set.score(member).map(Score::value) else {
         if options.only_existing {
             return Ok(Outcome::Refused);
         }
-        sorted_set.insert(member, Score::new(score).ok_or(())?);
+        sorted_set.insert(member, Score::new(score).ok_or(NanScore)?);
         return Ok(Outcome::New(score));
     };
     if options.only_new {
         return Ok(Outcome::Refused);
     }
     let score = if options.increment { current + score } else { score };
-    let score = Score::new(score).ok_or(())?;
+    let score = Score::new(score).ok_or(NanScore)?;
     if (options.only_lower && score.value() >= current) || (options.only_greater && score.value() <= current) {
         return Ok(Outcome::Refused);
     }
@@ -230,7 +236,7 @@ pub(crate) fn zrem(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
     let sorted_set = match read(database, key) {
         Ok(Some(sorted_set)) => sorted_set,
         Ok(None) => return resp::count(out, 0),
-        Err(()) => return resp::wrong_type(out),
+        Err(WrongType) => return resp::wrong_type(out),
     };
     let removed = members.iter().filter(|member| sorted_set.remove(member).is_some()).count();
     if sorted_set.is_empty() {
@@ -249,7 +255,7 @@ pub(crate) fn zscore(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
             Some(score) => resp::double(out, score.value()),
             None => resp::null(out),
         },
-        Err(()) => resp::wrong_type(out),
+        Err(WrongType) => resp::wrong_type(out),
     }
 }
 
@@ -264,7 +270,7 @@ pub(crate) fn zmscore(database: &mut Database, arguments: &[&[u8]], out: &mut Ve
     }
     let sorted_set = match read(database, key) {
         Ok(sorted_set) => sorted_set,
-        Err(()) => return resp::wrong_type(out),
+        Err(WrongType) => return resp::wrong_type(out),
     };
     resp::array_header(out, members.len());
     for member in members {
@@ -282,7 +288,7 @@ pub(crate) fn zcard(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
     };
     match read(database, key) {
         Ok(sorted_set) => resp::count(out, sorted_set.map_or(0, |sorted_set| sorted_set.len())),
-        Err(()) => resp::wrong_type(out),
+        Err(WrongType) => resp::wrong_type(out),
     }
 }
 
@@ -322,7 +328,7 @@ fn pop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command:
     let sorted_set = match read(database, key) {
         Ok(Some(sorted_set)) => sorted_set,
         Ok(None) => return resp::empty_array(out),
-        Err(()) => return resp::wrong_type(out),
+        Err(WrongType) => return resp::wrong_type(out),
     };
     let popped: Vec<(Vec<u8>, Score)> = std::iter::from_fn(|| match end {
         End::Lowest => sorted_set.pop_first(),
@@ -439,29 +445,22 @@ fn select<'a>(sorted_set: &'a SortedSet, request: &RangeRequest) -> Vec<(&'a [u8
             Some((start, stop)) if request.reverse => sorted_set.iter().rev().skip(start).take(stop - start + 1).collect(),
             Some((start, stop)) => sorted_set.iter().skip(start).take(stop - start + 1).collect(),
         },
-        Selection::Score(range) => apply_limit(request, sorted_set.in_score_range(range), sorted_set.in_score_range(range).rev()),
-        Selection::Lex(range) if request.reverse => {
-            apply_limit(request, sorted_set.in_lex_range_reversed(range).into_iter(), std::iter::empty())
-        }
-        Selection::Lex(range) => apply_limit(request, sorted_set.in_lex_range(range).into_iter(), std::iter::empty()),
+        Selection::Score(range) if request.reverse => apply_limit(request.limit, sorted_set.in_score_range(range).rev()),
+        Selection::Score(range) => apply_limit(request.limit, sorted_set.in_score_range(range)),
+        Selection::Lex(range) if request.reverse => apply_limit(request.limit, sorted_set.in_lex_range_reversed(range).into_iter()),
+        Selection::Lex(range) => apply_limit(request.limit, sorted_set.in_lex_range(range).into_iter()),
     };
     members.into_iter().map(|(member, score)| (member, score.value())).collect()
 }
 
-/// The LIMIT slice of `forward` (or of `backward` for a reversed request, when it has the members
-/// in that order): all without LIMIT or with a negative count, none with a negative offset.
-fn apply_limit<'a>(
-    request: &RangeRequest,
-    forward: impl Iterator<Item = (&'a [u8], Score)>,
-    backward: impl Iterator<Item = (&'a [u8], Score)>,
-) -> Vec<(&'a [u8], Score)> {
-    let (offset, count) = request.limit.unwrap_or((0, -1));
-    let (Ok(offset), count) = (usize::try_from(offset), usize::try_from(count).unwrap_or(usize::MAX)) else {
+/// The LIMIT `(offset, count)` slice of `members`: all of them without LIMIT or with a negative
+/// count, none with a negative offset.
+fn apply_limit<'a>(limit: Option<(i64, i64)>, members: impl Iterator<Item = (&'a [u8], Score)>) -> Vec<(&'a [u8], Score)> {
+    let (offset, count) = limit.unwrap_or((0, -1));
+    let Ok(offset) = usize::try_from(offset) else {
         return Vec::new();
     };
-    let ordered: Box<dyn Iterator<Item = (&'a [u8], Score)>> =
-        if request.reverse && matches!(request.selection, Selection::Score(_)) { Box::new(backward) } else { Box::new(forward) };
-    ordered.skip(offset).take(count).collect()
+    members.skip(offset).take(usize::try_from(count).unwrap_or(usize::MAX)).collect()
 }
 
 /// Runs a range command that replies with the members (ZRANGE, ZRANGEBYSCORE, ZREVRANGE, ...):
@@ -477,7 +476,7 @@ fn range(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, comman
     match read(database, key) {
         Ok(Some(sorted_set)) => reply_members(out, &select(sorted_set, &request), request.with_scores),
         Ok(None) => resp::empty_array(out),
-        Err(()) => resp::wrong_type(out),
+        Err(WrongType) => resp::wrong_type(out),
     }
 }
 
@@ -527,7 +526,7 @@ pub(crate) fn zrangestore(database: &mut Database, arguments: &[&[u8]], out: &mu
     let selected: Vec<(Vec<u8>, f64)> = match read(database, source) {
         Ok(Some(sorted_set)) => select(sorted_set, &request).into_iter().map(|(member, score)| (member.to_vec(), score)).collect(),
         Ok(None) => Vec::new(),
-        Err(()) => return resp::wrong_type(out),
+        Err(WrongType) => return resp::wrong_type(out),
     };
     store(database, destination, selected.iter().map(|(member, score)| (member.as_slice(), *score)), out);
 }
@@ -542,7 +541,7 @@ pub(crate) fn zcount(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     };
     match read(database, key) {
         Ok(sorted_set) => resp::count(out, sorted_set.map_or(0, |sorted_set| sorted_set.in_score_range(&range).count())),
-        Err(()) => resp::wrong_type(out),
+        Err(WrongType) => resp::wrong_type(out),
     }
 }
 
@@ -556,7 +555,7 @@ pub(crate) fn zlexcount(database: &mut Database, arguments: &[&[u8]], out: &mut 
     };
     match read(database, key) {
         Ok(sorted_set) => resp::count(out, sorted_set.map_or(0, |sorted_set| sorted_set.in_lex_range(&range).len())),
-        Err(()) => resp::wrong_type(out),
+        Err(WrongType) => resp::wrong_type(out),
     }
 }
 
@@ -579,7 +578,7 @@ fn rank(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command
     let sorted_set = match read(database, key) {
         Ok(Some(sorted_set)) => sorted_set,
         Ok(None) => return resp::null(out),
-        Err(()) => return resp::wrong_type(out),
+        Err(WrongType) => return resp::wrong_type(out),
     };
     match sorted_set.rank(member) {
         Some(rank) if end == End::Highest => resp::count(out, sorted_set.len() - 1 - rank),
@@ -617,7 +616,7 @@ fn remove_range(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>,
     let sorted_set = match read(database, key) {
         Ok(Some(sorted_set)) => sorted_set,
         Ok(None) => return resp::count(out, 0),
-        Err(()) => return resp::wrong_type(out),
+        Err(WrongType) => return resp::wrong_type(out),
     };
     let selected: Vec<Vec<u8>> = select(sorted_set, &request).into_iter().map(|(member, _)| member.to_vec()).collect();
     for member in &selected {
@@ -982,7 +981,7 @@ pub(crate) fn zrandmember(database: &mut Database, arguments: &[&[u8]], out: &mu
         Ok(Some(sorted_set)) => sorted_set,
         Ok(None) if count.is_some() => return resp::empty_array(out),
         Ok(None) => return resp::null(out),
-        Err(()) => return resp::wrong_type(out),
+        Err(WrongType) => return resp::wrong_type(out),
     };
     let members: Vec<(&[u8], f64)> = sorted_set.iter().map(|(member, score)| (member, score.value())).collect();
     let Some(count) = count else {
@@ -1036,7 +1035,7 @@ pub(crate) fn zscan(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
             resp::bulk(out, b"0");
             return resp::empty_array(out);
         }
-        Err(()) => return resp::wrong_type(out),
+        Err(WrongType) => return resp::wrong_type(out),
     };
     let (mut count, mut pattern) = (10_usize, None);
     for pair in options.chunks(2) {
