@@ -951,10 +951,14 @@ fn random_below(bound: usize) -> usize {
     usize::try_from(state % u64::try_from(bound.max(1)).unwrap_or(u64::MAX)).unwrap_or_default()
 }
 
+/// The most members ZRANDMEMBER draws for a negative count, where Redis sets no limit; with
+/// WITHSCORES, a reply of 2^20 members is some 30 MB.
+const MOST_DRAWN_MEMBERS: u64 = 1 << 20;
+
 /// `ZRANDMEMBER key [count [WITHSCORES]]`: a random member (null when the key is missing); with a
 /// count, that many distinct members (the whole set, in order, when it has no more), or with a
-/// negative count that many members drawn independently (so possibly repeated), with their scores
-/// with WITHSCORES.
+/// negative count that many members drawn independently (so possibly repeated; at most
+/// [`MOST_DRAWN_MEMBERS`], where Redis has no limit), with their scores with WITHSCORES.
 pub(crate) fn zrandmember(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
     let (key, count, with_scores) = match *arguments {
         [_, key] => (key, None, false),
@@ -991,7 +995,11 @@ pub(crate) fn zrandmember(database: &mut Database, arguments: &[&[u8]], out: &mu
         };
     };
     let picked: Vec<(&[u8], f64)> = match usize::try_from(count) {
-        // Drawn independently, as many as asked.
+        // Drawn independently, as many as asked (within reason: Redis would try to build a reply
+        // of any size, until memory runs out).
+        Err(_) if count.unsigned_abs() > MOST_DRAWN_MEMBERS => {
+            return resp::error(out, &format!("ERR kv draws at most {MOST_DRAWN_MEMBERS} members at a time"));
+        }
         Err(_) => {
             let wanted = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
             (0..wanted).filter_map(|_| members.get(random_below(members.len())).copied()).collect()

@@ -543,6 +543,9 @@ fn zrandmember_draws_members_of_the_set() {
         assert!(text.starts_with("*2\r\n") && drawn.len() == 2, "two distinct members: {text:?}");
         assert!(run(&plugin, "ZRANDMEMBER z -5 WITHSCORES").starts_with("*10\r\n"), "five members with their scores, maybe repeated");
     }
+    // kv's one limit, where Redis has none: a negative count draws at most 2^20 members.
+    assert_eq!(run(&plugin, "ZRANDMEMBER z -1048576").len(), "*1048576\r\n".len() + 1_048_576 * "$1\r\na\r\n".len());
+    assert_eq!(run(&plugin, "ZRANDMEMBER z -1048577"), "-ERR kv draws at most 1048576 members at a time\r\n");
 }
 
 #[test]
