@@ -141,17 +141,14 @@ fn add(database: &mut Database, key: &[u8], mut options: AddOptions, arguments: 
         };
         scored.push((score, member));
     }
-    let created = match read(database, key) {
+    match read(database, key) {
         Err(WrongType) => return resp::wrong_type(out),
-        Ok(Some(_)) => false,
+        Ok(Some(_)) => {}
         Ok(None) if options.only_existing => {
             return if options.increment { resp::null(out) } else { resp::count(out, 0) };
         }
-        Ok(None) => {
-            database.insert(key, Entry::persistent(Value::SortedSet(SortedSet::new())));
-            true
-        }
-    };
+        Ok(None) => database.insert(key, Entry::persistent(Value::SortedSet(SortedSet::new()))),
+    }
     let Ok(Some(sorted_set)) = read(database, key) else {
         return resp::wrong_type(out);
     };
@@ -169,8 +166,9 @@ fn add(database: &mut Database, key: &[u8], mut options: AddOptions, arguments: 
             Ok(Outcome::Refused) => {}
         }
     }
-    // A set created for nothing (a NaN increment is the only way) is not left behind.
-    if created && sorted_set.is_empty() {
+    // Only an existing member's increment can fail, so a set created here is never left empty;
+    // the check keeps that so whatever changes above.
+    if sorted_set.is_empty() {
         database.remove(key);
     }
     if failed {
@@ -358,9 +356,13 @@ enum Selection {
 /// (LIMIT offset count, a negative count meaning all).
 #[derive(Clone, Debug, PartialEq)]
 struct RangeRequest {
+    /// Which members.
     selection: Selection,
+    /// Whether the highest scores come first.
     reverse: bool,
+    /// LIMIT's offset and count.
     limit: Option<(i64, i64)>,
+    /// Whether each member's score follows it in the reply (or is stored, for ZRANGESTORE).
     with_scores: bool,
 }
 
@@ -368,9 +370,13 @@ struct RangeRequest {
 /// ZRANGESTORE).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// ZRANGE and ZRANGESTORE: by index unless BYSCORE or BYLEX says otherwise.
     Chosen,
+    /// By index.
     Rank,
+    /// By score.
     Score,
+    /// By member bytes.
     Lex,
 }
 
@@ -406,7 +412,8 @@ fn parse_range_request(
         index += 1;
     }
     let reverse = reverse_given.unwrap_or(false);
-    if limit.is_some() && matches!(kind, Kind::Chosen | Kind::Rank) {
+    // Redis takes a LIMIT count of -1 for no LIMIT at all, so it lets that one by on an index range.
+    if limit.is_some_and(|(_, count)| count != -1) && matches!(kind, Kind::Chosen | Kind::Rank) {
         return Err("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
     }
     if with_scores && kind == Kind::Lex {
@@ -631,16 +638,22 @@ fn remove_range(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>,
 /// A set operation on sorted sets.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Operation {
+    /// ZUNION: the members of any input.
     Union,
+    /// ZINTER: the members of every input.
     Intersection,
+    /// ZDIFF: the members of the first input in no other.
     Difference,
 }
 
 /// How a union or intersection combines a member's weighted scores.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Aggregate {
+    /// The sum of the weighted scores.
     Sum,
+    /// The lowest weighted score.
     Min,
+    /// The highest weighted score.
     Max,
 }
 
@@ -662,8 +675,11 @@ impl Aggregate {
 /// An input of ZUNION, ZINTER, ZDIFF and ZINTERCARD: a sorted set, a set (each member scored 1),
 /// or nothing (a missing key).
 enum Source<'a> {
+    /// A sorted set.
     Sorted(&'a SortedSet),
+    /// A set: each member scored 1.
     Plain(&'a HashSet<Vec<u8>>),
+    /// A missing key: an empty input.
     Missing,
 }
 
@@ -698,10 +714,15 @@ impl Source<'_> {
 
 /// What a set operation command asks for, once parsed.
 struct OperationRequest<'a> {
+    /// The input keys.
     keys: &'a [&'a [u8]],
+    /// Each input's weight (WEIGHTS; 1 by default).
     weights: Vec<f64>,
+    /// How a member's scores combine (AGGREGATE; SUM by default).
     aggregate: Aggregate,
+    /// WITHSCORES.
     with_scores: bool,
+    /// ZINTERCARD's LIMIT; 0 for none.
     limit: usize,
 }
 
@@ -709,9 +730,13 @@ struct OperationRequest<'a> {
 /// they store (no WITHSCORES), whether they only count (ZINTERCARD: LIMIT, no WEIGHTS nor
 /// AGGREGATE), and their name for errors.
 struct OperationCommand {
+    /// The command's name, lowercase, for errors.
     name: &'static str,
+    /// Where the key count is among the arguments (the command's name being at 0).
     numkeys_index: usize,
+    /// Whether the command stores its result (no WITHSCORES then).
     storing: bool,
+    /// Whether the command only counts (ZINTERCARD).
     counting: bool,
 }
 

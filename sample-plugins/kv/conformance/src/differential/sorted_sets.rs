@@ -206,6 +206,9 @@ fn ranges() -> Vec<Script> {
             "ZRANGE missing 0 -1",
             "ZRANGE z 0",
             "ZRANGE z 0 -1 LIMIT 0 1",
+            "ZRANGE z 0 -1 LIMIT 5 -1",
+            "ZRANGE z 0 -1 LIMIT 5 -2",
+            "ZREVRANGE z 0 -1 LIMIT 1 -1",
             "ZRANGE z 0 -1 FOO",
         ]),
         script("ZRANGE BYSCORE and ZRANGEBYSCORE with exclusive bounds, infinities and LIMIT").exact(&[
