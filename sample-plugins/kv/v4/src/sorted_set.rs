@@ -127,7 +127,7 @@ impl SortedSet {
 
     /// The members whose score is in `range`, lowest score first (iterate backwards for the
     /// highest first). O(log n) to find the first one.
-    pub(crate) fn in_score_range(&self, range: &ScoreRange) -> impl DoubleEndedIterator<Item = (&[u8], Score)> {
+    pub(crate) fn in_score_range<'a>(&'a self, range: &ScoreRange) -> impl DoubleEndedIterator<Item = (&'a [u8], Score)> + use<'a> {
         // Every score range is a half-open interval [low, high) of doubles: an excluded minimum
         // moves to the next double up, and so does an included maximum (but +inf, which is then
         // no bound at all).
@@ -144,32 +144,34 @@ impl SortedSet {
         bounds.into_iter().flat_map(|bounds| self.order.range(bounds)).map(|(score, member)| (member.as_slice(), *score))
     }
 
-    /// The members whose bytes are in `range`, in Redis's order (iterate backwards for the
-    /// reverse order). Redis defines lexicographic ranges for sets whose members all have the
-    /// same score; on others it answers as its compact encoding does, and so does this: from the
-    /// first member (in Redis's order) at or above the minimum, while members stay at or below the
-    /// maximum. O(n).
-    pub(crate) fn in_lex_range(&self, range: &LexRange) -> Vec<(&[u8], Score)> {
-        if range.is_empty() {
-            return Vec::new();
-        }
-        self.iter()
-            .skip_while(|(member, _)| !range.min.admits_as_minimum(member))
-            .take_while(|(member, _)| range.max.admits_as_maximum(member))
-            .collect()
-    }
-
-    /// As [`SortedSet::in_lex_range`], in reverse: from the last member at or below the maximum,
-    /// while members stay at or above the minimum, highest first.
-    pub(crate) fn in_lex_range_reversed(&self, range: &LexRange) -> Vec<(&[u8], Score)> {
-        if range.is_empty() {
-            return Vec::new();
-        }
-        self.iter()
-            .rev()
-            .skip_while(|(member, _)| !range.max.admits_as_maximum(member))
-            .take_while(|(member, _)| range.min.admits_as_minimum(member))
-            .collect()
+    /// The members whose bytes are in `range`, in Redis's order (highest first with `reverse`),
+    /// after the first `offset` of them.
+    ///
+    /// Redis defines lexicographic ranges for sets whose members all have the same score; on
+    /// others this answers as Redis's compact encoding (every set of up to 128 short members)
+    /// does: nothing unless the last member is at or above the minimum and the first at or below
+    /// the maximum; else from the first member at or above the minimum (the last at or below the
+    /// maximum, with `reverse`), if it is in the range, skip `offset` members, then take members
+    /// while they stay at or below the maximum (at or above the minimum). O(n).
+    pub(crate) fn in_lex_range<'a>(
+        &'a self,
+        range: &'a LexRange,
+        reverse: bool,
+        offset: usize,
+    ) -> impl Iterator<Item = (&'a [u8], Score)> + use<'a> {
+        let in_range = !range.is_empty()
+            && self.iter().next_back().is_some_and(|(member, _)| range.min.admits_as_minimum(member))
+            && self.iter().next().is_some_and(|(member, _)| range.max.admits_as_maximum(member));
+        let (start, end) = if reverse { (range.max.clone(), range.min.clone()) } else { (range.min.clone(), range.max.clone()) };
+        let admits =
+            move |bound: &LexBound, member: &[u8]| if reverse { bound.admits_as_maximum(member) } else { bound.admits_as_minimum(member) };
+        let ends_before =
+            move |bound: &LexBound, member: &[u8]| if reverse { bound.admits_as_minimum(member) } else { bound.admits_as_maximum(member) };
+        let ordered: Box<dyn Iterator<Item = (&'a [u8], Score)> + 'a> =
+            if reverse { Box::new(self.iter().rev()) } else { Box::new(self.iter()) };
+        let mut members = ordered.filter(move |_| in_range).skip_while(move |(member, _)| !admits(&start, member)).peekable();
+        let first_in_range = members.peek().is_some_and(|(member, _)| ends_before(&end, member));
+        members.filter(move |_| first_in_range).skip(offset).take_while(move |(member, _)| ends_before(&end, member))
     }
 }
 

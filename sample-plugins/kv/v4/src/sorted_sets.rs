@@ -445,29 +445,33 @@ fn clamp_ranks(start: i64, stop: i64, length: usize) -> Option<(usize, usize)> {
 }
 
 /// The members a range request selects, in its order, with their scores.
-fn select<'a>(sorted_set: &'a SortedSet, request: &RangeRequest) -> Vec<(&'a [u8], f64)> {
+fn select<'a>(sorted_set: &'a SortedSet, request: &'a RangeRequest) -> Vec<(&'a [u8], f64)> {
     let members: Vec<(&[u8], Score)> = match &request.selection {
         Selection::Rank(start, stop) => match clamp_ranks(*start, *stop, sorted_set.len()) {
             None => Vec::new(),
             Some((start, stop)) if request.reverse => sorted_set.iter().rev().skip(start).take(stop - start + 1).collect(),
             Some((start, stop)) => sorted_set.iter().skip(start).take(stop - start + 1).collect(),
         },
-        Selection::Score(range) if request.reverse => apply_limit(request.limit, sorted_set.in_score_range(range).rev()),
-        Selection::Score(range) => apply_limit(request.limit, sorted_set.in_score_range(range)),
-        Selection::Lex(range) if request.reverse => apply_limit(request.limit, sorted_set.in_lex_range_reversed(range).into_iter()),
-        Selection::Lex(range) => apply_limit(request.limit, sorted_set.in_lex_range(range).into_iter()),
+        Selection::Score(range) if request.reverse => {
+            apply_limit(request.limit, |offset| sorted_set.in_score_range(range).rev().skip(offset))
+        }
+        Selection::Score(range) => apply_limit(request.limit, |offset| sorted_set.in_score_range(range).skip(offset)),
+        Selection::Lex(range) => apply_limit(request.limit, |offset| sorted_set.in_lex_range(range, request.reverse, offset)),
     };
     members.into_iter().map(|(member, score)| (member, score.value())).collect()
 }
 
-/// The LIMIT `(offset, count)` slice of `members`: all of them without LIMIT or with a negative
-/// count, none with a negative offset.
-fn apply_limit<'a>(limit: Option<(i64, i64)>, members: impl Iterator<Item = (&'a [u8], Score)>) -> Vec<(&'a [u8], Score)> {
+/// The LIMIT `(offset, count)` slice of the members `from_offset` gives from an offset: all of
+/// them without LIMIT or with a negative count, none with a negative offset.
+fn apply_limit<'a, I: Iterator<Item = (&'a [u8], Score)>>(
+    limit: Option<(i64, i64)>,
+    from_offset: impl FnOnce(usize) -> I,
+) -> Vec<(&'a [u8], Score)> {
     let (offset, count) = limit.unwrap_or((0, -1));
     let Ok(offset) = usize::try_from(offset) else {
         return Vec::new();
     };
-    members.skip(offset).take(usize::try_from(count).unwrap_or(usize::MAX)).collect()
+    from_offset(offset).take(usize::try_from(count).unwrap_or(usize::MAX)).collect()
 }
 
 /// Runs a range command that replies with the members (ZRANGE, ZRANGEBYSCORE, ZREVRANGE, ...):
@@ -561,7 +565,7 @@ pub(crate) fn zlexcount(database: &mut Database, arguments: &[&[u8]], out: &mut 
         return resp::error(out, BAD_LEX_RANGE);
     };
     match read(database, key) {
-        Ok(sorted_set) => resp::count(out, sorted_set.map_or(0, |sorted_set| sorted_set.in_lex_range(&range).len())),
+        Ok(sorted_set) => resp::count(out, sorted_set.map_or(0, |sorted_set| sorted_set.in_lex_range(&range, false, 0).count())),
         Err(WrongType) => resp::wrong_type(out),
     }
 }
@@ -882,7 +886,10 @@ fn compute(database: &Database, request: &OperationRequest<'_>, operation: Opera
         }
     }
     let mut members: Vec<(Vec<u8>, f64)> = result.into_iter().map(|(member, score)| (member.to_vec(), score)).collect();
-    members.sort_by(|(member_a, score_a), (member_b, score_b)| score_a.total_cmp(score_b).then_with(|| member_a.cmp(member_b)));
+    // Redis's order: by score (`-0` and `0` being the same score), then by member.
+    members.sort_by(|(member_a, score_a), (member_b, score_b)| {
+        score_a.partial_cmp(score_b).unwrap_or(std::cmp::Ordering::Equal).then_with(|| member_a.cmp(member_b))
+    });
     members
 }
 

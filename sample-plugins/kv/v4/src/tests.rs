@@ -419,6 +419,32 @@ const SORTED_SET_SCRIPTS: &[(&str, &[(&str, &str)])] = &[
             ("ZSCAN missing 0", "*2\r\n$1\r\n0\r\n*0\r\n"),
         ],
     ),
+    (
+        "lex ranges on mixed scores follow the compact encoding",
+        &[
+            ("ZADD m 0 d 1 a", ":2\r\n"),
+            ("ZRANGEBYLEX m [c +", "*0\r\n"),
+            ("ZLEXCOUNT m [c +", ":0\r\n"),
+            ("ZADD k 0 b 1 z 2 c", ":3\r\n"),
+            ("ZRANGEBYLEX k [a [c", "*1\r\n$1\r\nb\r\n"),
+            ("ZRANGEBYLEX k [a [c LIMIT 2 5", "*1\r\n$1\r\nc\r\n"),
+            ("ZREVRANGEBYLEX k [c [a LIMIT 1 5", "*2\r\n$1\r\nz\r\n$1\r\nb\r\n"),
+            ("ZREMRANGEBYLEX k [a [c", ":1\r\n"),
+            ("ZRANGE k 0 -1", "*2\r\n$1\r\nz\r\n$1\r\nc\r\n"),
+        ],
+    ),
+    (
+        "negative zero",
+        &[
+            ("ZADD z -0 a", ":1\r\n"),
+            ("ZSCORE z a", "$1\r\n0\r\n"),
+            ("ZADD z INCR -0 b", "$2\r\n-0\r\n"),
+            ("ZINCRBY z -0 c", "$2\r\n-0\r\n"),
+            ("ZADD w 0.5 f", ":1\r\n"),
+            ("ZADD x 2 a -1 g", ":2\r\n"),
+            ("ZUNION 2 w x WEIGHTS -1 0 WITHSCORES", "*6\r\n$1\r\nf\r\n$4\r\n-0.5\r\n$1\r\na\r\n$1\r\n0\r\n$1\r\ng\r\n$2\r\n-0\r\n"),
+        ],
+    ),
 ];
 
 /// Runs one command on `plugin` and returns its reply as text.
