@@ -670,8 +670,21 @@ impl Aggregate {
                 let sum = current + score;
                 if sum.is_nan() { 0.0 } else { sum }
             }
-            Aggregate::Min => current.min(score),
-            Aggregate::Max => current.max(score),
+            // Exactly Redis's comparisons: a NaN score, or a `-0` against a `0`, keeps `current`.
+            Aggregate::Min => {
+                if score < current {
+                    score
+                } else {
+                    current
+                }
+            }
+            Aggregate::Max => {
+                if score > current {
+                    score
+                } else {
+                    current
+                }
+            }
         }
     }
 }
@@ -872,7 +885,9 @@ fn compute(database: &Database, request: &OperationRequest<'_>, operation: Opera
                     let Some(score) = source.score(member) else {
                         continue 'members;
                     };
-                    combined = request.aggregate.combine(combined, weighted(score, *weight));
+                    // Unlike the first input's, these products may be NaN (`inf` times 0), as in
+                    // Redis: a sum then makes 0, a minimum or maximum keeps the score so far.
+                    combined = request.aggregate.combine(combined, score * weight);
                 }
                 result.insert(member, combined);
             }

@@ -445,6 +445,18 @@ const SORTED_SET_SCRIPTS: &[(&str, &[(&str, &str)])] = &[
             ("ZUNION 2 w x WEIGHTS -1 0 WITHSCORES", "*6\r\n$1\r\nf\r\n$4\r\n-0.5\r\n$1\r\na\r\n$1\r\n0\r\n$1\r\ng\r\n$2\r\n-0\r\n"),
         ],
     ),
+    (
+        "weighted NaN products",
+        &[
+            ("ZADD a 5 x", ":1\r\n"),
+            ("ZADD b 0 x 1 y", ":2\r\n"),
+            ("ZINTER 2 a b WEIGHTS 1 inf WITHSCORES", "*2\r\n$1\r\nx\r\n$1\r\n0\r\n"),
+            ("ZINTER 2 a b WEIGHTS 1 inf AGGREGATE MIN WITHSCORES", "*2\r\n$1\r\nx\r\n$1\r\n5\r\n"),
+            ("ZUNION 2 a b WEIGHTS 1 inf WITHSCORES", "*4\r\n$1\r\nx\r\n$1\r\n5\r\n$1\r\ny\r\n$3\r\ninf\r\n"),
+            ("ZINTER 2 a b WEIGHTS 0 -1 AGGREGATE MAX WITHSCORES", "*2\r\n$1\r\nx\r\n$1\r\n0\r\n"),
+            ("ZINTER 2 b a WEIGHTS inf 1 WITHSCORES", "*2\r\n$1\r\nx\r\n$1\r\n0\r\n"),
+        ],
+    ),
 ];
 
 /// Runs one command on `plugin` and returns its reply as text.

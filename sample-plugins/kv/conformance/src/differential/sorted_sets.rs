@@ -417,6 +417,12 @@ fn set_operations() -> Vec<Script> {
             "ZINTER 2 a b AGGREGATE MAX WITHSCORES",
             "ZINTER 2 a missing",
             "ZINTER 1 a WITHSCORES",
+            "ZADD c 5 x",
+            "ZADD d 0 x 1 y",
+            "ZINTER 2 c d WEIGHTS 1 inf WITHSCORES",
+            "ZINTER 2 c d WEIGHTS 1 inf AGGREGATE MIN WITHSCORES",
+            "ZUNION 2 c d WEIGHTS 1 inf WITHSCORES",
+            "ZINTER 2 c d WEIGHTS 0 -1 AGGREGATE MAX WITHSCORES",
         ]),
         script("Set operations read sets with score 1, and infinities").exact(&[
             "ZADD a 1 x inf y -inf z",
