@@ -32,10 +32,33 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
         | b"lrange" | b"llen" | b"hset" | b"hget" | b"hdel" | b"hgetall" | b"hlen" | b"type" => {
             KeysTouched::Listed(rest.first().copied().into_iter().collect())
         }
+        b"zadd" | b"zincrby" | b"zrem" | b"zscore" | b"zmscore" | b"zcard" | b"zpopmin" | b"zpopmax" | b"zrange" | b"zrevrange"
+        | b"zrangebyscore" | b"zrevrangebyscore" | b"zrangebylex" | b"zrevrangebylex" | b"zcount" | b"zlexcount" | b"zrank"
+        | b"zrevrank" | b"zremrangebyrank" | b"zremrangebyscore" | b"zremrangebylex" | b"zrandmember" | b"zscan" => {
+            KeysTouched::Listed(rest.first().copied().into_iter().collect())
+        }
+        b"zrangestore" => KeysTouched::Listed(rest.iter().take(2).copied().collect()),
+        b"zunion" | b"zinter" | b"zdiff" | b"zintercard" => KeysTouched::Listed(counted_keys(rest, 0)),
+        b"zunionstore" | b"zinterstore" | b"zdiffstore" => {
+            KeysTouched::Listed(rest.first().copied().into_iter().chain(counted_keys(rest, 1)).collect())
+        }
         b"mget" | b"del" | b"unlink" | b"exists" => KeysTouched::Listed(rest.to_vec()),
         b"mset" => KeysTouched::Listed(rest.iter().step_by(2).copied().collect()),
         _ => KeysTouched::All,
     }
+}
+
+/// The keys a command names after a key count at `rest[numkeys_index]` (ZUNION, ZINTERSTORE,
+/// ...). When the count is not a number that many arguments can hold, every argument after it: a
+/// superset does no harm (those entries only move in early), and the command fails anyway.
+fn counted_keys<'a>(rest: &[&'a [u8]], numkeys_index: usize) -> Vec<&'a [u8]> {
+    let after = rest.get(numkeys_index + 1..).unwrap_or_default();
+    let counted = rest
+        .get(numkeys_index)
+        .and_then(|numkeys| crate::parse_integer(numkeys))
+        .and_then(|numkeys| usize::try_from(numkeys).ok())
+        .and_then(|numkeys| after.get(..numkeys));
+    counted.unwrap_or(after).to_vec()
 }
 
 /// Moves in, from the previous version of a lazy update, the entries of the keys `arguments`
@@ -137,5 +160,20 @@ mod tests {
         check(&["FLUSHALL"], None);
         check(&["info", "keyspace"], None);
         check(&["sadd", "s", "m"], None);
+        check(&["ZADD", "z", "NX", "1", "a"], Some(&["z"]));
+        check(&["zpopmin", "z", "2"], Some(&["z"]));
+        check(&["ZRANGEBYSCORE", "z", "-inf", "+inf"], Some(&["z"]));
+        check(&["zscan", "z", "0", "MATCH", "*"], Some(&["z"]));
+        check(&["zadd"], Some(&[]));
+        check(&["ZRANGESTORE", "dst", "src", "0", "-1"], Some(&["dst", "src"]));
+        check(&["zrangestore", "dst"], Some(&["dst"]));
+        check(&["ZUNION", "2", "a", "b", "WEIGHTS", "1", "2"], Some(&["a", "b"]));
+        check(&["zintercard", "1", "a", "LIMIT", "1"], Some(&["a"]));
+        check(&["ZDIFF", "x", "a", "b"], Some(&["a", "b"]));
+        check(&["zinter", "5", "a", "b"], Some(&["a", "b"]));
+        check(&["zinter"], Some(&[]));
+        check(&["ZUNIONSTORE", "d", "2", "a", "b", "AGGREGATE", "MAX"], Some(&["d", "a", "b"]));
+        check(&["zdiffstore", "d", "-1", "a"], Some(&["d", "a"]));
+        check(&["zinterstore", "d"], Some(&["d"]));
     }
 }

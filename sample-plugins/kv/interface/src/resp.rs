@@ -113,3 +113,76 @@ pub fn not_an_integer(out: &mut Vec<u8>) {
 pub fn syntax_error(out: &mut Vec<u8>) {
     error(out, "ERR syntax error");
 }
+
+/// A double as Redis 7.0 writes it (`%.17g`): `1.1000000000000001`, `16`, `1e+17`, `-0`, and
+/// `inf` / `-inf` for the infinities (`nan` is never written: no reply holds one).
+#[must_use]
+pub fn format_double(value: f64) -> String {
+    if value.is_nan() {
+        return "nan".to_owned();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    let sign = if value.is_sign_negative() { "-" } else { "" };
+    if value == 0.0 {
+        return format!("{sign}0");
+    }
+    // Seventeen significant digits, correctly rounded, and the decimal exponent of the first.
+    let scientific = format!("{:.16e}", value.abs());
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let (first_digit, other_digits) = digits.split_at(1.min(digits.len()));
+    if !(-4..17).contains(&exponent) {
+        let fraction = other_digits.trim_end_matches('0');
+        let point = if fraction.is_empty() { "" } else { "." };
+        let exponent_sign = if exponent < 0 { '-' } else { '+' };
+        return format!("{sign}{first_digit}{point}{fraction}e{exponent_sign}{:02}", exponent.unsigned_abs());
+    }
+    let (integer_part, fraction) = match usize::try_from(exponent) {
+        Ok(integer_digits) => {
+            let (integer_part, fraction) = digits.split_at((integer_digits + 1).min(digits.len()));
+            (integer_part.to_owned(), fraction.to_owned())
+        }
+        Err(_) => ("0".to_owned(), format!("{}{digits}", "0".repeat(exponent.unsigned_abs() as usize - 1))),
+    };
+    let fraction = fraction.trim_end_matches('0');
+    let point = if fraction.is_empty() { "" } else { "." };
+    format!("{sign}{integer_part}{point}{fraction}")
+}
+
+/// A double as a bulk string, written as [`format_double`] does (`$18\r\n1.1000000000000001\r\n`).
+pub fn double(out: &mut Vec<u8>, value: f64) {
+    bulk(out, format_double(value).as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_are_written_as_redis_7_0_writes_them() {
+        for (value, expected) in [
+            (1.1, "1.1000000000000001"),
+            (16.0, "16"),
+            (0.5, "0.5"),
+            (-2.5, "-2.5"),
+            (1e17, "1e+17"),
+            (1e16, "10000000000000000"),
+            (123_456_789.125, "123456789.125"),
+            (0.0001, "0.0001"),
+            (0.00001, "1.0000000000000001e-05"),
+            (-1.5e-300, "-1.5000000000000001e-300"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "4.9406564584124654e-324"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+        ] {
+            assert_eq!(format_double(value), expected, "{value:?}");
+        }
+    }
+}

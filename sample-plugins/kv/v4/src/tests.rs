@@ -1,17 +1,19 @@
 //! Unit tests of kv v4: every command with its errors, expiry (on a clock the tests move), lists,
-//! hashes and WRONGTYPE, batches, and the state round trip.
+//! hashes and WRONGTYPE, batches, the state round trip, and the sorted set commands with their
+//! score parsing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ecdysis_plugin_api::StateMap;
 use kv_conformance::shared::{self, RandomClock, Version, create};
-use kv_conformance::{self as conformance, Case, NULL, START_MS, array, bulk, bulks, error, integer, test_clock};
-use kv_interface::Kv;
+use kv_conformance::{self as conformance, Case, NULL, START_MS, WRONG_TYPE, array, bulk, bulks, error, integer, test_clock};
 use kv_interface::schema::{EntryV4, KvStateV4, ValueV4};
+use kv_interface::{CommandBatch, Kv};
 use serde_bytes::ByteBuf;
 
 use crate::KvV4;
-use crate::database::Value;
+use crate::database::{Entry, Value};
+use crate::sorted_set::{LexRange, ScoreRange, parse_score, strtod};
 
 /// Version 3's database reads the test clock in tests.
 impl Version for KvV4 {
@@ -171,4 +173,501 @@ fn random_commands_never_panic_and_keep_the_state_consistent() {
 #[should_panic(expected = "reply to \"GET k\" (after the commands before it)")]
 fn check_names_the_command_whose_reply_differs() {
     shared::check_names_the_command_whose_reply_differs::<KvV4>();
+}
+
+/// Sorted set scripts, each run on a fresh instance: every command with the raw reply redis-server 7.0.15 gave to it.
+const SORTED_SET_SCRIPTS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "zadd options",
+        &[
+            ("ZADD z 2 b 1 a", ":2\r\n"),
+            ("ZADD z CH 1 a 5 b 6 d", ":2\r\n"),
+            ("ZADD z XX 9 x", ":0\r\n"),
+            ("ZADD z NX 9 a 3 c", ":1\r\n"),
+            ("ZADD z GT CH 0 a 9 b", ":1\r\n"),
+            ("ZADD z LT CH 0 a 9 d", ":1\r\n"),
+            ("ZRANGE z 0 -1 WITHSCORES", "*8\r\n$1\r\na\r\n$1\r\n0\r\n$1\r\nc\r\n$1\r\n3\r\n$1\r\nd\r\n$1\r\n6\r\n$1\r\nb\r\n$1\r\n9\r\n"),
+            ("ZADD z XX NX 1 a", "-ERR XX and NX options at the same time are not compatible\r\n"),
+            ("ZADD z GT LT 1 a", "-ERR GT, LT, and/or NX options at the same time are not compatible\r\n"),
+            ("ZADD z NX GT 1 a", "-ERR GT, LT, and/or NX options at the same time are not compatible\r\n"),
+            ("ZADD z INCR 1 a 2 b", "-ERR INCR option supports a single increment-element pair\r\n"),
+            ("ZADD z 1", "-ERR wrong number of arguments for 'zadd' command\r\n"),
+            ("ZADD z NX 1", "-ERR syntax error\r\n"),
+            ("ZADD z x a", "-ERR value is not a valid float\r\n"),
+            ("ZADD missing XX 1 a", ":0\r\n"),
+            ("EXISTS missing", ":0\r\n"),
+        ],
+    ),
+    (
+        "zadd incr and zincrby",
+        &[
+            ("ZADD z INCR 1.5 a", "$3\r\n1.5\r\n"),
+            ("ZADD z NX INCR 1 a", "$-1\r\n"),
+            ("ZADD z XX INCR 1 b", "$-1\r\n"),
+            ("ZADD z GT INCR -1 a", "$-1\r\n"),
+            ("ZINCRBY z 0.1 a", "$18\r\n1.6000000000000001\r\n"),
+            ("ZINCRBY z inf b", "$3\r\ninf\r\n"),
+            ("ZINCRBY z -inf b", "-ERR resulting score is not a number (NaN)\r\n"),
+            ("ZINCRBY z x a", "-ERR value is not a valid float\r\n"),
+            ("ZINCRBY z -0 c", "$2\r\n-0\r\n"),
+            ("ZSCORE z c", "$1\r\n0\r\n"),
+            ("ZINCRBY z 1", "-ERR wrong number of arguments for 'zincrby' command\r\n"),
+            ("ZINCRBY z NX 1", "-ERR syntax error\r\n"),
+        ],
+    ),
+    (
+        "scores parse and print as redis 7 0",
+        &[
+            ("ZADD z 1.1 a +inf b -INF c .5 d 1e3 e 0x10 f 5. g 1e17 h 0.00001 i", ":9\r\n"),
+            (
+                "ZRANGE z 0 -1 WITHSCORES",
+                "*18\r\n$1\r\nc\r\n$4\r\n-inf\r\n$1\r\ni\r\n$22\r\n1.0000000000000001e-05\r\n$1\r\nd\r\n$3\r\n0.5\r\n$1\r\na\r\n$18\r\n1.1000000000000001\r\n$1\r\ng\r\n$1\r\n5\r\n$1\r\nf\r\n$2\r\n16\r\n$1\r\ne\r\n$4\r\n1000\r\n$1\r\nh\r\n$5\r\n1e+17\r\n$1\r\nb\r\n$3\r\ninf\r\n",
+            ),
+            ("ZADD z nan x", "-ERR value is not a valid float\r\n"),
+            ("ZADD z 1e400 x", "-ERR value is not a valid float\r\n"),
+            ("ZADD z  x", "-ERR value is not a valid float\r\n"),
+            ("ZADD z 1_0 x", "-ERR value is not a valid float\r\n"),
+            ("ZRANGEBYSCORE z  1", "*2\r\n$1\r\ni\r\n$1\r\nd\r\n"),
+            ("ZRANGEBYSCORE z (1e400 +inf", "*0\r\n"),
+        ],
+    ),
+    (
+        "zrem zscore zmscore zcard",
+        &[
+            ("ZADD z 1 a 2 b", ":2\r\n"),
+            ("ZREM z a x", ":1\r\n"),
+            ("ZSCORE z b", "$1\r\n2\r\n"),
+            ("ZSCORE z a", "$-1\r\n"),
+            ("ZMSCORE z a b", "*2\r\n$-1\r\n$1\r\n2\r\n"),
+            ("ZMSCORE missing a", "*1\r\n$-1\r\n"),
+            ("ZCARD z", ":1\r\n"),
+            ("ZREM z b", ":1\r\n"),
+            ("EXISTS z", ":0\r\n"),
+            ("ZCARD z", ":0\r\n"),
+            ("ZREM z", "-ERR wrong number of arguments for 'zrem' command\r\n"),
+            ("SET s v", "+OK\r\n"),
+            ("ZSCORE s a", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("ZREM s a", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+            ("ZCARD s", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        ],
+    ),
+    (
+        "zpopmin zpopmax",
+        &[
+            ("ZADD z 1 a 2 b 3 c", ":3\r\n"),
+            ("ZPOPMIN z", "*2\r\n$1\r\na\r\n$1\r\n1\r\n"),
+            ("ZPOPMAX z 5", "*4\r\n$1\r\nc\r\n$1\r\n3\r\n$1\r\nb\r\n$1\r\n2\r\n"),
+            ("EXISTS z", ":0\r\n"),
+            ("ZPOPMIN z", "*0\r\n"),
+            ("ZPOPMIN z 0", "*0\r\n"),
+            ("ZPOPMIN z -1", "-ERR value is out of range, must be positive\r\n"),
+            ("ZPOPMIN z 1 2", "-ERR syntax error\r\n"),
+            ("SET s v", "+OK\r\n"),
+            ("ZPOPMAX s", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        ],
+    ),
+    (
+        "zrange by index",
+        &[
+            ("ZADD z 1 a 2 b 1 c 4 d", ":4\r\n"),
+            ("ZRANGE z 0 -1 WITHSCORES", "*8\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nc\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nd\r\n$1\r\n4\r\n"),
+            ("ZRANGE z -2 100", "*2\r\n$1\r\nb\r\n$1\r\nd\r\n"),
+            ("ZRANGE z 3 1", "*0\r\n"),
+            ("ZRANGE z 0 1 REV", "*2\r\n$1\r\nd\r\n$1\r\nb\r\n"),
+            ("ZREVRANGE z 0 0 WITHSCORES", "*2\r\n$1\r\nd\r\n$1\r\n4\r\n"),
+            ("ZRANGE z x 1", "-ERR value is not an integer or out of range\r\n"),
+            ("ZRANGE z 0 -1 LIMIT 0 1", "-ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX\r\n"),
+            ("ZRANGE missing 0 -1", "*0\r\n"),
+        ],
+    ),
+    (
+        "zrange by score",
+        &[
+            ("ZADD z -inf n 1 a 2 b 2 bb 3 c inf p", ":6\r\n"),
+            ("ZRANGE z (1 3 BYSCORE WITHSCORES", "*6\r\n$1\r\nb\r\n$1\r\n2\r\n$2\r\nbb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n"),
+            ("ZRANGE z (3 -inf BYSCORE REV LIMIT 1 2", "*2\r\n$1\r\nb\r\n$1\r\na\r\n"),
+            ("ZRANGEBYSCORE z -inf +inf LIMIT 1 -1", "*5\r\n$1\r\na\r\n$1\r\nb\r\n$2\r\nbb\r\n$1\r\nc\r\n$1\r\np\r\n"),
+            ("ZRANGEBYSCORE z -inf +inf LIMIT -1 1", "*0\r\n"),
+            ("ZREVRANGEBYSCORE z +inf (2 WITHSCORES", "*4\r\n$1\r\np\r\n$3\r\ninf\r\n$1\r\nc\r\n$1\r\n3\r\n"),
+            ("ZRANGEBYSCORE z (inf +inf", "*0\r\n"),
+            ("ZRANGEBYSCORE z 2 (2", "*0\r\n"),
+            ("ZRANGEBYSCORE z x 1", "-ERR min or max is not a float\r\n"),
+            ("ZRANGEBYSCORE z 0 1 REV", "-ERR syntax error\r\n"),
+            ("ZCOUNT z (1 3", ":3\r\n"),
+            ("ZCOUNT z -inf +inf", ":6\r\n"),
+            ("ZCOUNT z 1 x", "-ERR min or max is not a float\r\n"),
+        ],
+    ),
+    (
+        "zrange by lex",
+        &[
+            ("ZADD z 0 a 0 b 0 c 0 d", ":4\r\n"),
+            ("ZRANGE z [b (d BYLEX", "*2\r\n$1\r\nb\r\n$1\r\nc\r\n"),
+            ("ZRANGE z + - BYLEX REV LIMIT 1 2", "*2\r\n$1\r\nc\r\n$1\r\nb\r\n"),
+            ("ZRANGEBYLEX z - [b", "*2\r\n$1\r\na\r\n$1\r\nb\r\n"),
+            ("ZREVRANGEBYLEX z (c -", "*2\r\n$1\r\nb\r\n$1\r\na\r\n"),
+            ("ZRANGEBYLEX z (b (b", "*0\r\n"),
+            ("ZRANGEBYLEX z b c", "-ERR min or max not valid string range item\r\n"),
+            ("ZRANGEBYLEX z - + WITHSCORES", "-ERR syntax error, WITHSCORES not supported in combination with BYLEX\r\n"),
+            ("ZLEXCOUNT z (a +", ":3\r\n"),
+            ("ZADD y 1 a 2 b 0 c 3 d", ":4\r\n"),
+            ("ZRANGEBYLEX y [b +", "*4\r\n$1\r\nc\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nd\r\n"),
+            ("ZREVRANGEBYLEX y + [b", "*2\r\n$1\r\nd\r\n$1\r\nb\r\n"),
+        ],
+    ),
+    (
+        "zrank zrevrank",
+        &[
+            ("ZADD z 1 b 1 a 2 c", ":3\r\n"),
+            ("ZRANK z a", ":0\r\n"),
+            ("ZRANK z c", ":2\r\n"),
+            ("ZREVRANK z a", ":2\r\n"),
+            ("ZRANK z x", "$-1\r\n"),
+            ("ZRANK missing a", "$-1\r\n"),
+            ("ZRANK z a b", "-ERR wrong number of arguments for 'zrank' command\r\n"),
+        ],
+    ),
+    (
+        "zrangestore",
+        &[
+            ("ZADD z 1 a 2 b 3 c", ":3\r\n"),
+            ("SET d v", "+OK\r\n"),
+            ("ZRANGESTORE d z 1 -1", ":2\r\n"),
+            ("ZRANGE d 0 -1 WITHSCORES", "*4\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n"),
+            ("ZRANGESTORE d z (1 +inf BYSCORE REV LIMIT 0 1", ":0\r\n"),
+            ("ZRANGE d 0 -1 WITHSCORES", "*0\r\n"),
+            ("ZRANGESTORE d z 5 6", ":0\r\n"),
+            ("EXISTS d", ":0\r\n"),
+            ("ZRANGESTORE d z 0 -1 WITHSCORES", "-ERR syntax error\r\n"),
+            ("SET s v", "+OK\r\n"),
+            ("ZRANGESTORE d s 0 -1", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        ],
+    ),
+    (
+        "zremrangeby",
+        &[
+            ("ZADD z 1 a 2 b 3 c 4 d 5 e", ":5\r\n"),
+            ("ZREMRANGEBYRANK z -1 -1", ":1\r\n"),
+            ("ZREMRANGEBYSCORE z (1 2", ":1\r\n"),
+            ("ZREMRANGEBYLEX z [c [c", ":1\r\n"),
+            ("ZRANGE z 0 -1", "*2\r\n$1\r\na\r\n$1\r\nd\r\n"),
+            ("ZREMRANGEBYRANK z x 1", "-ERR value is not an integer or out of range\r\n"),
+            ("ZREMRANGEBYSCORE z x 1", "-ERR min or max is not a float\r\n"),
+            ("ZREMRANGEBYLEX z x y", "-ERR min or max not valid string range item\r\n"),
+            ("ZREMRANGEBYRANK z 0 -1", ":2\r\n"),
+            ("EXISTS z", ":0\r\n"),
+            ("ZREMRANGEBYSCORE missing 0 1", ":0\r\n"),
+        ],
+    ),
+    (
+        "zunion zinter zdiff",
+        &[
+            ("ZADD a 1 x 2 y 3 z", ":3\r\n"),
+            ("ZADD b 10 y 20 z 30 w", ":3\r\n"),
+            (
+                "ZUNION 2 a b WITHSCORES",
+                "*8\r\n$1\r\nx\r\n$1\r\n1\r\n$1\r\ny\r\n$2\r\n12\r\n$1\r\nz\r\n$2\r\n23\r\n$1\r\nw\r\n$2\r\n30\r\n",
+            ),
+            (
+                "ZUNION 2 a b WEIGHTS 2 0.5 AGGREGATE MIN WITHSCORES",
+                "*8\r\n$1\r\nx\r\n$1\r\n2\r\n$1\r\ny\r\n$1\r\n4\r\n$1\r\nz\r\n$1\r\n6\r\n$1\r\nw\r\n$2\r\n15\r\n",
+            ),
+            ("ZINTER 2 a b AGGREGATE MAX WITHSCORES", "*4\r\n$1\r\ny\r\n$2\r\n10\r\n$1\r\nz\r\n$2\r\n20\r\n"),
+            ("ZINTER 2 a missing", "*0\r\n"),
+            ("ZDIFF 2 a b WITHSCORES", "*2\r\n$1\r\nx\r\n$1\r\n1\r\n"),
+            ("ZUNION 0 a", "-ERR at least 1 input key is needed for 'zunion' command\r\n"),
+            ("ZUNION 2 a", "-ERR syntax error\r\n"),
+            ("ZUNION 1 a WEIGHTS x", "-ERR weight value is not a float\r\n"),
+            ("ZUNION 1 a AGGREGATE AVG", "-ERR syntax error\r\n"),
+            ("ZDIFF 1 a WEIGHTS 1", "-ERR syntax error\r\n"),
+            ("SET s v", "+OK\r\n"),
+            ("ZUNION 2 a s FOO", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"),
+        ],
+    ),
+    (
+        "store forms and zintercard",
+        &[
+            ("ZADD a 1 x 2 y", ":2\r\n"),
+            ("ZADD b 3 y 4 z", ":2\r\n"),
+            ("SET d v", "+OK\r\n"),
+            ("ZUNIONSTORE d 2 a b", ":3\r\n"),
+            ("ZRANGE d 0 -1 WITHSCORES", "*6\r\n$1\r\nx\r\n$1\r\n1\r\n$1\r\nz\r\n$1\r\n4\r\n$1\r\ny\r\n$1\r\n5\r\n"),
+            ("ZINTERSTORE d 2 a b WEIGHTS 2 1", ":1\r\n"),
+            ("ZRANGE d 0 -1 WITHSCORES", "*2\r\n$1\r\ny\r\n$1\r\n7\r\n"),
+            ("ZDIFFSTORE d 2 a a", ":0\r\n"),
+            ("EXISTS d", ":0\r\n"),
+            ("ZUNIONSTORE d 1 a WITHSCORES", "-ERR syntax error\r\n"),
+            ("ZINTERCARD 2 a b", ":1\r\n"),
+            ("ZINTERCARD 2 a b LIMIT 1", ":1\r\n"),
+            ("ZINTERCARD 1 a LIMIT -1", "-ERR LIMIT can't be negative\r\n"),
+            ("ZINTERCARD 0 a", "-ERR at least 1 input key is needed for 'zintercard' command\r\n"),
+        ],
+    ),
+    (
+        "zrandmember and zscan deterministic replies",
+        &[
+            ("ZADD z 1 a 2.5 b", ":2\r\n"),
+            ("ZRANDMEMBER z 0", "*0\r\n"),
+            ("ZRANDMEMBER missing", "$-1\r\n"),
+            ("ZRANDMEMBER missing 1", "*0\r\n"),
+            ("ZRANDMEMBER z x", "-ERR value is not an integer or out of range\r\n"),
+            ("ZRANDMEMBER z 1 FOO", "-ERR syntax error\r\n"),
+            ("ZSCAN z 0", "*2\r\n$1\r\n0\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$3\r\n2.5\r\n"),
+            ("ZSCAN z 0 MATCH a", "*2\r\n$1\r\n0\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n"),
+            ("ZSCAN z x", "-ERR invalid cursor\r\n"),
+            ("ZSCAN z 0 COUNT 0", "-ERR syntax error\r\n"),
+            ("ZSCAN missing 0", "*2\r\n$1\r\n0\r\n*0\r\n"),
+        ],
+    ),
+    (
+        "lex ranges on mixed scores follow the compact encoding",
+        &[
+            ("ZADD m 0 d 1 a", ":2\r\n"),
+            ("ZRANGEBYLEX m [c +", "*0\r\n"),
+            ("ZLEXCOUNT m [c +", ":0\r\n"),
+            ("ZADD k 0 b 1 z 2 c", ":3\r\n"),
+            ("ZRANGEBYLEX k [a [c", "*1\r\n$1\r\nb\r\n"),
+            ("ZRANGEBYLEX k [a [c LIMIT 2 5", "*1\r\n$1\r\nc\r\n"),
+            ("ZREVRANGEBYLEX k [c [a LIMIT 1 5", "*2\r\n$1\r\nz\r\n$1\r\nb\r\n"),
+            ("ZREMRANGEBYLEX k [a [c", ":1\r\n"),
+            ("ZRANGE k 0 -1", "*2\r\n$1\r\nz\r\n$1\r\nc\r\n"),
+        ],
+    ),
+    (
+        "negative zero",
+        &[
+            ("ZADD z -0 a", ":1\r\n"),
+            ("ZSCORE z a", "$1\r\n0\r\n"),
+            ("ZADD z INCR -0 b", "$2\r\n-0\r\n"),
+            ("ZINCRBY z -0 c", "$2\r\n-0\r\n"),
+            ("ZADD w 0.5 f", ":1\r\n"),
+            ("ZADD x 2 a -1 g", ":2\r\n"),
+            ("ZUNION 2 w x WEIGHTS -1 0 WITHSCORES", "*6\r\n$1\r\nf\r\n$4\r\n-0.5\r\n$1\r\na\r\n$1\r\n0\r\n$1\r\ng\r\n$2\r\n-0\r\n"),
+        ],
+    ),
+    (
+        "weighted NaN products",
+        &[
+            ("ZADD a 5 x", ":1\r\n"),
+            ("ZADD b 0 x 1 y", ":2\r\n"),
+            ("ZINTER 2 a b WEIGHTS 1 inf WITHSCORES", "*2\r\n$1\r\nx\r\n$1\r\n0\r\n"),
+            ("ZINTER 2 a b WEIGHTS 1 inf AGGREGATE MIN WITHSCORES", "*2\r\n$1\r\nx\r\n$1\r\n5\r\n"),
+            ("ZUNION 2 a b WEIGHTS 1 inf WITHSCORES", "*4\r\n$1\r\nx\r\n$1\r\n5\r\n$1\r\ny\r\n$3\r\ninf\r\n"),
+            ("ZINTER 2 a b WEIGHTS 0 -1 AGGREGATE MAX WITHSCORES", "*2\r\n$1\r\nx\r\n$1\r\n0\r\n"),
+            ("ZINTER 2 b a WEIGHTS inf 1 WITHSCORES", "*2\r\n$1\r\nx\r\n$1\r\n0\r\n"),
+        ],
+    ),
+];
+
+/// Runs one command on `plugin` and returns its reply as text.
+fn run(plugin: &KvV4, command: &str) -> String {
+    let mut batch = CommandBatch::new();
+    batch.push(&conformance::arguments(command));
+    String::from_utf8_lossy(&plugin.execute(batch.as_bytes())).into_owned()
+}
+
+#[test]
+fn sorted_set_commands_reply_as_redis_7_0_15() {
+    for (name, steps) in SORTED_SET_SCRIPTS {
+        let (commands, replies): (Vec<&str>, Vec<&str>) = steps.iter().copied().unzip();
+        println!("sorted set script: {name}");
+        check(&commands, &replies);
+    }
+}
+
+#[test]
+fn scores_parse_as_redis_parses_them() {
+    for (argument, expected) in [
+        ("1", Some(1.0)),
+        ("-2.5", Some(-2.5)),
+        ("+3", Some(3.0)),
+        (".5", Some(0.5)),
+        ("5.", Some(5.0)),
+        ("1e3", Some(1000.0)),
+        ("1E-2", Some(0.01)),
+        ("0x10", Some(16.0)),
+        ("0x1.8p1", Some(3.0)),
+        ("inf", Some(f64::INFINITY)),
+        ("+Infinity", Some(f64::INFINITY)),
+        ("-INF", Some(f64::NEG_INFINITY)),
+        ("1e-310", Some(1e-310)),
+        ("0e999", Some(0.0)),
+        ("", None),
+        (" 1", None),
+        ("1 ", None),
+        ("1e", None),
+        ("0x", None),
+        ("1e400", None),
+        ("1e-400", None),
+        ("nan", None),
+        ("-nan", None),
+        ("1_0", None),
+        ("infinit", None),
+        (".", None),
+    ] {
+        assert_eq!(parse_score(argument.as_bytes()), expected, "{argument:?}");
+    }
+}
+
+#[test]
+fn score_and_lexicographic_ranges_parse_as_redis_parses_them() {
+    let range = |min: &str, max: &str| ScoreRange::parse(min.as_bytes(), max.as_bytes());
+    assert_eq!(range("(1.5", "+inf"), Some(ScoreRange { min: 1.5, min_exclusive: true, max: f64::INFINITY, max_exclusive: false }));
+    // `strtod` leniently: leading spaces, the empty text as 0, an overflow as infinity.
+    assert_eq!(range(" 1", ""), Some(ScoreRange { min: 1.0, min_exclusive: false, max: 0.0, max_exclusive: false }));
+    assert_eq!(range("(", "1e400"), Some(ScoreRange { min: 0.0, min_exclusive: true, max: f64::INFINITY, max_exclusive: false }));
+    for (min, max) in [("a", "1"), ("1", "nan"), ("[1", "2"), ("1 ", "2"), ("((1", "2")] {
+        assert_eq!(range(min, max), None, "{min} {max}");
+    }
+    assert!(LexRange::parse(b"[a", b"(b").is_some());
+    assert!(LexRange::parse(b"-", b"+").is_some());
+    for (min, max) in [("a", "+"), ("-", "b"), ("", "+"), ("--", "+"), ("-", "+x")] {
+        assert!(LexRange::parse(min.as_bytes(), max.as_bytes()).is_none(), "{min} {max}");
+    }
+}
+
+#[test]
+fn strtod_reports_how_much_it_read() {
+    let read = |text: &str| {
+        let parsed = strtod(text.as_bytes());
+        (parsed.value, parsed.consumed, parsed.out_of_range)
+    };
+    assert_eq!(read("  12.5xyz"), (12.5, 6, false));
+    assert_eq!(read("0x"), (0.0, 1, false));
+    assert_eq!(read("1e+"), (1.0, 1, false));
+    assert_eq!(read("-1e999"), (f64::NEG_INFINITY, 6, true));
+    assert_eq!(read("1e-999"), (0.0, 6, true));
+    assert_eq!(read("infinityx"), (f64::INFINITY, 8, false));
+    assert_eq!(read("abc"), (0.0, 0, false));
+    assert!(read("nan(123)").0.is_nan() && read("nan(123)").1 == 8);
+}
+
+#[test]
+fn set_operations_read_sets_as_members_scored_1() {
+    // SADD belongs to the set commands; the sets go into the database directly here.
+    let plugin = create::<KvV4>();
+    plugin.database().insert(b"s", Entry::persistent(Value::Set(HashSet::from([b"y".to_vec(), b"z".to_vec(), b"q".to_vec()]))));
+    shared::check_batch(
+        &plugin,
+        &[
+            "ZADD a 1 x inf y -inf z",
+            "ZUNION 2 a s WITHSCORES",
+            "ZINTER 2 a s WITHSCORES",
+            "ZDIFF 2 a s",
+            "ZINTERCARD 2 s a",
+            "ZRANGE s 0 -1",
+        ],
+        &[
+            ":3\r\n",
+            "*8\r\n$1\r\nz\r\n$4\r\n-inf\r\n$1\r\nq\r\n$1\r\n1\r\n$1\r\nx\r\n$1\r\n1\r\n$1\r\ny\r\n$3\r\ninf\r\n",
+            "*4\r\n$1\r\nz\r\n$4\r\n-inf\r\n$1\r\ny\r\n$3\r\ninf\r\n",
+            "*1\r\n$1\r\nx\r\n",
+            ":2\r\n",
+            WRONG_TYPE,
+        ],
+    );
+}
+
+#[test]
+fn zrandmember_draws_members_of_the_set() {
+    let plugin = create::<KvV4>();
+    shared::check_batch(&plugin, &["ZADD z 1 a 2 b 3 c"], &[":3\r\n"]);
+    let members = ["$1\r\na\r\n", "$1\r\nb\r\n", "$1\r\nc\r\n"];
+    for _ in 0..20 {
+        let reply = run(&plugin, "ZRANDMEMBER z");
+        assert!(members.contains(&reply.as_str()), "{reply:?}");
+        let text = run(&plugin, "ZRANDMEMBER z 2");
+        let drawn: Vec<&str> = members.iter().copied().filter(|member| text.contains(member)).collect();
+        assert!(text.starts_with("*2\r\n") && drawn.len() == 2, "two distinct members: {text:?}");
+        assert!(run(&plugin, "ZRANDMEMBER z -5 WITHSCORES").starts_with("*10\r\n"), "five members with their scores, maybe repeated");
+    }
+    // kv's one limit, where Redis has none: a negative count draws at most 2^20 members.
+    assert_eq!(run(&plugin, "ZRANDMEMBER z -1048576").len(), "*1048576\r\n".len() + 1_048_576 * "$1\r\na\r\n".len());
+    assert_eq!(run(&plugin, "ZRANDMEMBER z -1048577"), "-ERR kv draws at most 1048576 members at a time\r\n");
+}
+
+#[test]
+fn zscan_walks_a_large_set_by_index() {
+    let plugin = create::<KvV4>();
+    let members: Vec<String> = (0..200).map(|index| format!("{index} m{index:03}")).collect();
+    shared::check_batch(&plugin, &[&format!("ZADD z {}", members.join(" "))], &[":200\r\n"]);
+    let (mut cursor, mut seen) = ("0".to_owned(), 0);
+    loop {
+        let reply = run(&plugin, &format!("ZSCAN z {cursor} COUNT 30"));
+        let mut lines = reply.split("\r\n").skip(2);
+        cursor = lines.next().unwrap_or_default().to_owned();
+        seen += reply.matches("$4\r\nm").count();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen, 200);
+}
+
+#[test]
+fn random_sorted_set_commands_never_panic_and_keep_the_state_consistent() {
+    // The sorted set commands, and SET to put a string where they expect a sorted set.
+    let names: Vec<&str> =
+        conformance::RANDOM_COMMAND_NAMES.iter().copied().filter(|name| name.starts_with('Z') || *name == "SET").collect();
+    const ARGUMENTS: &[&str] = &[
+        "z",
+        "y",
+        "a",
+        "b",
+        "0",
+        "1",
+        "-1",
+        "2",
+        "3",
+        "(1",
+        "(inf",
+        "inf",
+        "-inf",
+        "+inf",
+        "(-inf",
+        "nan",
+        "1e400",
+        "[a",
+        "(a",
+        "[b",
+        "-",
+        "+",
+        "",
+        "(",
+        "[",
+        "NX",
+        "XX",
+        "GT",
+        "LT",
+        "CH",
+        "INCR",
+        "REV",
+        "BYSCORE",
+        "BYLEX",
+        "LIMIT",
+        "WITHSCORES",
+        "WEIGHTS",
+        "AGGREGATE",
+        "MAX",
+        "MATCH",
+        "COUNT",
+        "-9223372036854775808",
+        "9223372036854775807",
+    ];
+    let mut random = conformance::Random(0x2545_f491_4f6c_dd1d);
+    let plugin = create::<KvV4>();
+    for _ in 0..20_000 {
+        let mut command = vec![random.pick(&names)];
+        for _ in 0..random.below(8) {
+            command.push(random.pick(ARGUMENTS));
+        }
+        let reply = run(&plugin, &command.join(" "));
+        assert!(reply.ends_with("\r\n"), "{command:?} got a reply: {reply:?}");
+    }
+    for entry in plugin.database().entries.values() {
+        if let Value::SortedSet(sorted_set) = &entry.value {
+            assert!(!sorted_set.is_empty(), "no sorted set is left empty");
+            assert!(sorted_set.iter().all(|(member, score)| sorted_set.score(member) == Some(score)), "the two indexes agree");
+        }
+    }
 }
