@@ -21,7 +21,6 @@ mod keyspace;
 mod lists;
 mod server;
 mod sets;
-#[allow(dead_code, reason = "the sorted set commands are still to come")]
 mod sorted_set;
 mod sorted_sets;
 mod strings;
