@@ -25,7 +25,8 @@ use super::*;
 pub(super) const PATIENCE: Duration = Duration::from_secs(120);
 
 /// What a test prints when Debian's Redis tools are missing.
-pub(super) const TOOLS_MISSING: &str = "skipped: redis-cli/redis-benchmark not found; install Debian's redis-tools (apt-get install redis-tools)";
+pub(super) const TOOLS_MISSING: &str =
+    "skipped: redis-cli/redis-benchmark not found; install Debian's redis-tools (apt-get install redis-tools)";
 
 /// A `kv-server` child process listening on a free port of 127.0.0.1, with its control socket in a
 /// private directory. Dropping it kills the process and waits for it.
