@@ -257,7 +257,7 @@ pub(crate) fn spop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
 
 /// The most members `SRANDMEMBER key -count` returns. Redis would try to write any number, up to
 /// 2^63 - 1, and run out of memory; kv refuses beyond this many (a deliberate difference).
-const RANDOM_MEMBERS_WITH_REPEATS_LIMIT: u64 = 10_000_000;
+const RANDOM_MEMBERS_WITH_REPEATS_LIMIT: u64 = 1_000_000;
 
 /// `SRANDMEMBER key [count]`: a random member (null when the key is missing), or with a count an
 /// array: of up to `count` distinct members when it is positive, of exactly `-count` members, maybe
@@ -276,7 +276,7 @@ pub(crate) fn srandmember(database: &mut Database, arguments: &[&[u8]], out: &mu
             return resp::error(out, "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
         }
         Some(Some(requested)) if requested.unsigned_abs() > RANDOM_MEMBERS_WITH_REPEATS_LIMIT && requested < 0 => {
-            return resp::error(out, "ERR value is out of range, kv repeats at most 10000000 members");
+            return resp::error(out, &format!("ERR value is out of range, kv repeats at most {RANDOM_MEMBERS_WITH_REPEATS_LIMIT} members"));
         }
         Some(Some(requested)) => Some(requested),
     };
