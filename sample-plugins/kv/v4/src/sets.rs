@@ -59,15 +59,21 @@ fn write_members(out: &mut Vec<u8>, members: &[&[u8]]) {
     }
 }
 
+/// The key and the members (at least one) of a command written `NAME key member [member ...]`, or
+/// `None` when the arity is wrong.
+fn key_and_members<'a, 'b>(arguments: &'b [&'a [u8]]) -> Option<(&'a [u8], &'b [&'a [u8]])> {
+    match arguments {
+        [_, key, members @ ..] if !members.is_empty() => Some((key, members)),
+        _ => None,
+    }
+}
+
 /// `SADD key member [member ...]`: adds the members, creating the set when missing; replies with
 /// how many were not members yet.
 pub(crate) fn sadd(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key, ref members @ ..] = arguments else {
+    let Some((key, members)) = key_and_members(arguments) else {
         return resp::wrong_arity(out, b"sadd");
     };
-    if members.is_empty() {
-        return resp::wrong_arity(out, b"sadd");
-    }
     match set_at(database, key) {
         Ok(Some(set)) => {
             let added = members.iter().filter(|member| set.insert(member.to_vec())).count();
@@ -85,12 +91,9 @@ pub(crate) fn sadd(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
 /// `SREM key member [member ...]`: removes the members and replies with how many were members;
 /// deletes the key when no member is left.
 pub(crate) fn srem(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key, ref members @ ..] = arguments else {
+    let Some((key, members)) = key_and_members(arguments) else {
         return resp::wrong_arity(out, b"srem");
     };
-    if members.is_empty() {
-        return resp::wrong_arity(out, b"srem");
-    }
     match set_at(database, key) {
         Ok(Some(set)) => {
             let removed = members.iter().filter(|member| set.remove(**member)).count();
@@ -130,12 +133,9 @@ pub(crate) fn sismember(database: &mut Database, arguments: &[&[u8]], out: &mut 
 /// `SMISMEMBER key member [member ...]`: for each member in order, 1 when it is a member and 0 when
 /// not (all 0 when the key is missing).
 pub(crate) fn smismember(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let &[_, key, ref members @ ..] = arguments else {
+    let Some((key, members)) = key_and_members(arguments) else {
         return resp::wrong_arity(out, b"smismember");
     };
-    if members.is_empty() {
-        return resp::wrong_arity(out, b"smismember");
-    }
     let set = match set_at(database, key) {
         Ok(set) => set,
         Err(WrongType) => return resp::wrong_type(out),
@@ -206,15 +206,29 @@ fn random_member(set: &HashSet<Vec<u8>>) -> Option<&Vec<u8>> {
     set.iter().nth(random_below(set.len()))
 }
 
+/// The key and the optional count of a command written `NAME key [count]`; `None`, with the error
+/// written, when the arity is wrong (too many arguments is a syntax error, as in Redis).
+fn key_and_count<'a>(arguments: &[&'a [u8]], out: &mut Vec<u8>, command: &[u8]) -> Option<(&'a [u8], Option<&'a [u8]>)> {
+    match *arguments {
+        [_, key] => Some((key, None)),
+        [_, key, count] => Some((key, Some(count))),
+        [_, _, _, ..] => {
+            resp::syntax_error(out);
+            None
+        }
+        _ => {
+            resp::wrong_arity(out, command);
+            None
+        }
+    }
+}
+
 /// `SPOP key [count]`: removes and returns a random member (null when the key is missing), or with
 /// a count an array of up to that many distinct members (empty when the key is missing); deletes
 /// the key when no member is left.
 pub(crate) fn spop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let (key, requested) = match *arguments {
-        [_, key] => (key, None),
-        [_, key, requested] => (key, Some(requested)),
-        [_, _, _, ..] => return resp::syntax_error(out),
-        _ => return resp::wrong_arity(out, b"spop"),
+    let Some((key, requested)) = key_and_count(arguments, out, b"spop") else {
+        return;
     };
     // Redis parses the count before it looks at the key, and words every bad count the same way.
     let requested = match requested {
@@ -263,11 +277,8 @@ const RANDOM_MEMBERS_WITH_REPEATS_LIMIT: u64 = 1_000_000;
 /// array: of up to `count` distinct members when it is positive, of exactly `-count` members, maybe
 /// repeated, when it is negative (empty when the key is missing). The set is left as it is.
 pub(crate) fn srandmember(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let (key, requested) = match *arguments {
-        [_, key] => (key, None),
-        [_, key, requested] => (key, Some(requested)),
-        [_, _, _, ..] => return resp::syntax_error(out),
-        _ => return resp::wrong_arity(out, b"srandmember"),
+    let Some((key, requested)) = key_and_count(arguments, out, b"srandmember") else {
+        return;
     };
     let requested = match requested.map(kv_common::parse_integer) {
         None => None,
@@ -346,7 +357,7 @@ pub(crate) fn smove(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
 
 /// How SINTER, SUNION and SDIFF (and their STORE forms) combine their sets.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Combination {
+pub(crate) enum Combination {
     /// The members in every set (none when a key is missing).
     Intersection,
     /// The members in any set.
@@ -387,23 +398,9 @@ fn intersection<'a>(sets: &[Option<&'a HashSet<Vec<u8>>>], limit: usize) -> Vec<
     smallest.iter().filter(|member| others.iter().all(|other| other.contains(*member))).map(Vec::as_slice).take(limit).collect()
 }
 
-/// `SINTER key [key ...]`: the members of every set.
-pub(crate) fn sinter(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    combine_and_reply(database, arguments, out, b"sinter", Combination::Intersection);
-}
-
-/// `SUNION key [key ...]`: the members of any of the sets.
-pub(crate) fn sunion(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    combine_and_reply(database, arguments, out, b"sunion", Combination::Union);
-}
-
-/// `SDIFF key [key ...]`: the members of the first set that are in none of the others.
-pub(crate) fn sdiff(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    combine_and_reply(database, arguments, out, b"sdiff", Combination::Difference);
-}
-
-/// Replies to SINTER, SUNION or SDIFF with the combined members, sorted.
-fn combine_and_reply(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], combination: Combination) {
+/// `SINTER key [key ...]`, `SUNION key [key ...]` and `SDIFF key [key ...]`: replies with the
+/// members `combination` of the sets yields, sorted.
+pub(crate) fn combine_and_reply(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], combination: Combination) {
     let Some(keys) = arguments.get(1..).filter(|keys| !keys.is_empty()) else {
         return resp::wrong_arity(out, command);
     };
@@ -413,24 +410,10 @@ fn combine_and_reply(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     }
 }
 
-/// `SINTERSTORE destination key [key ...]`: stores the intersection at `destination`.
-pub(crate) fn sinterstore(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    combine_and_store(database, arguments, out, b"sinterstore", Combination::Intersection);
-}
-
-/// `SUNIONSTORE destination key [key ...]`: stores the union at `destination`.
-pub(crate) fn sunionstore(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    combine_and_store(database, arguments, out, b"sunionstore", Combination::Union);
-}
-
-/// `SDIFFSTORE destination key [key ...]`: stores the difference at `destination`.
-pub(crate) fn sdiffstore(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    combine_and_store(database, arguments, out, b"sdiffstore", Combination::Difference);
-}
-
-/// Stores the combined members at `destination` as a new set without expiry, whatever the key held
-/// before, or deletes `destination` when there are none; replies with their number.
-fn combine_and_store(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], combination: Combination) {
+/// `SINTERSTORE destination key [key ...]`, and SUNIONSTORE and SDIFFSTORE alike: stores the
+/// members `combination` of the sets yields at `destination` as a new set without expiry, whatever
+/// the key held before, or deletes `destination` when there are none; replies with their number.
+pub(crate) fn combine_and_store(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], combination: Combination) {
     let &[_, destination, ref keys @ ..] = arguments else {
         return resp::wrong_arity(out, command);
     };
