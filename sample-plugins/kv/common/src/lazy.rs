@@ -29,7 +29,8 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
         b"ping" | b"echo" | b"select" | b"config" | b"command" | b"client" => KeysTouched::Listed(Vec::new()),
         b"get" | b"set" | b"incr" | b"incrby" | b"decr" | b"decrby" | b"append" | b"strlen" | b"expire" | b"pexpire" | b"expireat"
         | b"pexpireat" | b"ttl" | b"pttl" | b"expiretime" | b"pexpiretime" | b"persist" | b"lpush" | b"rpush" | b"lpop" | b"rpop"
-        | b"lrange" | b"llen" | b"hset" | b"hget" | b"hdel" | b"hgetall" | b"hlen" | b"type" => {
+        | b"lrange" | b"llen" | b"hset" | b"hget" | b"hdel" | b"hgetall" | b"hlen" | b"type" | b"sadd" | b"srem" | b"smembers"
+        | b"sismember" | b"smismember" | b"scard" | b"spop" | b"srandmember" | b"sscan" => {
             KeysTouched::Listed(rest.first().copied().into_iter().collect())
         }
         b"zadd" | b"zincrby" | b"zrem" | b"zscore" | b"zmscore" | b"zcard" | b"zpopmin" | b"zpopmax" | b"zrange" | b"zrevrange"
@@ -37,12 +38,14 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
         | b"zrevrank" | b"zremrangebyrank" | b"zremrangebyscore" | b"zremrangebylex" | b"zrandmember" | b"zscan" => {
             KeysTouched::Listed(rest.first().copied().into_iter().collect())
         }
-        b"zrangestore" => KeysTouched::Listed(rest.iter().take(2).copied().collect()),
-        b"zunion" | b"zinter" | b"zdiff" | b"zintercard" => KeysTouched::Listed(counted_keys(rest, 0)),
+        b"smove" | b"zrangestore" => KeysTouched::Listed(rest.iter().take(2).copied().collect()),
+        b"sintercard" | b"zunion" | b"zinter" | b"zdiff" | b"zintercard" => KeysTouched::Listed(counted_keys(rest, 0)),
         b"zunionstore" | b"zinterstore" | b"zdiffstore" => {
             KeysTouched::Listed(rest.first().copied().into_iter().chain(counted_keys(rest, 1)).collect())
         }
-        b"mget" | b"del" | b"unlink" | b"exists" => KeysTouched::Listed(rest.to_vec()),
+        b"mget" | b"del" | b"unlink" | b"exists" | b"sinter" | b"sunion" | b"sdiff" | b"sinterstore" | b"sunionstore" | b"sdiffstore" => {
+            KeysTouched::Listed(rest.to_vec())
+        }
         b"mset" => KeysTouched::Listed(rest.iter().step_by(2).copied().collect()),
         _ => KeysTouched::All,
     }
@@ -159,7 +162,20 @@ mod tests {
         check(&["dbsize"], None);
         check(&["FLUSHALL"], None);
         check(&["info", "keyspace"], None);
-        check(&["sadd", "s", "m"], None);
+        check(&["sadd", "s", "m"], Some(&["s"]));
+        check(&["SPOP", "s", "2"], Some(&["s"]));
+        check(&["sscan", "s", "0", "MATCH", "a*", "COUNT", "5"], Some(&["s"]));
+        check(&["SMOVE", "source", "destination", "m"], Some(&["source", "destination"]));
+        check(&["smove", "source"], Some(&["source"]));
+        check(&["SINTER", "a", "b", "c"], Some(&["a", "b", "c"]));
+        check(&["sunionstore", "destination", "a", "b"], Some(&["destination", "a", "b"]));
+        check(&["SDIFFSTORE", "destination", "a"], Some(&["destination", "a"]));
+        check(&["SINTERCARD", "2", "a", "b", "LIMIT", "1"], Some(&["a", "b"]));
+        check(&["sintercard", "5", "a"], Some(&["a"]));
+        check(&["sintercard", "-1", "a"], Some(&["a"]));
+        check(&["sintercard", "x", "a"], Some(&["a"]));
+        check(&["sintercard"], Some(&[]));
+        check(&["spop"], Some(&[]));
         check(&["ZADD", "z", "NX", "1", "a"], Some(&["z"]));
         check(&["zpopmin", "z", "2"], Some(&["z"]));
         check(&["ZRANGEBYSCORE", "z", "-inf", "+inf"], Some(&["z"]));

@@ -220,6 +220,23 @@ pub const RANDOM_COMMAND_NAMES: &[&str] = &[
     "ZINTERCARD",
     "ZRANDMEMBER",
     "ZSCAN",
+    "SADD",
+    "SREM",
+    "SMEMBERS",
+    "SISMEMBER",
+    "SMISMEMBER",
+    "SCARD",
+    "SPOP",
+    "SRANDMEMBER",
+    "SMOVE",
+    "SINTER",
+    "SINTERCARD",
+    "SUNION",
+    "SDIFF",
+    "SINTERSTORE",
+    "SUNIONSTORE",
+    "SDIFFSTORE",
+    "SSCAN",
 ];
 
 /// The arguments a randomized test picks from.

@@ -20,7 +20,7 @@
 //! before and after an update. Steps other than forced downgrades never look at the clock, so the
 //! round-trip validation of an update cannot be upset by a key expiring meanwhile.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ecdysis_plugin_api::{Migrate, MigrationOptions, PluginError, Schema, StateMap};
 use serde::{Deserialize, Serialize};
@@ -107,8 +107,9 @@ pub enum ValueV4 {
     List(Vec<ByteBuf>),
     /// A hash: fields and their values.
     Hash(HashMap<ByteBuf, ByteBuf>),
-    /// A set: its members, in no particular order.
-    Set(Vec<ByteBuf>),
+    /// A set: its members (a set, so that two exports of one set compare equal whatever order
+    /// they list the members in, as a hash's fields do).
+    Set(HashSet<ByteBuf>),
     /// A sorted set: its members with their scores, in no particular order.
     SortedSet(Vec<(ByteBuf, f64)>),
 }
@@ -371,7 +372,7 @@ mod tests {
         let v4: KvStateV4 = v3_with_everything().migrate(&MigrationOptions::default()).unwrap();
         assert_eq!(Migrate::<KvStateV3>::migrate(v4.clone(), &MigrationOptions::default()).unwrap(), v3_with_everything());
         let mut with_sets = v4;
-        with_sets.entries.push(bytes("s"), EntryV4 { value: ValueV4::Set(vec![bytes("m")]), expires_at_ms: None });
+        with_sets.entries.push(bytes("s"), EntryV4 { value: ValueV4::Set(HashSet::from([bytes("m")])), expires_at_ms: None });
         with_sets.entries.push(bytes("z"), EntryV4 { value: ValueV4::SortedSet(vec![(bytes("m"), 1.5)]), expires_at_ms: Some(7) });
         let error = Migrate::<KvStateV3>::migrate(with_sets.clone(), &MigrationOptions::default()).unwrap_err();
         assert_eq!(
@@ -379,7 +380,7 @@ mod tests {
             "1 set(s) and 1 sorted set(s) exist, which kv v3 cannot hold; delete them or force the downgrade to drop them"
         );
         assert_eq!(Migrate::<KvStateV3>::migrate(with_sets, &MigrationOptions::forced(true)).unwrap(), v3_with_everything());
-        let set_entry = EntryV4 { value: ValueV4::Set(vec![bytes("m")]), expires_at_ms: None };
+        let set_entry = EntryV4 { value: ValueV4::Set(HashSet::from([bytes("m")])), expires_at_ms: None };
         assert_eq!(
             Migrate::<EntryV3>::migrate(set_entry, &MigrationOptions::forced(true)).unwrap_err().message(),
             "the key holds a set, which kv v3 cannot hold; delete it first"

@@ -1,1 +1,556 @@
-//! The set commands: SADD, SREM, SMEMBERS, SISMEMBER, SCARD, ... on sets of byte strings.
+//! The set commands: SADD, SREM, SMEMBERS, SISMEMBER, SMISMEMBER, SCARD, SPOP, SRANDMEMBER, SMOVE,
+//! SINTER, SINTERCARD, SUNION, SDIFF, their STORE forms and SSCAN, as Redis 7.0 answers them. Each
+//! replies WRONGTYPE on a key that holds another type; a set that a command empties is deleted.
+//!
+//! Redis gives no order to a set's members. Where a reply lists a whole set or the result of a
+//! combination (SMEMBERS, SINTER, SUNION, SDIFF, and SPOP or SRANDMEMBER asked for at least the whole
+//! set), the members come sorted, so that replies are reproducible; SSCAN lists them in the order of
+//! [`member_hash`]. SPOP and SRANDMEMBER draw from a small generator of their own ([`random_below`]).
+//! Picking a random member costs O(N): the members are a `HashSet`, which has no random access.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use kv_interface::resp;
+
+use crate::database::{Database, Entry, Value};
+
+/// A key holds a value that is not a set.
+struct WrongType;
+
+/// The set at `key`: `Ok(None)` when the key is missing (or has expired), `Err` when it holds
+/// another type.
+fn set_at<'a>(database: &'a mut Database, key: &[u8]) -> Result<Option<&'a mut HashSet<Vec<u8>>>, WrongType> {
+    match database.live(key).map(|entry| &mut entry.value) {
+        Some(Value::Set(set)) => Ok(Some(set)),
+        Some(Value::String(_) | Value::List(_) | Value::Hash(_) | Value::SortedSet(_)) => Err(WrongType),
+        None => Ok(None),
+    }
+}
+
+/// The sets at `keys`, in order, `None` for a missing key. Like Redis, every key's type is checked
+/// before any set is read: one key of another type fails the whole command, even after a missing key.
+fn sets_at<'a>(database: &'a mut Database, keys: &[&[u8]]) -> Result<Vec<Option<&'a HashSet<Vec<u8>>>>, WrongType> {
+    for key in keys {
+        // This also removes the expired keys, so that what is left in `entries` is live.
+        set_at(database, key)?;
+    }
+    let entries = &database.entries;
+    Ok(keys
+        .iter()
+        .map(|key| match entries.get(*key).map(|entry| &entry.value) {
+            Some(Value::Set(set)) => Some(set),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Writes `members` as an array of bulk strings, sorted so that the reply is reproducible.
+fn write_sorted_members(out: &mut Vec<u8>, mut members: Vec<&[u8]>) {
+    members.sort_unstable();
+    write_members(out, &members);
+}
+
+/// Writes `members` as an array of bulk strings, in the order given.
+fn write_members(out: &mut Vec<u8>, members: &[&[u8]]) {
+    resp::array_header(out, members.len());
+    for member in members {
+        resp::bulk(out, member);
+    }
+}
+
+/// The key and the members (at least one) of a command written `NAME key member [member ...]`, or
+/// `None` when the arity is wrong.
+fn key_and_members<'a, 'b>(arguments: &'b [&'a [u8]]) -> Option<(&'a [u8], &'b [&'a [u8]])> {
+    match arguments {
+        [_, key, members @ ..] if !members.is_empty() => Some((key, members)),
+        _ => None,
+    }
+}
+
+/// `SADD key member [member ...]`: adds the members, creating the set when missing; replies with
+/// how many were not members yet.
+pub(crate) fn sadd(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let Some((key, members)) = key_and_members(arguments) else {
+        return resp::wrong_arity(out, b"sadd");
+    };
+    match set_at(database, key) {
+        Ok(Some(set)) => {
+            let added = members.iter().filter(|member| set.insert(member.to_vec())).count();
+            resp::count(out, added);
+        }
+        Ok(None) => {
+            let set: HashSet<Vec<u8>> = members.iter().map(|member| member.to_vec()).collect();
+            resp::count(out, set.len());
+            database.insert(key, Entry::persistent(Value::Set(set)));
+        }
+        Err(WrongType) => resp::wrong_type(out),
+    }
+}
+
+/// `SREM key member [member ...]`: removes the members and replies with how many were members;
+/// deletes the key when no member is left.
+pub(crate) fn srem(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let Some((key, members)) = key_and_members(arguments) else {
+        return resp::wrong_arity(out, b"srem");
+    };
+    match set_at(database, key) {
+        Ok(Some(set)) => {
+            let removed = members.iter().filter(|member| set.remove(**member)).count();
+            if set.is_empty() {
+                database.remove(key);
+            }
+            resp::count(out, removed);
+        }
+        Ok(None) => resp::count(out, 0),
+        Err(WrongType) => resp::wrong_type(out),
+    }
+}
+
+/// `SMEMBERS key`: every member (sorted), an empty array when the key is missing.
+pub(crate) fn smembers(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key] = arguments else {
+        return resp::wrong_arity(out, b"smembers");
+    };
+    match set_at(database, key) {
+        Ok(Some(set)) => write_sorted_members(out, set.iter().map(Vec::as_slice).collect()),
+        Ok(None) => resp::empty_array(out),
+        Err(WrongType) => resp::wrong_type(out),
+    }
+}
+
+/// `SISMEMBER key member`: 1 when `member` is a member, 0 when not or when the key is missing.
+pub(crate) fn sismember(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key, member] = arguments else {
+        return resp::wrong_arity(out, b"sismember");
+    };
+    match set_at(database, key) {
+        Ok(set) => resp::count(out, usize::from(set.is_some_and(|set| set.contains(member)))),
+        Err(WrongType) => resp::wrong_type(out),
+    }
+}
+
+/// `SMISMEMBER key member [member ...]`: for each member in order, 1 when it is a member and 0 when
+/// not (all 0 when the key is missing).
+pub(crate) fn smismember(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let Some((key, members)) = key_and_members(arguments) else {
+        return resp::wrong_arity(out, b"smismember");
+    };
+    let set = match set_at(database, key) {
+        Ok(set) => set,
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    resp::array_header(out, members.len());
+    for member in members {
+        resp::count(out, usize::from(set.as_ref().is_some_and(|set| set.contains(*member))));
+    }
+}
+
+/// `SCARD key`: the number of members, 0 when the key is missing.
+pub(crate) fn scard(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key] = arguments else {
+        return resp::wrong_arity(out, b"scard");
+    };
+    match set_at(database, key) {
+        Ok(set) => resp::count(out, set.map_or(0, |set| set.len())),
+        Err(WrongType) => resp::wrong_type(out),
+    }
+}
+
+/// The state of the xorshift64* generator SPOP and SRANDMEMBER draw from; 0 until it is first
+/// seeded. No dependency is needed for so little, and members need not be unpredictable, only
+/// spread: the generator is seeded from the host's clocks on first use and then runs on. Commands
+/// run under the database lock, so plain loads and stores suffice; a version replaced by a live
+/// update takes its generator with it, and the next one seeds its own.
+static RANDOM_STATE: AtomicU64 = AtomicU64::new(0);
+
+/// A seed for [`RANDOM_STATE`]: the host's monotonic and wall clocks, mixed by splitmix64's
+/// finalizer; never 0, which xorshift cannot leave.
+fn random_seed() -> u64 {
+    let monotonic_nanos = u64::try_from(ecdysis_plugin_api::clock::monotonic().as_nanos()).unwrap_or(u64::MAX);
+    let mut mixed = monotonic_nanos ^ ecdysis_plugin_api::clock::unix_millis().rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
+    mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (mixed ^ (mixed >> 31)) | 1
+}
+
+/// A pseudo-random index below `bound` (0 when `bound` is 0), from the next output of the
+/// xorshift64* generator, scaled by a 128-bit multiplication rather than a biased remainder.
+fn random_below(bound: usize) -> usize {
+    let mut state = RANDOM_STATE.load(Ordering::Relaxed);
+    if state == 0 {
+        state = random_seed();
+    }
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    RANDOM_STATE.store(state, Ordering::Relaxed);
+    let random = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+    let bound = u64::try_from(bound).unwrap_or(u64::MAX);
+    usize::try_from((u128::from(random) * u128::from(bound)) >> 64).unwrap_or(0)
+}
+
+/// Moves `count` distinct members, picked at random, to the front of `members` (a partial
+/// Fisher-Yates shuffle) and returns them; all of them when `count` is at least their number.
+fn pick_distinct<T>(members: &mut [T], count: usize) -> &[T] {
+    let count = count.min(members.len());
+    for index in 0..count {
+        let picked = index + random_below(members.len() - index);
+        members.swap(index, picked);
+    }
+    members.get(..count).unwrap_or_default()
+}
+
+/// One member of `set` picked at random, or `None` when it is empty.
+fn random_member(set: &HashSet<Vec<u8>>) -> Option<&Vec<u8>> {
+    set.iter().nth(random_below(set.len()))
+}
+
+/// The key and the optional count of a command written `NAME key [count]`; `None`, with the error
+/// written, when the arity is wrong (too many arguments is a syntax error, as in Redis).
+fn key_and_count<'a>(arguments: &[&'a [u8]], out: &mut Vec<u8>, command: &[u8]) -> Option<(&'a [u8], Option<&'a [u8]>)> {
+    match *arguments {
+        [_, key] => Some((key, None)),
+        [_, key, count] => Some((key, Some(count))),
+        [_, _, _, ..] => {
+            resp::syntax_error(out);
+            None
+        }
+        _ => {
+            resp::wrong_arity(out, command);
+            None
+        }
+    }
+}
+
+/// `SPOP key [count]`: removes and returns a random member (null when the key is missing), or with
+/// a count an array of up to that many distinct members (empty when the key is missing); deletes
+/// the key when no member is left.
+pub(crate) fn spop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let Some((key, requested)) = key_and_count(arguments, out, b"spop") else {
+        return;
+    };
+    // Redis parses the count before it looks at the key, and words every bad count the same way.
+    let requested = match requested {
+        None => None,
+        Some(requested) => match kv_common::parse_integer(requested).and_then(|requested| usize::try_from(requested).ok()) {
+            Some(requested) => Some(requested),
+            None => return resp::error(out, "ERR value is out of range, must be positive"),
+        },
+    };
+    let set = match set_at(database, key) {
+        Ok(Some(set)) => set,
+        Ok(None) if requested.is_some() => return resp::empty_array(out),
+        Ok(None) => return resp::null(out),
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    match requested {
+        None => {
+            if let Some(member) = random_member(set).cloned() {
+                set.remove(&member);
+                resp::bulk(out, &member);
+            }
+        }
+        Some(requested) if requested >= set.len() => {
+            let members: Vec<Vec<u8>> = set.drain().collect();
+            write_sorted_members(out, members.iter().map(Vec::as_slice).collect());
+        }
+        Some(requested) => {
+            let mut members: Vec<Vec<u8>> = set.iter().cloned().collect();
+            let popped = pick_distinct(&mut members, requested);
+            for member in popped {
+                set.remove(member);
+            }
+            write_members(out, &popped.iter().map(Vec::as_slice).collect::<Vec<_>>());
+        }
+    }
+    if set.is_empty() {
+        database.remove(key);
+    }
+}
+
+/// The most members `SRANDMEMBER key -count` returns. Redis would try to write any number, up to
+/// 2^63 - 1, and run out of memory; kv refuses beyond this many (a deliberate difference).
+const RANDOM_MEMBERS_WITH_REPEATS_LIMIT: u64 = 1_000_000;
+
+/// `SRANDMEMBER key [count]`: a random member (null when the key is missing), or with a count an
+/// array: of up to `count` distinct members when it is positive, of exactly `-count` members, maybe
+/// repeated, when it is negative (empty when the key is missing). The set is left as it is.
+pub(crate) fn srandmember(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let Some((key, requested)) = key_and_count(arguments, out, b"srandmember") else {
+        return;
+    };
+    let requested = match requested.map(kv_common::parse_integer) {
+        None => None,
+        Some(None) => return resp::not_an_integer(out),
+        Some(Some(i64::MIN)) => {
+            return resp::error(out, "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+        }
+        Some(Some(requested)) if requested.unsigned_abs() > RANDOM_MEMBERS_WITH_REPEATS_LIMIT && requested < 0 => {
+            return resp::error(out, &format!("ERR value is out of range, kv repeats at most {RANDOM_MEMBERS_WITH_REPEATS_LIMIT} members"));
+        }
+        Some(Some(requested)) => Some(requested),
+    };
+    let set = match set_at(database, key) {
+        Ok(Some(set)) => &*set,
+        Ok(None) if requested.is_some() => return resp::empty_array(out),
+        Ok(None) => return resp::null(out),
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    let Some(requested) = requested else {
+        return match random_member(set) {
+            Some(member) => resp::bulk(out, member),
+            None => resp::null(out),
+        };
+    };
+    let mut members: Vec<&[u8]> = set.iter().map(Vec::as_slice).collect();
+    let magnitude = usize::try_from(requested.unsigned_abs()).unwrap_or(usize::MAX);
+    if requested < 0 {
+        resp::array_header(out, magnitude);
+        for _ in 0..magnitude {
+            let member = members.get(random_below(members.len())).copied().unwrap_or_default();
+            resp::bulk(out, member);
+        }
+    } else if magnitude >= members.len() {
+        write_sorted_members(out, members);
+    } else {
+        write_members(out, pick_distinct(&mut members, magnitude));
+    }
+}
+
+/// `SMOVE source destination member`: moves `member` from the set at `source` to the set at
+/// `destination` (created when missing); replies 1 when `member` was in `source`, 0 otherwise.
+/// Deletes `source` when it ends up empty. Like Redis, a missing source replies 0 whatever
+/// `destination` holds, and a move within one set only checks membership.
+pub(crate) fn smove(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, source, destination, member] = arguments else {
+        return resp::wrong_arity(out, b"smove");
+    };
+    let source_exists = set_at(database, source).map(|set| set.is_some());
+    let destination_is_a_set_or_missing = set_at(database, destination).is_ok();
+    match source_exists {
+        Ok(false) => return resp::count(out, 0),
+        Err(WrongType) => return resp::wrong_type(out),
+        Ok(true) if !destination_is_a_set_or_missing => return resp::wrong_type(out),
+        Ok(true) => {}
+    }
+    let Ok(Some(source_set)) = set_at(database, source) else {
+        return resp::count(out, 0);
+    };
+    if source == destination {
+        return resp::count(out, usize::from(source_set.contains(member)));
+    }
+    if !source_set.remove(member) {
+        return resp::count(out, 0);
+    }
+    if source_set.is_empty() {
+        database.remove(source);
+    }
+    match set_at(database, destination) {
+        Ok(Some(destination_set)) => {
+            destination_set.insert(member.to_vec());
+        }
+        Ok(None) | Err(WrongType) => database.insert(destination, Entry::persistent(Value::Set(HashSet::from([member.to_vec()])))),
+    }
+    resp::count(out, 1);
+}
+
+/// How SINTER, SUNION and SDIFF (and their STORE forms) combine their sets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Combination {
+    /// The members in every set (none when a key is missing).
+    Intersection,
+    /// The members in any set.
+    Union,
+    /// The members of the first set in none of the others.
+    Difference,
+}
+
+/// The members `combination` of `sets` (missing keys as `None`, that is empty sets) yields, in no
+/// particular order.
+fn combine<'a>(sets: &[Option<&'a HashSet<Vec<u8>>>], combination: Combination) -> Vec<&'a [u8]> {
+    match combination {
+        Combination::Intersection => intersection(sets, usize::MAX),
+        Combination::Union => {
+            let union: HashSet<&[u8]> = sets.iter().flatten().flat_map(|set| set.iter().map(Vec::as_slice)).collect();
+            union.into_iter().collect()
+        }
+        Combination::Difference => {
+            let Some((Some(first), others)) = sets.split_first() else {
+                return Vec::new();
+            };
+            let others: Vec<&HashSet<Vec<u8>>> = others.iter().flatten().copied().collect();
+            first.iter().filter(|member| !others.iter().any(|other| other.contains(*member))).map(Vec::as_slice).collect()
+        }
+    }
+}
+
+/// Up to `limit` members of the intersection of `sets` (empty when one is missing), found by
+/// walking the smallest set.
+fn intersection<'a>(sets: &[Option<&'a HashSet<Vec<u8>>>], limit: usize) -> Vec<&'a [u8]> {
+    let Some(mut sets) = sets.iter().copied().collect::<Option<Vec<&HashSet<Vec<u8>>>>>() else {
+        return Vec::new();
+    };
+    sets.sort_unstable_by_key(|set| set.len());
+    let Some((smallest, others)) = sets.split_first() else {
+        return Vec::new();
+    };
+    smallest.iter().filter(|member| others.iter().all(|other| other.contains(*member))).map(Vec::as_slice).take(limit).collect()
+}
+
+/// `SINTER key [key ...]`, `SUNION key [key ...]` and `SDIFF key [key ...]`: replies with the
+/// members `combination` of the sets yields, sorted.
+pub(crate) fn combine_and_reply(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], combination: Combination) {
+    let Some(keys) = arguments.get(1..).filter(|keys| !keys.is_empty()) else {
+        return resp::wrong_arity(out, command);
+    };
+    match sets_at(database, keys) {
+        Ok(sets) => write_sorted_members(out, combine(&sets, combination)),
+        Err(WrongType) => resp::wrong_type(out),
+    }
+}
+
+/// `SINTERSTORE destination key [key ...]`, and SUNIONSTORE and SDIFFSTORE alike: stores the
+/// members `combination` of the sets yields at `destination` as a new set without expiry, whatever
+/// the key held before, or deletes `destination` when there are none; replies with their number.
+pub(crate) fn combine_and_store(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], combination: Combination) {
+    let &[_, destination, ref keys @ ..] = arguments else {
+        return resp::wrong_arity(out, command);
+    };
+    if keys.is_empty() {
+        return resp::wrong_arity(out, command);
+    }
+    let combined: HashSet<Vec<u8>> = match sets_at(database, keys) {
+        Ok(sets) => combine(&sets, combination).into_iter().map(<[u8]>::to_vec).collect(),
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    resp::count(out, combined.len());
+    if combined.is_empty() {
+        database.remove(destination);
+    } else {
+        database.insert(destination, Entry::persistent(Value::Set(combined)));
+    }
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`: the number of members of the intersection of
+/// the `numkeys` sets, counting no further than `limit` when it is not 0.
+pub(crate) fn sintercard(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key_count, ref rest @ ..] = arguments else {
+        return resp::wrong_arity(out, b"sintercard");
+    };
+    if rest.is_empty() {
+        return resp::wrong_arity(out, b"sintercard");
+    }
+    let Some(key_count) = kv_common::parse_integer(key_count).filter(|&count| count > 0) else {
+        return resp::error(out, "ERR numkeys should be greater than 0");
+    };
+    let Some((keys, options)) = usize::try_from(key_count).ok().and_then(|key_count| rest.split_at_checked(key_count)) else {
+        return resp::error(out, "ERR Number of keys can't be greater than number of args");
+    };
+    // 0 means no limit; like Redis, the last LIMIT given wins.
+    let mut limit = 0;
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        match options.next() {
+            Some(value) if option.eq_ignore_ascii_case(b"limit") => {
+                match kv_common::parse_integer(value).and_then(|value| usize::try_from(value).ok()) {
+                    Some(value) => limit = value,
+                    None => return resp::error(out, "ERR LIMIT can't be negative"),
+                }
+            }
+            _ => return resp::syntax_error(out),
+        }
+    }
+    match sets_at(database, keys) {
+        Ok(sets) => resp::count(out, intersection(&sets, if limit == 0 { usize::MAX } else { limit }).len()),
+        Err(WrongType) => resp::wrong_type(out),
+    }
+}
+
+/// The position of `member` in SSCAN's order: FNV-1a, a hash fixed across processes and versions,
+/// so that a cursor stays valid whatever happens to the set (or to the process) between calls.
+fn member_hash(member: &[u8]) -> u64 {
+    member.iter().fold(0xCBF2_9CE4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3))
+}
+
+/// Reads a SCAN cursor as Redis does (C's `strtoul`): decimal digits after an optional sign, a
+/// negative number wrapping around; `None` for anything else, or beyond `u64`. The empty string
+/// is cursor 0, as in Redis.
+fn parse_cursor(argument: &[u8]) -> Option<u64> {
+    let (negative, digits) = match argument {
+        [] => return Some(0),
+        [b'-', digits @ ..] => (true, digits),
+        [b'+', digits @ ..] => (false, digits),
+        digits => (false, digits),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = digits.iter().try_fold(0_u64, |value, &digit| value.checked_mul(10)?.checked_add(u64::from(digit - b'0')))?;
+    Some(if negative { value.wrapping_neg() } else { value })
+}
+
+/// `SSCAN key cursor [MATCH pattern] [COUNT count]`: a page of the set's members and the cursor to
+/// continue from (0 when the iteration is over).
+///
+/// The members are walked in the order of [`member_hash`]; the cursor is the first hash of the next
+/// page. A page holds `count` members (10 by default), stretched to the last member sharing the hash
+/// of its last one, so that a page boundary never splits equal hashes; MATCH then filters the page.
+/// Each hash range is visited exactly once, so a member present for the whole iteration is returned
+/// at least once, as Redis guarantees, whatever is added or removed between calls. A set that fits
+/// in one page comes whole with cursor 0, as Redis 7.0 answers for small sets. Each call costs
+/// O(N log N) on the set's size N (every member is hashed and the rest of the walk sorted), so a
+/// full iteration costs O(N² log N / count).
+pub(crate) fn sscan(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key, cursor, ref options @ ..] = arguments else {
+        return resp::wrong_arity(out, b"sscan");
+    };
+    let Some(cursor) = parse_cursor(cursor) else {
+        return resp::error(out, "ERR invalid cursor");
+    };
+    // Like Redis, a missing key or a key of another type answers before the options are read.
+    let set = match set_at(database, key) {
+        Ok(Some(set)) => &*set,
+        Ok(None) => {
+            resp::array_header(out, 2);
+            resp::bulk(out, b"0");
+            return resp::empty_array(out);
+        }
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    let mut count = 10;
+    let mut pattern: Option<&[u8]> = None;
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        match options.next() {
+            Some(value) if option.eq_ignore_ascii_case(b"count") => match kv_common::parse_integer(value) {
+                Some(value) if value >= 1 => count = usize::try_from(value).unwrap_or(usize::MAX),
+                Some(_) => return resp::syntax_error(out),
+                None => return resp::not_an_integer(out),
+            },
+            Some(value) if option.eq_ignore_ascii_case(b"match") => pattern = Some(value),
+            _ => return resp::syntax_error(out),
+        }
+    }
+    let mut remaining: Vec<(u64, &[u8])> =
+        set.iter().map(|member| (member_hash(member), member.as_slice())).filter(|&(hash, _)| hash >= cursor).collect();
+    remaining.sort_unstable();
+    let (page_end, next_cursor) = match remaining.get(count - 1) {
+        Some(&(last_hash, _)) => {
+            let page_end = remaining.partition_point(|&(hash, _)| hash <= last_hash);
+            // `last_hash` is below the hash of a member after the page, so adding 1 cannot overflow.
+            (page_end, if page_end < remaining.len() { last_hash + 1 } else { 0 })
+        }
+        None => (remaining.len(), 0),
+    };
+    let page: Vec<&[u8]> = remaining
+        .get(..page_end)
+        .unwrap_or_default()
+        .iter()
+        .map(|&(_, member)| member)
+        .filter(|member| pattern.is_none_or(|pattern| kv_common::glob_match(pattern, member)))
+        .collect();
+    resp::array_header(out, 2);
+    resp::bulk(out, next_cursor.to_string().as_bytes());
+    write_members(out, &page);
+}
