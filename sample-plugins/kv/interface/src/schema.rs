@@ -107,11 +107,18 @@ pub enum ValueV4 {
     List(Vec<ByteBuf>),
     /// A hash: fields and their values.
     Hash(HashMap<ByteBuf, ByteBuf>),
-    /// A set: its members (a set, so that two exports of one set compare equal whatever order
-    /// they list the members in, as a hash's fields do).
-    Set(HashSet<ByteBuf>),
+    /// A set: its members, encoded in byte order, so that two encodings of one set are the same
+    /// bytes (the host's round-trip check compares them).
+    Set(#[serde(serialize_with = "serialize_in_byte_order")] HashSet<ByteBuf>),
     /// A sorted set: its members with their scores, in no particular order.
     SortedSet(Vec<(ByteBuf, f64)>),
+}
+
+/// Encodes a set's members as a sequence in byte order.
+fn serialize_in_byte_order<S: serde::Serializer>(members: &HashSet<ByteBuf>, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut sorted: Vec<&ByteBuf> = members.iter().collect();
+    sorted.sort_unstable();
+    serializer.collect_seq(sorted)
 }
 
 /// A key's value with an optional expiry (v4).

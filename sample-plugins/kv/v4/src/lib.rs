@@ -303,13 +303,22 @@ impl Serialize for HashView<'_> {
     }
 }
 
-/// A set's members as the schema's sequence of byte strings.
+/// A set's members as the schema's sequence of byte strings, in byte order: two exports of one set
+/// are then the same bytes, which the host's round-trip check compares (a hash table's order
+/// differs between two instances holding the same members).
 struct SetView<'a>(&'a HashSet<Vec<u8>>);
 
 impl Serialize for SetView<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|member| Bytes::new(member)))
+        serializer.collect_seq(sorted_members(self.0).into_iter().map(|member| Bytes::new(member)))
     }
+}
+
+/// A set's members in byte order.
+fn sorted_members(set: &HashSet<Vec<u8>>) -> Vec<&Vec<u8>> {
+    let mut members: Vec<&Vec<u8>> = set.iter().collect();
+    members.sort_unstable();
+    members
 }
 
 /// A sorted set's members and scores as the schema's sequence of pairs.

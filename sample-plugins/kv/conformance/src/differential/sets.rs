@@ -319,13 +319,15 @@ fn combinations() -> Vec<Script> {
     ]
 }
 
-/// SSCAN.
+/// SSCAN. A COUNT compared here is above the set's size: Redis 7.0 stops walking its hash table
+/// once it has COUNT members, which can be before its last (empty) buckets, so a COUNT equal to the
+/// size may end on a cursor other than 0, depending on the server's random hash seed.
 fn scans() -> Vec<Script> {
     vec![
         script("SSCAN returns a small set whole with cursor 0")
             .exact(&["SADD s a b c ab"])
             .unordered("SSCAN s 0")
-            .unordered("SSCAN s 0 COUNT 4")
+            .unordered("SSCAN s 0 COUNT 5")
             .unordered("SSCAN s 0 COUNT 1000")
             .unordered("SSCAN s 0 MATCH a*")
             .unordered("sscan s 0 match *b count 10")
@@ -339,7 +341,7 @@ fn scans() -> Vec<Script> {
         script("SSCAN with COUNT covering a larger set")
             .exact(&["SADD s m1 m2 m3 m4 m5 m6 m7 m8 m9 m10 m11 m12 m13 m14 m15 m16 m17 m18 m19 m20"])
             .unordered("SSCAN s 0 COUNT 100")
-            .unordered("SSCAN s 0 COUNT 20")
+            .unordered("SSCAN s 0 COUNT 21")
             .unordered("SSCAN s 0 MATCH m1* COUNT 50")
             .differs("SSCAN s 0", SCAN_CURSORS),
         script("SSCAN on a missing key, and its errors").exact(&[
