@@ -492,8 +492,8 @@ fn check(client: &mut redis::Connection, load: &LoadTotals, loaded_key_count: us
         ));
     }
     let version_seen = info_version(client)?;
-    if !version_matches(&version_seen, "3.0.0") {
-        problems.push(format!("after the last update INFO says ecdysis_kv_version:{version_seen}, expected 3.0.0"));
+    if !version_matches(&version_seen, "4.0.0") {
+        problems.push(format!("after the last update INFO says ecdysis_kv_version:{version_seen}, expected 4.0.0"));
     }
     Ok(Checks {
         loaded_key_count,
