@@ -10,7 +10,8 @@
 //!   value a version stores, and [`keyspace`] and [`expiry`]: the commands that work on it
 //!   whatever that value is.
 //! - [`lazy`]: which keys a command touches, and moving their entries in during a lazy update.
-//! - [`glob_match`] and [`parse_integer`]: Redis's glob patterns and integer arguments.
+//! - [`glob_match`], [`parse_integer`] and [`parse_cursor`]: Redis's glob patterns, integer
+//!   arguments and SCAN cursors.
 //!
 //! The contract the server and every plugin agree on (the `Kv` interface, the batch encoding, the
 //! RESP2 writer, the state schemas) stays in `kv-interface`. What differs between versions (the
@@ -132,6 +133,24 @@ pub fn parse_integer(argument: &[u8]) -> Option<i64> {
     text.parse().ok()
 }
 
+/// Reads a SCAN cursor as Redis does (C's `strtoul`): decimal digits after an optional sign, a
+/// negative number wrapping around; `None` for anything else, or beyond `u64`. The empty string
+/// is cursor 0, as in Redis.
+#[must_use]
+pub fn parse_cursor(argument: &[u8]) -> Option<u64> {
+    let (negative, digits) = match argument {
+        [] => return Some(0),
+        [b'-', digits @ ..] => (true, digits),
+        [b'+', digits @ ..] => (false, digits),
+        digits => (false, digits),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value = digits.iter().try_fold(0_u64, |value, &digit| value.checked_mul(10)?.checked_add(u64::from(digit - b'0')))?;
+    Some(if negative { value.wrapping_neg() } else { value })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +178,26 @@ mod tests {
         check("[^", "x", true);
         check("[a-]", "_", true);
         check("[a-]", "b", false);
+    }
+
+    #[test]
+    fn cursors_parse_as_strtoul_does() {
+        for (cursor, expected) in [
+            (&b"0"[..], Some(0)),
+            (b"", Some(0)),
+            (b"17", Some(17)),
+            (b"+1", Some(1)),
+            (b"01", Some(1)),
+            (b"-1", Some(u64::MAX)),
+            (b"18446744073709551615", Some(u64::MAX)),
+            (b"18446744073709551616", None),
+            (b"1.0", None),
+            (b"0x1", None),
+            (b"-", None),
+            (b" 1", None),
+        ] {
+            assert_eq!(parse_cursor(cursor), expected, "{}", String::from_utf8_lossy(cursor));
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod database;
 mod hashes;
 mod keyspace;
 mod lists;
+mod random;
 mod server;
 mod sets;
 mod sorted_set;

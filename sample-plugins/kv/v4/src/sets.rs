@@ -5,15 +5,15 @@
 //! Redis gives no order to a set's members. Where a reply lists a whole set or the result of a
 //! combination (SMEMBERS, SINTER, SUNION, SDIFF, and SPOP or SRANDMEMBER asked for at least the whole
 //! set), the members come sorted, so that replies are reproducible; SSCAN lists them in the order of
-//! [`member_hash`]. SPOP and SRANDMEMBER draw from a small generator of their own ([`random_below`]).
+//! [`member_hash`]. SPOP and SRANDMEMBER draw from the version's small generator ([`random_below`]).
 //! Picking a random member costs O(N): the members are a `HashSet`, which has no random access.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use kv_interface::resp;
 
 use crate::database::{Database, Entry, Value};
+use crate::random::{MOST_DRAWN_MEMBERS, random_below, too_many_drawn};
 
 /// A key holds a value that is not a set.
 struct WrongType;
@@ -157,39 +157,6 @@ pub(crate) fn scard(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
     }
 }
 
-/// The state of the xorshift64* generator SPOP and SRANDMEMBER draw from; 0 until it is first
-/// seeded. No dependency is needed for so little, and members need not be unpredictable, only
-/// spread: the generator is seeded from the host's clocks on first use and then runs on. Commands
-/// run under the database lock, so plain loads and stores suffice; a version replaced by a live
-/// update takes its generator with it, and the next one seeds its own.
-static RANDOM_STATE: AtomicU64 = AtomicU64::new(0);
-
-/// A seed for [`RANDOM_STATE`]: the host's monotonic and wall clocks, mixed by splitmix64's
-/// finalizer; never 0, which xorshift cannot leave.
-fn random_seed() -> u64 {
-    let monotonic_nanos = u64::try_from(ecdysis_plugin_api::clock::monotonic().as_nanos()).unwrap_or(u64::MAX);
-    let mut mixed = monotonic_nanos ^ ecdysis_plugin_api::clock::unix_millis().rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
-    mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (mixed ^ (mixed >> 31)) | 1
-}
-
-/// A pseudo-random index below `bound` (0 when `bound` is 0), from the next output of the
-/// xorshift64* generator, scaled by a 128-bit multiplication rather than a biased remainder.
-fn random_below(bound: usize) -> usize {
-    let mut state = RANDOM_STATE.load(Ordering::Relaxed);
-    if state == 0 {
-        state = random_seed();
-    }
-    state ^= state >> 12;
-    state ^= state << 25;
-    state ^= state >> 27;
-    RANDOM_STATE.store(state, Ordering::Relaxed);
-    let random = state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-    let bound = u64::try_from(bound).unwrap_or(u64::MAX);
-    usize::try_from((u128::from(random) * u128::from(bound)) >> 64).unwrap_or(0)
-}
-
 /// Moves `count` distinct members, picked at random, to the front of `members` (a partial
 /// Fisher-Yates shuffle) and returns them; all of them when `count` is at least their number.
 fn pick_distinct<T>(members: &mut [T], count: usize) -> &[T] {
@@ -269,10 +236,6 @@ pub(crate) fn spop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
     }
 }
 
-/// The most members `SRANDMEMBER key -count` returns. Redis would try to write any number, up to
-/// 2^63 - 1, and run out of memory; kv refuses beyond this many (a deliberate difference).
-const RANDOM_MEMBERS_WITH_REPEATS_LIMIT: u64 = 1_000_000;
-
 /// `SRANDMEMBER key [count]`: a random member (null when the key is missing), or with a count an
 /// array: of up to `count` distinct members when it is positive, of exactly `-count` members, maybe
 /// repeated, when it is negative (empty when the key is missing). The set is left as it is.
@@ -286,9 +249,7 @@ pub(crate) fn srandmember(database: &mut Database, arguments: &[&[u8]], out: &mu
         Some(Some(i64::MIN)) => {
             return resp::error(out, "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
         }
-        Some(Some(requested)) if requested.unsigned_abs() > RANDOM_MEMBERS_WITH_REPEATS_LIMIT && requested < 0 => {
-            return resp::error(out, &format!("ERR value is out of range, kv repeats at most {RANDOM_MEMBERS_WITH_REPEATS_LIMIT} members"));
-        }
+        Some(Some(requested)) if requested < 0 && requested.unsigned_abs() > MOST_DRAWN_MEMBERS => return too_many_drawn(out),
         Some(Some(requested)) => Some(requested),
     };
     let set = match set_at(database, key) {
@@ -473,23 +434,6 @@ fn member_hash(member: &[u8]) -> u64 {
     member.iter().fold(0xCBF2_9CE4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3))
 }
 
-/// Reads a SCAN cursor as Redis does (C's `strtoul`): decimal digits after an optional sign, a
-/// negative number wrapping around; `None` for anything else, or beyond `u64`. The empty string
-/// is cursor 0, as in Redis.
-fn parse_cursor(argument: &[u8]) -> Option<u64> {
-    let (negative, digits) = match argument {
-        [] => return Some(0),
-        [b'-', digits @ ..] => (true, digits),
-        [b'+', digits @ ..] => (false, digits),
-        digits => (false, digits),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let value = digits.iter().try_fold(0_u64, |value, &digit| value.checked_mul(10)?.checked_add(u64::from(digit - b'0')))?;
-    Some(if negative { value.wrapping_neg() } else { value })
-}
-
 /// `SSCAN key cursor [MATCH pattern] [COUNT count]`: a page of the set's members and the cursor to
 /// continue from (0 when the iteration is over).
 ///
@@ -505,7 +449,7 @@ pub(crate) fn sscan(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
     let &[_, key, cursor, ref options @ ..] = arguments else {
         return resp::wrong_arity(out, b"sscan");
     };
-    let Some(cursor) = parse_cursor(cursor) else {
+    let Some(cursor) = kv_common::parse_cursor(cursor) else {
         return resp::error(out, "ERR invalid cursor");
     };
     // Like Redis, a missing key or a key of another type answers before the options are read.

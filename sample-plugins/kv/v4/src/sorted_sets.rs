@@ -8,11 +8,11 @@
 //! Scores are written as Redis 7.0 writes doubles (`%.17g`, see [`resp::double`]).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use kv_interface::resp;
 
 use crate::database::{Database, Entry, Value};
+use crate::random::{MOST_DRAWN_MEMBERS, random_below, too_many_drawn};
 use crate::sorted_set::{LexRange, Score, ScoreRange, SortedSet, parse_score};
 
 /// Redis's error for a score argument that is not a double.
@@ -977,31 +977,6 @@ pub(crate) fn zintercard(database: &mut Database, arguments: &[&[u8]], out: &mut
     resp::count(out, if request.limit == 0 { size } else { size.min(request.limit) });
 }
 
-/// The state of the generator ZRANDMEMBER draws with; 0 until first seeded.
-static RANDOM_STATE: AtomicU64 = AtomicU64::new(0);
-
-/// A random number below `bound` (which must not be 0), from a xorshift64 generator seeded once
-/// from the host's monotonic clock. Not cryptographic, and not meant to be: ZRANDMEMBER only needs
-/// members picked without a pattern. The state is one atomic, so concurrent draws need no lock
-/// (two of them may draw the same number, which does no harm).
-fn random_below(bound: usize) -> usize {
-    let mut state = RANDOM_STATE.load(AtomicOrdering::Relaxed);
-    if state == 0 {
-        let nanos = ecdysis_plugin_api::clock::monotonic().as_nanos();
-        // The golden ratio's bits keep the seed from being 0 (xorshift stays at 0 forever).
-        state = (u64::try_from(nanos & u128::from(u64::MAX)).unwrap_or_default() ^ 0x9e37_79b9_7f4a_7c15) | 1;
-    }
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    RANDOM_STATE.store(state, AtomicOrdering::Relaxed);
-    usize::try_from(state % u64::try_from(bound.max(1)).unwrap_or(u64::MAX)).unwrap_or_default()
-}
-
-/// The most members ZRANDMEMBER draws for a negative count, where Redis sets no limit; with
-/// WITHSCORES, a reply of 2^20 members is some 30 MB.
-const MOST_DRAWN_MEMBERS: u64 = 1 << 20;
-
 /// `ZRANDMEMBER key [count [WITHSCORES]]`: a random member (null when the key is missing); with a
 /// count, that many distinct members (the whole set, in order, when it has no more), or with a
 /// negative count that many members drawn independently (so possibly repeated; at most
@@ -1044,9 +1019,7 @@ pub(crate) fn zrandmember(database: &mut Database, arguments: &[&[u8]], out: &mu
     let picked: Vec<(&[u8], f64)> = match usize::try_from(count) {
         // Drawn independently, as many as asked (within reason: Redis would try to build a reply
         // of any size, until memory runs out).
-        Err(_) if count.unsigned_abs() > MOST_DRAWN_MEMBERS => {
-            return resp::error(out, &format!("ERR kv draws at most {MOST_DRAWN_MEMBERS} members at a time"));
-        }
+        Err(_) if count.unsigned_abs() > MOST_DRAWN_MEMBERS => return too_many_drawn(out),
         Err(_) => {
             let wanted = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
             (0..wanted).filter_map(|_| members.get(random_below(members.len())).copied()).collect()
@@ -1080,7 +1053,7 @@ pub(crate) fn zscan(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
     let &[_, key, cursor, ref options @ ..] = arguments else {
         return resp::wrong_arity(out, b"zscan");
     };
-    let Some(cursor) = parse_cursor(cursor) else {
+    let Some(cursor) = kv_common::parse_cursor(cursor) else {
         return resp::error(out, "ERR invalid cursor");
     };
     let sorted_set = match read(database, key) {
@@ -1122,22 +1095,6 @@ pub(crate) fn zscan(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
         resp::bulk(out, member);
         resp::bulk(out, compact_score_text(score.value()).as_bytes());
     }
-}
-
-/// Reads a SCAN cursor as Redis does, with `strtoul`: an optional sign (a negative cursor wraps
-/// around, `-1` being the largest), decimal digits, and nothing else; the empty text is 0.
-fn parse_cursor(cursor: &[u8]) -> Option<u64> {
-    let (negative, digits) = match cursor {
-        [] => return Some(0),
-        [b'-', digits @ ..] => (true, digits),
-        [b'+', digits @ ..] => (false, digits),
-        digits => (false, digits),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let value: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
-    Some(if negative { value.wrapping_neg() } else { value })
 }
 
 /// A score as ZSCAN writes it from a compact set, which holds integral scores as integers: those
