@@ -419,6 +419,16 @@ fn sets() {
 }
 
 #[test]
+fn lists() {
+    check("differential::lists", plans_of_scripts(kv_conformance::differential::lists::lists()));
+}
+
+#[test]
+fn hashes() {
+    check("differential::hashes", plans_of_scripts(kv_conformance::differential::hashes::hashes()));
+}
+
+#[test]
 fn sorted_sets() {
     check("differential::sorted_sets", plans_of_scripts(kv_conformance::differential::sorted_sets::sorted_sets()));
 }

@@ -33,13 +33,17 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
         | b"sismember" | b"smismember" | b"scard" | b"spop" | b"srandmember" | b"sscan" => {
             KeysTouched::Listed(rest.first().copied().into_iter().collect())
         }
+        b"lpushx" | b"rpushx" | b"lindex" | b"lset" | b"linsert" | b"lpos" | b"lrem" | b"ltrim" | b"hmset" | b"hmget" | b"hincrby"
+        | b"hincrbyfloat" | b"hkeys" | b"hvals" | b"hexists" | b"hsetnx" | b"hstrlen" | b"hrandfield" => {
+            KeysTouched::Listed(rest.first().copied().into_iter().collect())
+        }
         b"zadd" | b"zincrby" | b"zrem" | b"zscore" | b"zmscore" | b"zcard" | b"zpopmin" | b"zpopmax" | b"zrange" | b"zrevrange"
         | b"zrangebyscore" | b"zrevrangebyscore" | b"zrangebylex" | b"zrevrangebylex" | b"zcount" | b"zlexcount" | b"zrank"
         | b"zrevrank" | b"zremrangebyrank" | b"zremrangebyscore" | b"zremrangebylex" | b"zrandmember" | b"zscan" => {
             KeysTouched::Listed(rest.first().copied().into_iter().collect())
         }
-        b"smove" | b"zrangestore" => KeysTouched::Listed(rest.iter().take(2).copied().collect()),
-        b"sintercard" | b"zunion" | b"zinter" | b"zdiff" | b"zintercard" => KeysTouched::Listed(counted_keys(rest, 0)),
+        b"smove" | b"zrangestore" | b"lmove" | b"rpoplpush" => KeysTouched::Listed(rest.iter().take(2).copied().collect()),
+        b"sintercard" | b"zunion" | b"zinter" | b"zdiff" | b"zintercard" | b"lmpop" => KeysTouched::Listed(counted_keys(rest, 0)),
         b"zunionstore" | b"zinterstore" | b"zdiffstore" => {
             KeysTouched::Listed(rest.first().copied().into_iter().chain(counted_keys(rest, 1)).collect())
         }
@@ -191,5 +195,16 @@ mod tests {
         check(&["ZUNIONSTORE", "d", "2", "a", "b", "AGGREGATE", "MAX"], Some(&["d", "a", "b"]));
         check(&["zdiffstore", "d", "-1", "a"], Some(&["d", "a"]));
         check(&["zinterstore", "d"], Some(&["d"]));
+        check(&["LINDEX", "l", "0"], Some(&["l"]));
+        check(&["lpos", "l", "a", "RANK", "2"], Some(&["l"]));
+        check(&["RPUSHX", "l", "a", "b"], Some(&["l"]));
+        check(&["LMOVE", "source", "destination", "LEFT", "RIGHT"], Some(&["source", "destination"]));
+        check(&["rpoplpush", "l", "l"], Some(&["l", "l"]));
+        check(&["LMPOP", "2", "a", "b", "LEFT", "COUNT", "3"], Some(&["a", "b"]));
+        check(&["lmpop", "5", "a", "RIGHT"], Some(&["a", "RIGHT"]));
+        check(&["lmpop"], Some(&[]));
+        check(&["HMGET", "h", "f", "g"], Some(&["h"]));
+        check(&["hincrbyfloat", "h", "f", "0.5"], Some(&["h"]));
+        check(&["HRANDFIELD", "h", "-5", "WITHVALUES"], Some(&["h"]));
     }
 }

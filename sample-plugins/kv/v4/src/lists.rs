@@ -1,11 +1,31 @@
-//! The list commands: LPUSH, RPUSH, LPOP, RPOP, LRANGE and LLEN. Each replies WRONGTYPE on a key
-//! that holds a string or a hash; a list that a pop empties is deleted.
+//! The list commands: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LRANGE, LLEN, LINDEX, LSET,
+//! LINSERT, LPOS, LREM, LTRIM, LMOVE, RPOPLPUSH and LMPOP. Each replies WRONGTYPE on a key that
+//! holds another type; a list that a command empties is deleted.
 
 use std::collections::VecDeque;
 
 use kv_interface::resp;
 
 use crate::database::{Database, Entry, Value};
+
+/// The error of a key that holds another type than a list.
+struct WrongType;
+
+/// The list at `key`: `None` when the key is missing, [`WrongType`] when it holds another type.
+fn list_at<'a>(database: &'a mut Database, key: &[u8]) -> Result<Option<&'a mut VecDeque<Vec<u8>>>, WrongType> {
+    match database.live(key).map(|entry| &mut entry.value) {
+        Some(Value::List(list)) => Ok(Some(list)),
+        Some(Value::String(_) | Value::Hash(_) | Value::Set(_) | Value::SortedSet(_)) => Err(WrongType),
+        None => Ok(None),
+    }
+}
+
+/// Deletes the list at `key` when a command has emptied it.
+fn delete_if_empty(database: &mut Database, key: &[u8]) {
+    if matches!(database.live(key).map(|entry| &entry.value), Some(Value::List(list)) if list.is_empty()) {
+        database.remove(key);
+    }
+}
 
 /// The end of a list a command works at.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -93,26 +113,37 @@ fn pop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command:
         None if requested.is_some() => return resp::null_array(out),
         None => return resp::null(out),
     };
-    let mut take_one = || match end {
-        End::Head => list.pop_front(),
-        End::Tail => list.pop_back(),
-    };
     match requested {
-        None => match take_one() {
+        None => match pop_at(list, end) {
             Some(element) => resp::bulk(out, &element),
             None => resp::null(out),
         },
         Some(0) => resp::empty_array(out),
-        Some(requested) => {
-            let popped: Vec<Vec<u8>> = std::iter::from_fn(take_one).take(requested).collect();
-            resp::array_header(out, popped.len());
-            for element in &popped {
-                resp::bulk(out, element);
-            }
-        }
+        Some(requested) => write_elements(out, &pop_many(list, end, requested)),
     }
     if list.is_empty() {
         database.remove(key);
+    }
+}
+
+/// Pops one element from `end` of `list`.
+fn pop_at(list: &mut VecDeque<Vec<u8>>, end: End) -> Option<Vec<u8>> {
+    match end {
+        End::Head => list.pop_front(),
+        End::Tail => list.pop_back(),
+    }
+}
+
+/// Pops up to `count` elements from `end` of `list`, in the order they come off.
+fn pop_many(list: &mut VecDeque<Vec<u8>>, end: End, count: usize) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| pop_at(list, end)).take(count).collect()
+}
+
+/// Writes `elements` as an array of bulk strings.
+fn write_elements(out: &mut Vec<u8>, elements: &[Vec<u8>]) {
+    resp::array_header(out, elements.len());
+    for element in elements {
+        resp::bulk(out, element);
     }
 }
 
@@ -130,13 +161,7 @@ pub(crate) fn lrange(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
         Some(Value::String(_) | Value::Hash(_) | Value::Set(_) | Value::SortedSet(_)) => return resp::wrong_type(out),
         None => return resp::empty_array(out),
     };
-    let length = i64::try_from(list.len()).unwrap_or(i64::MAX);
-    let start = if start < 0 { start.saturating_add(length).max(0) } else { start };
-    let stop = if stop < 0 { stop.saturating_add(length) } else { stop.min(length - 1) };
-    if start > stop || start >= length {
-        return resp::empty_array(out);
-    }
-    let (Ok(start), Ok(stop)) = (usize::try_from(start), usize::try_from(stop)) else {
+    let Some((start, stop)) = clamp_range(start, stop, list.len()) else {
         return resp::empty_array(out);
     };
     resp::array_header(out, stop - start + 1);
@@ -155,4 +180,392 @@ pub(crate) fn llen(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
         Some(Value::String(_) | Value::Hash(_) | Value::Set(_) | Value::SortedSet(_)) => resp::wrong_type(out),
         None => resp::count(out, 0),
     }
+}
+
+/// `LPUSHX key element [element ...]`: as LPUSH, on an existing list only; replies 0 when the key
+/// is missing.
+pub(crate) fn lpushx(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    push_to_existing(database, arguments, out, b"lpushx", End::Head);
+}
+
+/// `RPUSHX key element [element ...]`: as RPUSH, on an existing list only; replies 0 when the key
+/// is missing.
+pub(crate) fn rpushx(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    push_to_existing(database, arguments, out, b"rpushx", End::Tail);
+}
+
+/// Pushes the elements of a LPUSHX or RPUSHX at `end` of an existing list.
+fn push_to_existing(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], end: End) {
+    let &[_, key, ref elements @ ..] = arguments else {
+        return resp::wrong_arity(out, command);
+    };
+    if elements.is_empty() {
+        return resp::wrong_arity(out, command);
+    }
+    match list_at(database, key) {
+        Ok(Some(list)) => {
+            push_all(list, elements, end);
+            resp::count(out, list.len());
+        }
+        Ok(None) => resp::count(out, 0),
+        Err(WrongType) => resp::wrong_type(out),
+    }
+}
+
+/// The position in a list of `length` elements that `index` names (negative indexes count from the
+/// tail), or `None` when it is out of range.
+fn position(index: i64, length: usize) -> Option<usize> {
+    let length = i64::try_from(length).ok()?;
+    let index = if index < 0 { index.checked_add(length)? } else { index };
+    if index >= length {
+        return None;
+    }
+    usize::try_from(index).ok()
+}
+
+/// `LINDEX key index`: the element at `index` (negative from the tail), or null when it is out of
+/// range or the key is missing. Like Redis, a missing key replies null before the index is read.
+pub(crate) fn lindex(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key, index] = arguments else {
+        return resp::wrong_arity(out, b"lindex");
+    };
+    let list = match list_at(database, key) {
+        Ok(Some(list)) => list,
+        Ok(None) => return resp::null(out),
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    let Some(index) = kv_common::parse_integer(index) else {
+        return resp::not_an_integer(out);
+    };
+    match position(index, list.len()).and_then(|position| list.get(position)) {
+        Some(element) => resp::bulk(out, element),
+        None => resp::null(out),
+    }
+}
+
+/// `LSET key index element`: replaces the element at `index`; `ERR no such key` when the key is
+/// missing, `ERR index out of range` when the index is.
+pub(crate) fn lset(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key, index, element] = arguments else {
+        return resp::wrong_arity(out, b"lset");
+    };
+    let list = match list_at(database, key) {
+        Ok(Some(list)) => list,
+        Ok(None) => return resp::error(out, "ERR no such key"),
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    let Some(index) = kv_common::parse_integer(index) else {
+        return resp::not_an_integer(out);
+    };
+    match position(index, list.len()).and_then(|position| list.get_mut(position)) {
+        Some(slot) => {
+            *slot = element.to_vec();
+            resp::ok(out);
+        }
+        None => resp::error(out, "ERR index out of range"),
+    }
+}
+
+/// `LINSERT key BEFORE|AFTER pivot element`: inserts `element` next to the first `pivot`; replies
+/// with the new length, -1 when `pivot` is not in the list, 0 when the key is missing.
+pub(crate) fn linsert(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key, where_to, pivot, element] = arguments else {
+        return resp::wrong_arity(out, b"linsert");
+    };
+    let after = if where_to.eq_ignore_ascii_case(b"after") {
+        true
+    } else if where_to.eq_ignore_ascii_case(b"before") {
+        false
+    } else {
+        return resp::syntax_error(out);
+    };
+    let list = match list_at(database, key) {
+        Ok(Some(list)) => list,
+        Ok(None) => return resp::count(out, 0),
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    match list.iter().position(|candidate| candidate.as_slice() == pivot) {
+        Some(found) => {
+            list.insert(found + usize::from(after), element.to_vec());
+            resp::count(out, list.len());
+        }
+        None => resp::integer(out, -1),
+    }
+}
+
+/// The options of an LPOS command.
+struct PositionOptions {
+    /// Which match to start from: 1 the first from the head, -1 the first from the tail.
+    rank: i64,
+    /// How many matches to list (0 for all), or `None` for a single index without an array.
+    count: Option<usize>,
+    /// How many elements to compare at most (0 for all).
+    most_compared: usize,
+}
+
+/// Parses the options of LPOS after the element; `None`, with the error written, when one is
+/// wrong. Like Redis, a bad COUNT or MAXLEN, negative or not an integer, is called negative.
+fn parse_position_options(options: &[&[u8]], out: &mut Vec<u8>) -> Option<PositionOptions> {
+    let mut parsed = PositionOptions { rank: 1, count: None, most_compared: 0 };
+    let mut remaining = options.iter();
+    while let Some(option) = remaining.next() {
+        let lowercase_option = option.to_ascii_lowercase();
+        let Some(value) = remaining.next() else {
+            resp::syntax_error(out);
+            return None;
+        };
+        match lowercase_option.as_slice() {
+            b"rank" => match kv_common::parse_integer(value) {
+                None => {
+                    resp::not_an_integer(out);
+                    return None;
+                }
+                Some(0) => {
+                    resp::error(
+                        out,
+                        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+                    );
+                    return None;
+                }
+                Some(rank) => parsed.rank = rank,
+            },
+            b"count" | b"maxlen" => {
+                let Some(value) = kv_common::parse_integer(value).and_then(|value| usize::try_from(value).ok()) else {
+                    let name = if lowercase_option == b"count" { "COUNT" } else { "MAXLEN" };
+                    resp::error(out, &format!("ERR {name} can't be negative"));
+                    return None;
+                };
+                if lowercase_option == b"count" {
+                    parsed.count = Some(value);
+                } else {
+                    parsed.most_compared = value;
+                }
+            }
+            _ => {
+                resp::syntax_error(out);
+                return None;
+            }
+        }
+    }
+    Some(parsed)
+}
+
+/// `LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]`: the index of the `rank`-th
+/// match of `element` (from the tail when `rank` is negative), or null; with COUNT an array of up
+/// to that many indexes (all with 0); MAXLEN compares only that many elements. Like Redis, a rank
+/// of -2^63 finds the matches from the tail and lists them all whatever the COUNT.
+pub(crate) fn lpos(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key, element, ref options @ ..] = arguments else {
+        return resp::wrong_arity(out, b"lpos");
+    };
+    let Some(options) = parse_position_options(options, out) else {
+        return;
+    };
+    let list = match list_at(database, key) {
+        Ok(Some(list)) => &*list,
+        Ok(None) if options.count.is_some() => return resp::empty_array(out),
+        Ok(None) => return resp::null(out),
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    let from_tail = options.rank < 0;
+    // Redis negates a negative rank, which leaves -2^63 negative: every match then counts.
+    let skipped = if options.rank == i64::MIN { 0 } else { usize::try_from(options.rank.unsigned_abs() - 1).unwrap_or(usize::MAX) };
+    let compared = if options.most_compared == 0 { list.len() } else { options.most_compared.min(list.len()) };
+    let in_order: Box<dyn Iterator<Item = (usize, &Vec<u8>)>> =
+        if from_tail { Box::new(list.iter().enumerate().rev()) } else { Box::new(list.iter().enumerate()) };
+    let mut matches = in_order.take(compared).filter(|(_, candidate)| candidate.as_slice() == element).map(|(index, _)| index);
+    let Some(count) = options.count else {
+        return match matches.nth(skipped) {
+            Some(index) => resp::count(out, index),
+            None => resp::null(out),
+        };
+    };
+    let unlimited = count == 0 || options.rank == i64::MIN;
+    let found: Vec<usize> = matches.skip(skipped).take(if unlimited { usize::MAX } else { count }).collect();
+    resp::array_header(out, found.len());
+    for index in found {
+        resp::count(out, index);
+    }
+}
+
+/// `LREM key count element`: removes the first `count` occurrences of `element` from the head
+/// (from the tail when `count` is negative, all of them when 0); replies with how many went, and
+/// deletes the list it empties.
+pub(crate) fn lrem(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key, count, element] = arguments else {
+        return resp::wrong_arity(out, b"lrem");
+    };
+    let Some(count) = kv_common::parse_integer(count) else {
+        return resp::not_an_integer(out);
+    };
+    let list = match list_at(database, key) {
+        Ok(Some(list)) => list,
+        Ok(None) => return resp::count(out, 0),
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    let most_removed = if count == 0 { usize::MAX } else { usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX) };
+    let mut removed = 0;
+    let kept: VecDeque<Vec<u8>> = if count < 0 {
+        let mut kept: VecDeque<Vec<u8>> = VecDeque::with_capacity(list.len());
+        for candidate in list.drain(..).rev() {
+            if removed < most_removed && candidate.as_slice() == element {
+                removed += 1;
+            } else {
+                kept.push_front(candidate);
+            }
+        }
+        kept
+    } else {
+        list.drain(..)
+            .filter(|candidate| {
+                let remove = removed < most_removed && candidate.as_slice() == element;
+                removed += usize::from(remove);
+                !remove
+            })
+            .collect()
+    };
+    *list = kept;
+    delete_if_empty(database, key);
+    resp::count(out, removed);
+}
+
+/// `LTRIM key start stop`: keeps only the elements from `start` to `stop` (as LRANGE selects
+/// them), deleting the list when none is left; replies OK, also when the key is missing.
+pub(crate) fn ltrim(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key, start, stop] = arguments else {
+        return resp::wrong_arity(out, b"ltrim");
+    };
+    let (Some(start), Some(stop)) = (kv_common::parse_integer(start), kv_common::parse_integer(stop)) else {
+        return resp::not_an_integer(out);
+    };
+    let list = match list_at(database, key) {
+        Ok(Some(list)) => list,
+        Ok(None) => return resp::ok(out),
+        Err(WrongType) => return resp::wrong_type(out),
+    };
+    match clamp_range(start, stop, list.len()) {
+        Some((start, stop)) => {
+            list.truncate(stop + 1);
+            list.drain(..start);
+        }
+        None => list.clear(),
+    }
+    delete_if_empty(database, key);
+    resp::ok(out);
+}
+
+/// The positions from `start` to `stop`, both included, of a list of `length` elements, clamped as
+/// LRANGE and LTRIM do (negative indexes count from the tail), or `None` when the range is empty.
+fn clamp_range(start: i64, stop: i64, length: usize) -> Option<(usize, usize)> {
+    let length = i64::try_from(length).unwrap_or(i64::MAX);
+    let start = if start < 0 { start.saturating_add(length).max(0) } else { start };
+    let stop = if stop < 0 { stop.saturating_add(length) } else { stop.min(length - 1) };
+    if start > stop || start >= length {
+        return None;
+    }
+    Some((usize::try_from(start).ok()?, usize::try_from(stop).ok()?))
+}
+
+/// Reads `LEFT` or `RIGHT`, in any case.
+fn parse_end(argument: &[u8]) -> Option<End> {
+    if argument.eq_ignore_ascii_case(b"left") {
+        Some(End::Head)
+    } else if argument.eq_ignore_ascii_case(b"right") {
+        Some(End::Tail)
+    } else {
+        None
+    }
+}
+
+/// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT`: pops an element from one end of `source`,
+/// pushes it at one end of `destination` (created when missing) and replies with it; null when
+/// `source` is missing. `source` may be `destination`, which rotates the list.
+pub(crate) fn lmove(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, source, destination, from, to] = arguments else {
+        return resp::wrong_arity(out, b"lmove");
+    };
+    let (Some(from), Some(to)) = (parse_end(from), parse_end(to)) else {
+        return resp::syntax_error(out);
+    };
+    move_element(database, source, destination, from, to, out);
+}
+
+/// `RPOPLPUSH source destination`: `LMOVE source destination RIGHT LEFT`.
+pub(crate) fn rpoplpush(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, source, destination] = arguments else {
+        return resp::wrong_arity(out, b"rpoplpush");
+    };
+    move_element(database, source, destination, End::Tail, End::Head, out);
+}
+
+/// Moves one element for LMOVE and RPOPLPUSH. Like Redis, a missing source replies null whatever
+/// `destination` holds; otherwise `destination` must be a list or missing.
+fn move_element(database: &mut Database, source: &[u8], destination: &[u8], from: End, to: End, out: &mut Vec<u8>) {
+    match list_at(database, source) {
+        Ok(Some(_)) => {}
+        Ok(None) => return resp::null(out),
+        Err(WrongType) => return resp::wrong_type(out),
+    }
+    if list_at(database, destination).is_err() {
+        return resp::wrong_type(out);
+    }
+    let Ok(Some(source_list)) = list_at(database, source) else {
+        return resp::null(out);
+    };
+    let Some(element) = pop_at(source_list, from) else {
+        return resp::null(out);
+    };
+    resp::bulk(out, &element);
+    match list_at(database, destination) {
+        Ok(Some(destination_list)) => push_all(destination_list, &[&element], to),
+        _ => database.insert(destination, Entry::persistent(Value::List(VecDeque::from([element])))),
+    }
+    delete_if_empty(database, source);
+}
+
+/// `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]`: pops up to `count` (default 1)
+/// elements from the first non-empty list of the keys and replies `[key, [elements]]`, or a null
+/// array when every key is missing; deletes the list it empties. Like Redis, a key of another type
+/// fails the command only when no list before it had elements.
+pub(crate) fn lmpop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, numkeys, ref rest @ ..] = arguments else {
+        return resp::wrong_arity(out, b"lmpop");
+    };
+    if rest.len() < 2 {
+        return resp::wrong_arity(out, b"lmpop");
+    }
+    let Some(numkeys) = kv_common::parse_integer(numkeys).and_then(|numkeys| usize::try_from(numkeys).ok()).filter(|numkeys| *numkeys > 0)
+    else {
+        return resp::error(out, "ERR numkeys should be greater than 0");
+    };
+    let (Some(keys), Some((end, options))) = (rest.get(..numkeys), rest.get(numkeys..).and_then(<[&[u8]]>::split_first)) else {
+        return resp::syntax_error(out);
+    };
+    let Some(end) = parse_end(end) else {
+        return resp::syntax_error(out);
+    };
+    let count = match options {
+        [] => 1,
+        [option, count] if option.eq_ignore_ascii_case(b"count") => {
+            match kv_common::parse_integer(count).and_then(|count| usize::try_from(count).ok()).filter(|count| *count > 0) {
+                Some(count) => count,
+                None => return resp::error(out, "ERR count should be greater than 0"),
+            }
+        }
+        _ => return resp::syntax_error(out),
+    };
+    for key in keys {
+        let list = match list_at(database, key) {
+            Ok(Some(list)) => list,
+            Ok(None) => continue,
+            Err(WrongType) => return resp::wrong_type(out),
+        };
+        let popped = pop_many(list, end, count);
+        resp::array_header(out, 2);
+        resp::bulk(out, key);
+        write_elements(out, &popped);
+        delete_if_empty(database, key);
+        return;
+    }
+    resp::null_array(out);
 }

@@ -15,6 +15,8 @@
 //! its reason, and [`CONFORMANCE_UNORDERED`] the commands whose reply order Redis leaves
 //! unspecified (see [`conformance_compare`]).
 
+pub mod hashes;
+pub mod lists;
 pub mod sets;
 pub mod sorted_sets;
 
