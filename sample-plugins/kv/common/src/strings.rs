@@ -193,3 +193,7 @@ pub fn append_to(value: &mut Vec<u8>, suffix: &[u8], out: &mut Vec<u8>) {
     value.extend_from_slice(suffix);
     resp::integer(out, i64::try_from(value.len()).unwrap_or(i64::MAX));
 }
+
+/// A long double as Redis writes it for INCRBYFLOAT and HINCRBYFLOAT (`%.17Lf`, without the
+/// trailing zeros): see [`crate::long_double::format_long_double`], which this is.
+pub use crate::long_double::format_long_double;

@@ -1,0 +1,429 @@
+//! The x87 80-bit `long double` that Redis's HINCRBYFLOAT (and INCRBYFLOAT) computes with, in
+//! software: parsed as glibc's `strtold` rounds, added with one rounding to 64 significant bits,
+//! and written as `printf("%.17Lf")` writes it, so that replies agree with Redis to the last digit
+//! (`1010.09999999999999998` for 1000 + 10.1, where a `f64` gives `1010.1`).
+
+use std::cmp::Ordering;
+
+/// The smallest binary exponent of a mantissa's lowest bit (that of the smallest subnormal).
+const LOWEST_EXPONENT: i64 = -16445;
+/// A value at or above `2^HIGHEST_MAGNITUDE_BITS` overflows to infinity.
+const HIGHEST_MAGNITUDE_BITS: i64 = 16384;
+/// The longest argument Redis reads as a long double (`MAX_LONG_DOUBLE_CHARS` - 1).
+const LONGEST_ARGUMENT: usize = 5 * 1024 - 1;
+/// The digits after the point that `%.17Lf` writes.
+const FRACTION_DIGITS: u32 = 17;
+
+/// A finite long double: `(-1)^negative × mantissa × 2^exponent`, the mantissa of at most 64 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LongDouble {
+    negative: bool,
+    mantissa: u64,
+    exponent: i64,
+}
+
+/// What an argument reads as: a finite value, or an infinity (`inf`, `-Infinity`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A finite value.
+    Finite(LongDouble),
+    /// Plus or minus infinity.
+    Infinite,
+}
+
+/// Reads `argument` as Redis's `string2ld` does: the whole of it as `strtold` reads it, without
+/// leading space, refusing NaN, overflow and underflow to zero; `None` when it is no float.
+/// Hexadecimal floats (`0x1p3`), which `strtold` also reads, are refused.
+#[must_use]
+pub fn parse_long_double(argument: &[u8]) -> Option<Parsed> {
+    if argument.is_empty() || argument.len() > LONGEST_ARGUMENT {
+        return None;
+    }
+    let (negative, unsigned) = match argument.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, argument),
+    };
+    if unsigned.eq_ignore_ascii_case(b"inf") || unsigned.eq_ignore_ascii_case(b"infinity") {
+        return Some(Parsed::Infinite);
+    }
+    let mantissa_end = unsigned.iter().position(|byte| *byte == b'e' || *byte == b'E').unwrap_or(unsigned.len());
+    let (mantissa_text, exponent_text) = unsigned.split_at(mantissa_end);
+    let (integer_digits, fraction_digits) = match mantissa_text.iter().position(|byte| *byte == b'.') {
+        Some(point) => (&mantissa_text[..point], &mantissa_text[point + 1..]),
+        None => (mantissa_text, &[][..]),
+    };
+    let all_digits = |text: &[u8]| text.iter().all(u8::is_ascii_digit);
+    if integer_digits.len() + fraction_digits.len() == 0 || !all_digits(integer_digits) || !all_digits(fraction_digits) {
+        return None;
+    }
+    let mut decimal_exponent: i64 = 0;
+    if let Some(exponent_text) = exponent_text.get(1..) {
+        let (exponent_negative, exponent_digits) = match exponent_text.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            Some((b'+', rest)) => (false, rest),
+            _ => (false, exponent_text),
+        };
+        if exponent_digits.is_empty() || !all_digits(exponent_digits) {
+            return None;
+        }
+        for digit in exponent_digits {
+            decimal_exponent = (decimal_exponent * 10 + i64::from(digit - b'0')).min(1_000_000);
+        }
+        if exponent_negative {
+            decimal_exponent = -decimal_exponent;
+        }
+    }
+    let fraction_length = i64::try_from(fraction_digits.len()).unwrap_or(i64::MAX);
+    decimal_exponent -= fraction_length;
+    let mut digits = BigNumber::default();
+    for digit in integer_digits.iter().chain(fraction_digits) {
+        digits.multiply_add(10, u32::from(digit - b'0'));
+    }
+    if digits.is_zero() {
+        return Some(Parsed::Finite(LongDouble { negative, mantissa: 0, exponent: 0 }));
+    }
+    let significant_digits = i64::try_from(digits.decimal_digit_bound()).unwrap_or(i64::MAX);
+    if decimal_exponent + significant_digits > 5000 {
+        return None;
+    }
+    if decimal_exponent + significant_digits < -5000 {
+        return None;
+    }
+    let rounded = if decimal_exponent >= 0 {
+        for _ in 0..decimal_exponent {
+            digits.multiply_add(10, 0);
+        }
+        round(negative, &digits, 0, false)
+    } else {
+        let mut divisor = BigNumber::from_u64(1);
+        for _ in 0..-decimal_exponent {
+            divisor.multiply_add(10, 0);
+        }
+        // Enough bits of quotient for 64 significant ones, a rounding bit, and a sticky one.
+        let shift = (66 + i64::from(divisor.bit_length()) - i64::from(digits.bit_length())).max(0);
+        digits.shift_left(u32::try_from(shift).unwrap_or(0));
+        let (quotient, inexact) = digits.divide(&divisor);
+        round(negative, &quotient, -shift, inexact)
+    };
+    match rounded {
+        Some(value) if value.mantissa == 0 => None,
+        Some(value) => Some(Parsed::Finite(value)),
+        None => None,
+    }
+}
+
+impl LongDouble {
+    /// The sum, rounded once to the nearest long double (ties to even), or `None` when it
+    /// overflows to infinity.
+    #[must_use]
+    pub fn add(self, other: LongDouble) -> Option<LongDouble> {
+        let lowest = self.exponent.min(other.exponent);
+        let aligned = |value: LongDouble| {
+            let mut number = BigNumber::from_u64(value.mantissa);
+            number.shift_left(u32::try_from(value.exponent - lowest).unwrap_or(0));
+            number
+        };
+        let (mut first, second) = (aligned(self), aligned(other));
+        if self.negative == other.negative {
+            first.add(&second);
+            return round(self.negative, &first, lowest, false);
+        }
+        match first.compare(&second) {
+            Ordering::Equal => Some(LongDouble::default()),
+            Ordering::Greater => {
+                first.subtract(&second);
+                round(self.negative, &first, lowest, false)
+            }
+            Ordering::Less => {
+                let mut difference = second;
+                difference.subtract(&first);
+                round(other.negative, &difference, lowest, false)
+            }
+        }
+    }
+}
+
+/// `value` as Redis writes a long double for people (`ld2string` with `LD_STR_HUMAN`): `%.17Lf`,
+/// then without the trailing zeros of the fraction nor a bare point, and `-0` as `0`: `0.1`,
+/// `3000`, `0.000015`, `1010.09999999999999998`.
+#[must_use]
+pub fn format_long_double(value: LongDouble) -> String {
+    let mut scaled = BigNumber::from_u64(value.mantissa);
+    for _ in 0..FRACTION_DIGITS {
+        scaled.multiply_add(10, 0);
+    }
+    let scaled = if value.exponent >= 0 {
+        scaled.shift_left(u32::try_from(value.exponent).unwrap_or(0));
+        scaled
+    } else {
+        let shift = u32::try_from(-value.exponent).unwrap_or(u32::MAX);
+        let (mut kept, half, sticky) = scaled.shift_right_rounding_bits(shift);
+        if half && (sticky || kept.is_odd()) {
+            kept.add(&BigNumber::from_u64(1));
+        }
+        kept
+    };
+    let mut digits = scaled.to_decimal();
+    let fraction_digits = FRACTION_DIGITS as usize;
+    if digits.len() <= fraction_digits {
+        digits = format!("{}{digits}", "0".repeat(fraction_digits + 1 - digits.len()));
+    }
+    let (integer_part, fraction) = digits.split_at(digits.len() - fraction_digits);
+    let fraction = fraction.trim_end_matches('0');
+    let text = if fraction.is_empty() { integer_part.to_owned() } else { format!("{integer_part}.{fraction}") };
+    if value.negative && text != "0" { format!("-{text}") } else { text }
+}
+
+/// `number × 2^exponent` rounded to 64 significant bits (ties to even; `inexact` says that bits
+/// below `number` were dropped already), subnormal below the lowest exponent; `None` on overflow.
+fn round(negative: bool, number: &BigNumber, exponent: i64, inexact: bool) -> Option<LongDouble> {
+    let bit_length = i64::from(number.bit_length());
+    let shift = (bit_length - 64).max(LOWEST_EXPONENT - exponent).max(0);
+    let (mut kept, half, sticky) = number.shift_right_rounding_bits(u32::try_from(shift).unwrap_or(u32::MAX));
+    if half && (sticky || inexact || kept.is_odd()) {
+        kept.add(&BigNumber::from_u64(1));
+    }
+    let mut exponent = exponent + shift;
+    if kept.bit_length() > 64 {
+        kept = kept.shift_right_rounding_bits(1).0;
+        exponent += 1;
+    }
+    let mantissa = kept.low_u64();
+    if mantissa != 0 && i64::from(kept.bit_length()) + exponent > HIGHEST_MAGNITUDE_BITS {
+        return None;
+    }
+    Some(LongDouble { negative, mantissa, exponent: if mantissa == 0 { 0 } else { exponent } })
+}
+
+/// A non-negative integer of any size: 32-bit words, the lowest first, without high zero words.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct BigNumber {
+    words: Vec<u32>,
+}
+
+impl BigNumber {
+    /// `value` as a big number.
+    fn from_u64(value: u64) -> BigNumber {
+        let mut number = BigNumber { words: vec![value as u32, (value >> 32) as u32] };
+        number.trim();
+        number
+    }
+
+    /// Drops the high zero words.
+    fn trim(&mut self) {
+        while self.words.last() == Some(&0) {
+            self.words.pop();
+        }
+    }
+
+    /// Whether the number is 0.
+    fn is_zero(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Whether the number is odd.
+    fn is_odd(&self) -> bool {
+        self.words.first().is_some_and(|word| word & 1 == 1)
+    }
+
+    /// The lowest 64 bits.
+    fn low_u64(&self) -> u64 {
+        let word = |index: usize| u64::from(self.words.get(index).copied().unwrap_or(0));
+        word(0) | (word(1) << 32)
+    }
+
+    /// How many bits the number takes (0 for 0).
+    fn bit_length(&self) -> u32 {
+        match self.words.last() {
+            Some(top) => u32::try_from(self.words.len() * 32).unwrap_or(u32::MAX) - top.leading_zeros(),
+            None => 0,
+        }
+    }
+
+    /// More than the number of decimal digits of the number.
+    fn decimal_digit_bound(&self) -> u32 {
+        self.bit_length() * 10 / 33 + 1
+    }
+
+    /// Bit `index`.
+    fn bit(&self, index: u32) -> bool {
+        self.words.get((index / 32) as usize).is_some_and(|word| (word >> (index % 32)) & 1 == 1)
+    }
+
+    /// `self × factor + addend`.
+    fn multiply_add(&mut self, factor: u32, addend: u32) {
+        let mut carry = u64::from(addend);
+        for word in &mut self.words {
+            let product = u64::from(*word) * u64::from(factor) + carry;
+            *word = product as u32;
+            carry = product >> 32;
+        }
+        if carry != 0 {
+            self.words.push(carry as u32);
+        }
+        self.trim();
+    }
+
+    /// `self + other`.
+    fn add(&mut self, other: &BigNumber) {
+        if self.words.len() < other.words.len() {
+            self.words.resize(other.words.len(), 0);
+        }
+        let mut carry = 0_u64;
+        for (index, word) in self.words.iter_mut().enumerate() {
+            let sum = u64::from(*word) + u64::from(other.words.get(index).copied().unwrap_or(0)) + carry;
+            *word = sum as u32;
+            carry = sum >> 32;
+        }
+        if carry != 0 {
+            self.words.push(carry as u32);
+        }
+    }
+
+    /// `self - other`, where `other` is not larger.
+    fn subtract(&mut self, other: &BigNumber) {
+        let mut borrow = 0_i64;
+        for (index, word) in self.words.iter_mut().enumerate() {
+            let mut difference = i64::from(*word) - i64::from(other.words.get(index).copied().unwrap_or(0)) - borrow;
+            borrow = i64::from(difference < 0);
+            if difference < 0 {
+                difference += 1 << 32;
+            }
+            *word = difference as u32;
+        }
+        self.trim();
+    }
+
+    /// Orders two numbers.
+    fn compare(&self, other: &BigNumber) -> Ordering {
+        self.words.len().cmp(&other.words.len()).then_with(|| self.words.iter().rev().cmp(other.words.iter().rev()))
+    }
+
+    /// `self × 2^bits`.
+    fn shift_left(&mut self, bits: u32) {
+        if self.is_zero() || bits == 0 {
+            return;
+        }
+        let (whole_words, bits) = ((bits / 32) as usize, bits % 32);
+        let mut shifted = vec![0_u32; whole_words];
+        let mut carry = 0_u32;
+        for word in &self.words {
+            shifted.push(if bits == 0 { *word } else { (word << bits) | carry });
+            carry = if bits == 0 { 0 } else { word >> (32 - bits) };
+        }
+        shifted.push(carry);
+        self.words = shifted;
+        self.trim();
+    }
+
+    /// `self / 2^bits` rounded down, the highest dropped bit, and whether any lower dropped bit
+    /// is set.
+    fn shift_right_rounding_bits(&self, bits: u32) -> (BigNumber, bool, bool) {
+        if bits == 0 {
+            return (self.clone(), false, false);
+        }
+        let half = self.bit(bits - 1);
+        let sticky = (0..bits - 1).any(|index| self.bit(index));
+        let (whole_words, bits) = ((bits / 32) as usize, bits % 32);
+        let remaining = self.words.get(whole_words..).unwrap_or_default();
+        let mut words = Vec::with_capacity(remaining.len());
+        for (index, word) in remaining.iter().enumerate() {
+            let high = remaining.get(index + 1).copied().unwrap_or(0);
+            words.push(if bits == 0 { *word } else { (word >> bits) | (high << (32 - bits)) });
+        }
+        let mut kept = BigNumber { words };
+        kept.trim();
+        (kept, half, sticky)
+    }
+
+    /// The quotient of `self / divisor` (which must not be 0), and whether a remainder is left.
+    fn divide(&self, divisor: &BigNumber) -> (BigNumber, bool) {
+        let mut quotient = BigNumber::default();
+        let mut remainder = BigNumber::default();
+        for index in (0..self.bit_length()).rev() {
+            remainder.shift_left(1);
+            if self.bit(index) {
+                remainder.add(&BigNumber::from_u64(1));
+            }
+            quotient.shift_left(1);
+            if remainder.compare(divisor) != Ordering::Less {
+                remainder.subtract(divisor);
+                quotient.add(&BigNumber::from_u64(1));
+            }
+        }
+        quotient.trim();
+        (quotient, !remainder.is_zero())
+    }
+
+    /// The number in decimal.
+    fn to_decimal(&self) -> String {
+        let mut words = self.words.clone();
+        let mut groups = Vec::new();
+        while !words.is_empty() {
+            let mut remainder = 0_u64;
+            for word in words.iter_mut().rev() {
+                let current = (remainder << 32) | u64::from(*word);
+                *word = (current / 1_000_000_000) as u32;
+                remainder = current % 1_000_000_000;
+            }
+            while words.last() == Some(&0) {
+                words.pop();
+            }
+            groups.push(remainder);
+        }
+        let mut text = groups.pop().map_or_else(|| "0".to_owned(), |top| top.to_string());
+        for group in groups.iter().rev() {
+            text.push_str(&format!("{group:09}"));
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LongDouble, Parsed, format_long_double, parse_long_double};
+
+    /// `first + second` as Redis's HINCRBYFLOAT replies.
+    fn sum(first: &str, second: &str) -> Option<String> {
+        let value = |text: &str| match parse_long_double(text.as_bytes()) {
+            Some(Parsed::Finite(value)) => value,
+            other => panic!("{text} reads as {other:?}"),
+        };
+        value(first).add(value(second)).map(format_long_double)
+    }
+
+    #[test]
+    fn sums_are_written_as_redis_writes_them() {
+        assert_eq!(sum("1.5", "0.1").as_deref(), Some("1.6"));
+        assert_eq!(sum("0", "3.0e3").as_deref(), Some("3000"));
+        assert_eq!(sum("0", "1.5e-5").as_deref(), Some("0.000015"));
+        assert_eq!(sum("10", "1000.1").as_deref(), Some("1010.09999999999999998"));
+        assert_eq!(sum("0.1", "0.2").as_deref(), Some("0.3"));
+        assert_eq!(sum("0", "12345678.9").as_deref(), Some("12345678.8999999999996362"));
+        assert_eq!(sum("0", "1e-30").as_deref(), Some("0"));
+        assert_eq!(sum("-1e-30", "0").as_deref(), Some("0"));
+        assert_eq!(sum("5", "-5").as_deref(), Some("0"));
+        assert_eq!(sum("-2.5", "1").as_deref(), Some("-1.5"));
+        assert_eq!(
+            sum("0", "1e300").as_deref(),
+            Some(
+                "1000000000000000000008997324079559193870523944273290747938260082321265646596180935755849152083750497190350372508614274835903592556184672983913096260520748646287327135641843653294084255107606016789726652932370030551382947620994540294772781889620606179267611627097410650567187386105690089424915104006144"
+            )
+        );
+        assert_eq!(sum("1e4932", "1e4932"), None);
+    }
+
+    #[test]
+    fn arguments_read_as_string2ld_reads_them() {
+        assert_eq!(parse_long_double(b"inf"), Some(Parsed::Infinite));
+        assert_eq!(parse_long_double(b"-Infinity"), Some(Parsed::Infinite));
+        for refused in ["", "nan", "x", " 1", "1 ", "1e", "1e5000", "1e-5000", ".", "-", "1.5.", "0x10", "--1"] {
+            assert_eq!(parse_long_double(refused.as_bytes()), None, "{refused}");
+        }
+        assert_eq!(parse_long_double(b"-0"), Some(Parsed::Finite(LongDouble { negative: true, mantissa: 0, exponent: 0 })));
+        assert!(matches!(parse_long_double(b".5"), Some(Parsed::Finite(_))));
+        assert!(matches!(parse_long_double(b"5."), Some(Parsed::Finite(_))));
+        assert!(matches!(parse_long_double(b"+1E+3"), Some(Parsed::Finite(_))));
+    }
+}
