@@ -48,3 +48,81 @@ pub(crate) fn random_below(bound: usize) -> usize {
     let bound = u64::try_from(bound).unwrap_or(u64::MAX);
     usize::try_from((u128::from(random) * u128::from(bound)) >> 64).unwrap_or(0)
 }
+
+/// What a `NAME key [count [OPTION]]` command of random picks (ZRANDMEMBER, HRANDFIELD) asks for.
+pub(crate) struct RandomRequest<'a> {
+    /// The key.
+    pub(crate) key: &'a [u8],
+    /// The count, when given.
+    pub(crate) count: Option<i64>,
+    /// Whether the option (WITHSCORES, WITHVALUES) was given.
+    pub(crate) with_option: bool,
+}
+
+/// Parses `NAME key [count [OPTION]]` as Redis 7.0 does for ZRANDMEMBER and HRANDFIELD: the count
+/// first (`-2^63` is out of range), then the option (anything else a syntax error), and with the
+/// option a count within ±2^62; `None`, with the error written, when something is wrong.
+pub(crate) fn parse_random_request<'a>(
+    arguments: &[&'a [u8]],
+    out: &mut Vec<u8>,
+    command: &[u8],
+    option: &[u8],
+) -> Option<RandomRequest<'a>> {
+    match *arguments {
+        [_, key] => Some(RandomRequest { key, count: None, with_option: false }),
+        [_, key, count, ref rest @ ..] => {
+            let Some(count) = kv_common::parse_integer(count) else {
+                resp::not_an_integer(out);
+                return None;
+            };
+            if count == i64::MIN {
+                resp::error(out, "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+                return None;
+            }
+            let with_option = match rest {
+                [] => false,
+                [given] if given.eq_ignore_ascii_case(option) => true,
+                _ => {
+                    resp::syntax_error(out);
+                    return None;
+                }
+            };
+            if with_option && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+                resp::error(out, "ERR value is out of range");
+                return None;
+            }
+            Some(RandomRequest { key, count: Some(count), with_option })
+        }
+        _ => {
+            resp::wrong_arity(out, command);
+            None
+        }
+    }
+}
+
+/// Picks `count` of `items` as ZRANDMEMBER and HRANDFIELD do: distinct ones for a positive count
+/// (all of them, in the order given, when there are no more), or drawn independently, so possibly
+/// repeated, for a negative one; `None`, with the error written, for a negative count beyond
+/// [`MOST_DRAWN_MEMBERS`].
+pub(crate) fn pick_random<T: Copy>(mut items: Vec<T>, count: i64, out: &mut Vec<u8>) -> Option<Vec<T>> {
+    match usize::try_from(count) {
+        Err(_) if count.unsigned_abs() > MOST_DRAWN_MEMBERS => {
+            too_many_drawn(out);
+            None
+        }
+        Err(_) => {
+            let wanted = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
+            Some((0..wanted).filter_map(|_| items.get(random_below(items.len())).copied()).collect())
+        }
+        Ok(wanted) if wanted >= items.len() => Some(items),
+        // Distinct: a partial Fisher-Yates shuffle picks the first `wanted`.
+        Ok(wanted) => {
+            for index in 0..wanted {
+                let other = index + random_below(items.len() - index);
+                items.swap(index, other);
+            }
+            items.truncate(wanted);
+            Some(items)
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use kv_interface::resp;
 
 use crate::database::{Database, Entry, Value};
-use crate::random::{MOST_DRAWN_MEMBERS, random_below, too_many_drawn};
+use crate::random::{parse_random_request, pick_random, random_below};
 use crate::sorted_set::{LexRange, Score, ScoreRange, SortedSet, parse_score};
 
 /// Redis's error for a score argument that is not a double.
@@ -980,63 +980,27 @@ pub(crate) fn zintercard(database: &mut Database, arguments: &[&[u8]], out: &mut
 /// `ZRANDMEMBER key [count [WITHSCORES]]`: a random member (null when the key is missing); with a
 /// count, that many distinct members (the whole set, in order, when it has no more), or with a
 /// negative count that many members drawn independently (so possibly repeated; at most
-/// [`MOST_DRAWN_MEMBERS`], where Redis has no limit), with their scores with WITHSCORES.
+/// [`crate::random::MOST_DRAWN_MEMBERS`], where Redis has no limit), with their scores with WITHSCORES.
 pub(crate) fn zrandmember(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    let (key, count, with_scores) = match *arguments {
-        [_, key] => (key, None, false),
-        [_, key, count, ref rest @ ..] => {
-            let Some(count) = kv_common::parse_integer(count) else {
-                return resp::not_an_integer(out);
-            };
-            if count == i64::MIN {
-                return resp::error(out, "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
-            }
-            let with_scores = match rest {
-                [] => false,
-                [option] if option.eq_ignore_ascii_case(b"withscores") => true,
-                _ => return resp::syntax_error(out),
-            };
-            if with_scores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-                return resp::error(out, "ERR value is out of range");
-            }
-            (key, Some(count), with_scores)
-        }
-        _ => return resp::wrong_arity(out, b"zrandmember"),
+    let Some(request) = parse_random_request(arguments, out, b"zrandmember", b"withscores") else {
+        return;
     };
-    let sorted_set = match read(database, key) {
+    let sorted_set = match read(database, request.key) {
         Ok(Some(sorted_set)) => sorted_set,
-        Ok(None) if count.is_some() => return resp::empty_array(out),
+        Ok(None) if request.count.is_some() => return resp::empty_array(out),
         Ok(None) => return resp::null(out),
         Err(WrongType) => return resp::wrong_type(out),
     };
     let members: Vec<(&[u8], f64)> = sorted_set.iter().map(|(member, score)| (member, score.value())).collect();
-    let Some(count) = count else {
+    let Some(count) = request.count else {
         return match members.get(random_below(members.len())) {
             Some((member, _)) => resp::bulk(out, member),
             None => resp::null(out),
         };
     };
-    let picked: Vec<(&[u8], f64)> = match usize::try_from(count) {
-        // Drawn independently, as many as asked (within reason: Redis would try to build a reply
-        // of any size, until memory runs out).
-        Err(_) if count.unsigned_abs() > MOST_DRAWN_MEMBERS => return too_many_drawn(out),
-        Err(_) => {
-            let wanted = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
-            (0..wanted).filter_map(|_| members.get(random_below(members.len())).copied()).collect()
-        }
-        Ok(wanted) if wanted >= members.len() => members,
-        // Distinct: a partial Fisher-Yates shuffle picks the first `wanted`.
-        Ok(wanted) => {
-            let mut members = members;
-            for index in 0..wanted {
-                let other = index + random_below(members.len() - index);
-                members.swap(index, other);
-            }
-            members.truncate(wanted);
-            members
-        }
-    };
-    reply_members(out, &picked, with_scores);
+    if let Some(picked) = pick_random(members, count, out) {
+        reply_members(out, &picked, request.with_option);
+    }
 }
 
 /// How many members a sorted set may have for Redis to keep it compact (`zset-max-listpack-entries`),
