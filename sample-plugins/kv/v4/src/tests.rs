@@ -1120,3 +1120,113 @@ fn one_set_encodes_to_the_same_bytes_whatever_order_it_was_made_in() {
     let backward = format!("SADD s {}", members.iter().rev().cloned().collect::<Vec<_>>().join(" "));
     assert_eq!(encode(&[&forward]), encode(&["SADD s x", &backward, "SREM s x"]));
 }
+
+#[test]
+fn list_commands_index_search_trim_and_move() {
+    check(
+        &[
+            "RPUSH l a b a c",
+            "LINDEX l -1",
+            "LINDEX l 4",
+            "LINDEX missing x",
+            "LSET l 1 B",
+            "LSET l 9 x",
+            "LSET missing 0 x",
+            "LINSERT l AFTER a x",
+            "LINSERT l BEFORE z x",
+            "LPOS l a RANK -1",
+            "LPOS l a COUNT 0",
+            "LPOS l a RANK 0",
+            "LREM l -1 a",
+            "LRANGE l 0 -1",
+            "LTRIM l 1 -1",
+            "LMOVE l l LEFT RIGHT",
+            "LRANGE l 0 -1",
+            "RPOPLPUSH l other",
+            "LTRIM l 5 10",
+            "EXISTS l",
+            "LPUSHX l a",
+            "LMPOP 2 l other RIGHT COUNT 5",
+            "EXISTS other",
+            "LMPOP 1 other LEFT",
+            "LMPOP 0 l LEFT",
+        ],
+        &[
+            &integer(4),
+            &bulk("c"),
+            NULL,
+            NULL,
+            conformance::OK,
+            &error("ERR index out of range"),
+            &error("ERR no such key"),
+            &integer(5),
+            &integer(-1),
+            &integer(3),
+            &bulks_of_integers(&[0, 3]),
+            &error(
+                "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+            ),
+            &integer(1),
+            &bulks(&["a", "x", "B", "c"]),
+            conformance::OK,
+            &bulk("x"),
+            &bulks(&["B", "c", "x"]),
+            &bulk("x"),
+            conformance::OK,
+            &integer(0),
+            &integer(0),
+            &array(&[&bulk("other"), &bulks(&["x"])]),
+            &integer(0),
+            conformance::NULL_ARRAY,
+            &error("ERR numkeys should be greater than 0"),
+        ],
+    );
+}
+
+/// An array of integers, as LPOS replies with a count.
+fn bulks_of_integers(values: &[i64]) -> String {
+    let items: Vec<String> = values.iter().map(|value| integer(*value)).collect();
+    array(&items.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn hash_commands_count_increment_and_pick() {
+    check(
+        &[
+            "HMSET h a 1 b 2",
+            "HMGET h a z",
+            "HKEYS h",
+            "HVALS h",
+            "HEXISTS h a",
+            "HSETNX h a 9",
+            "HSTRLEN h a",
+            "HINCRBY h a 9223372036854775806",
+            "HINCRBY h a 1",
+            "HINCRBYFLOAT h f 10",
+            "HINCRBYFLOAT h f 1000.1",
+            "HINCRBYFLOAT h f inf",
+            "HINCRBYFLOAT h b x",
+            "HRANDFIELD h 5 WITHVALUES",
+            "HRANDFIELD h -1048577",
+            "HRANDFIELD missing",
+        ],
+        &[
+            conformance::OK,
+            &array(&[&bulk("1"), NULL]),
+            &bulks(&["a", "b"]),
+            &bulks(&["1", "2"]),
+            &integer(1),
+            &integer(0),
+            &integer(1),
+            &integer(i64::MAX),
+            &error("ERR increment or decrement would overflow"),
+            &bulk("10"),
+            &bulk("1010.09999999999999998"),
+            &error("ERR value is NaN or Infinity"),
+            &error("ERR value is not a valid float"),
+            &bulks(&["a", "9223372036854775807", "b", "2", "f", "1010.09999999999999998"]),
+            &error("ERR kv draws at most 1048576 members at a time"),
+            NULL,
+        ],
+    );
+}
