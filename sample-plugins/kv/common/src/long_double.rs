@@ -83,7 +83,7 @@ pub fn parse_long_double(argument: &[u8]) -> Option<Parsed> {
     if digits.is_zero() {
         return Some(Parsed::Finite(LongDouble { negative, mantissa: 0, exponent: 0 }));
     }
-    let significant_digits = i64::try_from(digits.decimal_digit_bound()).unwrap_or(i64::MAX);
+    let significant_digits = i64::from(digits.decimal_digit_bound());
     if decimal_exponent + significant_digits > 5000 {
         return None;
     }
@@ -117,7 +117,7 @@ impl LongDouble {
     /// The sum, rounded once to the nearest long double (ties to even), or `None` when it
     /// overflows to infinity.
     #[must_use]
-    pub fn add(self, other: LongDouble) -> Option<LongDouble> {
+    pub fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
         let lowest = self.exponent.min(other.exponent);
         let aligned = |value: LongDouble| {
             let mut number = BigNumber::from_u64(value.mantissa);
@@ -390,7 +390,7 @@ mod tests {
             Some(Parsed::Finite(value)) => value,
             other => panic!("{text} reads as {other:?}"),
         };
-        value(first).add(value(second)).map(format_long_double)
+        value(first).checked_add(value(second)).map(format_long_double)
     }
 
     #[test]

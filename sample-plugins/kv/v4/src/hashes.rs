@@ -109,8 +109,21 @@ pub(crate) fn hgetall(database: &mut Database, arguments: &[&[u8]], out: &mut Ve
 /// The error of a key that holds another type than a hash.
 struct WrongType;
 
+/// A hash: fields and their values.
+type Hash = HashMap<Vec<u8>, Vec<u8>>;
+
+/// A field and its value.
+type FieldAndValue<'a> = (&'a [u8], &'a [u8]);
+
+/// Which half of each field and value HKEYS and HVALS list.
+#[derive(Clone, Copy)]
+enum Part {
+    Fields,
+    Values,
+}
+
 /// The hash at `key`: `None` when the key is missing, [`WrongType`] when it holds another type.
-fn hash_at<'a>(database: &'a mut Database, key: &[u8]) -> Result<Option<&'a mut HashMap<Vec<u8>, Vec<u8>>>, WrongType> {
+fn hash_at<'a>(database: &'a mut Database, key: &[u8]) -> Result<Option<&'a mut Hash>, WrongType> {
     match database.live(key).map(|entry| &mut entry.value) {
         Some(Value::Hash(hash)) => Ok(Some(hash)),
         Some(Value::String(_) | Value::List(_) | Value::Set(_) | Value::SortedSet(_)) => Err(WrongType),
@@ -119,7 +132,7 @@ fn hash_at<'a>(database: &'a mut Database, key: &[u8]) -> Result<Option<&'a mut 
 }
 
 /// The hash at `key`, created empty when missing (the caller then adds a field to it).
-fn hash_or_new<'a>(database: &'a mut Database, key: &[u8]) -> Result<&'a mut HashMap<Vec<u8>, Vec<u8>>, WrongType> {
+fn hash_or_new<'a>(database: &'a mut Database, key: &[u8]) -> Result<&'a mut Hash, WrongType> {
     if hash_at(database, key)?.is_none() {
         database.insert(key, Entry::persistent(Value::Hash(HashMap::new())));
     }
@@ -212,7 +225,7 @@ pub(crate) fn hincrbyfloat(database: &mut Database, arguments: &[&[u8]], out: &m
         Some(Some(Parsed::Infinite)) => return refuse_non_finite(database, key, out),
         Some(None) => return resp::error(out, "ERR hash value is not a float"),
     };
-    let Some(sum) = current.add(increment) else {
+    let Some(sum) = current.checked_add(increment) else {
         return refuse_non_finite(database, key, out);
     };
     let text = format_long_double(sum);
@@ -236,8 +249,8 @@ fn delete_if_empty(database: &mut Database, key: &[u8]) {
 
 /// The fields and values of the hash at `key`, sorted by field (empty when the key is missing),
 /// or [`WrongType`].
-fn sorted_pairs<'a>(database: &'a mut Database, key: &[u8]) -> Result<Vec<(&'a [u8], &'a [u8])>, WrongType> {
-    let mut pairs: Vec<(&[u8], &[u8])> = match hash_at(database, key)? {
+fn sorted_pairs<'a>(database: &'a mut Database, key: &[u8]) -> Result<Vec<FieldAndValue<'a>>, WrongType> {
+    let mut pairs: Vec<FieldAndValue<'_>> = match hash_at(database, key)? {
         Some(hash) => hash.iter().map(|(field, value)| (field.as_slice(), value.as_slice())).collect(),
         None => Vec::new(),
     };
@@ -247,22 +260,16 @@ fn sorted_pairs<'a>(database: &'a mut Database, key: &[u8]) -> Result<Vec<(&'a [
 
 /// `HKEYS key`: every field, sorted (Redis gives no order), empty when the key is missing.
 pub(crate) fn hkeys(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    list_pairs(database, arguments, out, b"hkeys", |(field, _)| field);
+    list_pairs(database, arguments, out, b"hkeys", Part::Fields);
 }
 
 /// `HVALS key`: every value, in the order of their sorted fields, empty when the key is missing.
 pub(crate) fn hvals(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    list_pairs(database, arguments, out, b"hvals", |(_, value)| value);
+    list_pairs(database, arguments, out, b"hvals", Part::Values);
 }
 
-/// Replies one part (`part`) of every field and value of the hash, for HKEYS and HVALS.
-fn list_pairs(
-    database: &mut Database,
-    arguments: &[&[u8]],
-    out: &mut Vec<u8>,
-    command: &[u8],
-    part: for<'a> fn((&'a [u8], &'a [u8])) -> &'a [u8],
-) {
+/// Replies the fields or the values (`part`) of the whole hash, for HKEYS and HVALS.
+fn list_pairs(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], part: Part) {
     let &[_, key] = arguments else {
         return resp::wrong_arity(out, command);
     };
@@ -270,8 +277,14 @@ fn list_pairs(
         return resp::wrong_type(out);
     };
     resp::array_header(out, pairs.len());
-    for pair in pairs {
-        resp::bulk(out, part(pair));
+    for (field, value) in pairs {
+        resp::bulk(
+            out,
+            match part {
+                Part::Fields => field,
+                Part::Values => value,
+            },
+        );
     }
 }
 
