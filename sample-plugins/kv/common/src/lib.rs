@@ -152,6 +152,20 @@ pub fn parse_cursor(argument: &[u8]) -> Option<u64> {
     Some(if negative { value.wrapping_neg() } else { value })
 }
 
+/// The positions `start` to `stop`, both included, of a sequence of `length` elements, clamped as
+/// Redis clamps the indexes of LRANGE, LTRIM and ZRANGE (negative ones count from the end, -1 being
+/// the last); `None` when they select nothing.
+#[must_use]
+pub fn clamp_index_range(start: i64, stop: i64, length: usize) -> Option<(usize, usize)> {
+    let length = i64::try_from(length).unwrap_or(i64::MAX);
+    let start = if start < 0 { start.saturating_add(length).max(0) } else { start };
+    let stop = if stop < 0 { stop.saturating_add(length) } else { stop.min(length - 1) };
+    if start > stop || start >= length {
+        return None;
+    }
+    Some((usize::try_from(start).ok()?, usize::try_from(stop).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,36 +37,46 @@ enum End {
 /// `LPUSH key element [element ...]`: pushes each element at the head, in order (so the last one
 /// ends up first), creating the list when missing; replies with the new length.
 pub(crate) fn lpush(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    push(database, arguments, out, b"lpush", End::Head);
+    push(database, arguments, out, b"lpush", End::Head, WhenMissing::Create);
 }
 
 /// `RPUSH key element [element ...]`: pushes each element at the tail, creating the list when
 /// missing; replies with the new length.
 pub(crate) fn rpush(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    push(database, arguments, out, b"rpush", End::Tail);
+    push(database, arguments, out, b"rpush", End::Tail, WhenMissing::Create);
 }
 
-/// Pushes the elements of a LPUSH or RPUSH at `end`.
-fn push(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], end: End) {
+/// Whether a push creates the list when the key is missing (LPUSH, RPUSH) or replies 0 (LPUSHX,
+/// RPUSHX).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WhenMissing {
+    Create,
+    Skip,
+}
+
+/// Pushes the elements of a LPUSH, RPUSH, LPUSHX or RPUSHX at `end`.
+fn push(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], end: End, when_missing: WhenMissing) {
     let &[_, key, ref elements @ ..] = arguments else {
         return resp::wrong_arity(out, command);
     };
     if elements.is_empty() {
         return resp::wrong_arity(out, command);
     }
-    let list = match database.live(key).map(|entry| &mut entry.value) {
-        Some(Value::List(list)) => list,
-        Some(Value::String(_) | Value::Hash(_) | Value::Set(_) | Value::SortedSet(_)) => return resp::wrong_type(out),
-        None => {
+    match list_at(database, key) {
+        Ok(Some(list)) => {
+            push_all(list, elements, end);
+            resp::count(out, list.len());
+        }
+        Ok(None) if when_missing == WhenMissing::Skip => resp::count(out, 0),
+        Ok(None) => {
             let mut list = VecDeque::with_capacity(elements.len());
             push_all(&mut list, elements, end);
             let length = list.len();
             database.insert(key, Entry::persistent(Value::List(list)));
-            return resp::count(out, length);
+            resp::count(out, length);
         }
-    };
-    push_all(list, elements, end);
-    resp::count(out, list.len());
+        Err(WrongType) => resp::wrong_type(out),
+    }
 }
 
 /// Pushes each of `elements` at `end` of `list`, in order.
@@ -161,7 +171,7 @@ pub(crate) fn lrange(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
         Some(Value::String(_) | Value::Hash(_) | Value::Set(_) | Value::SortedSet(_)) => return resp::wrong_type(out),
         None => return resp::empty_array(out),
     };
-    let Some((start, stop)) = clamp_range(start, stop, list.len()) else {
+    let Some((start, stop)) = kv_common::clamp_index_range(start, stop, list.len()) else {
         return resp::empty_array(out);
     };
     resp::array_header(out, stop - start + 1);
@@ -185,31 +195,13 @@ pub(crate) fn llen(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
 /// `LPUSHX key element [element ...]`: as LPUSH, on an existing list only; replies 0 when the key
 /// is missing.
 pub(crate) fn lpushx(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    push_to_existing(database, arguments, out, b"lpushx", End::Head);
+    push(database, arguments, out, b"lpushx", End::Head, WhenMissing::Skip);
 }
 
 /// `RPUSHX key element [element ...]`: as RPUSH, on an existing list only; replies 0 when the key
 /// is missing.
 pub(crate) fn rpushx(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
-    push_to_existing(database, arguments, out, b"rpushx", End::Tail);
-}
-
-/// Pushes the elements of a LPUSHX or RPUSHX at `end` of an existing list.
-fn push_to_existing(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], end: End) {
-    let &[_, key, ref elements @ ..] = arguments else {
-        return resp::wrong_arity(out, command);
-    };
-    if elements.is_empty() {
-        return resp::wrong_arity(out, command);
-    }
-    match list_at(database, key) {
-        Ok(Some(list)) => {
-            push_all(list, elements, end);
-            resp::count(out, list.len());
-        }
-        Ok(None) => resp::count(out, 0),
-        Err(WrongType) => resp::wrong_type(out),
-    }
+    push(database, arguments, out, b"rpushx", End::Tail, WhenMissing::Skip);
 }
 
 /// The position in a list of `length` elements that `index` names (negative indexes count from the
@@ -443,7 +435,7 @@ pub(crate) fn ltrim(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
         Ok(None) => return resp::ok(out),
         Err(WrongType) => return resp::wrong_type(out),
     };
-    match clamp_range(start, stop, list.len()) {
+    match kv_common::clamp_index_range(start, stop, list.len()) {
         Some((start, stop)) => {
             list.truncate(stop + 1);
             list.drain(..start);
@@ -452,18 +444,6 @@ pub(crate) fn ltrim(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
     }
     delete_if_empty(database, key);
     resp::ok(out);
-}
-
-/// The positions from `start` to `stop`, both included, of a list of `length` elements, clamped as
-/// LRANGE and LTRIM do (negative indexes count from the tail), or `None` when the range is empty.
-fn clamp_range(start: i64, stop: i64, length: usize) -> Option<(usize, usize)> {
-    let length = i64::try_from(length).unwrap_or(i64::MAX);
-    let start = if start < 0 { start.saturating_add(length).max(0) } else { start };
-    let stop = if stop < 0 { stop.saturating_add(length) } else { stop.min(length - 1) };
-    if start > stop || start >= length {
-        return None;
-    }
-    Some((usize::try_from(start).ok()?, usize::try_from(stop).ok()?))
 }
 
 /// Reads `LEFT` or `RIGHT`, in any case.

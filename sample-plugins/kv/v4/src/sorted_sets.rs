@@ -432,22 +432,10 @@ fn parse_range_request(
     Ok(RangeRequest { selection, reverse, limit, with_scores: with_scores || storing })
 }
 
-/// The indexes `start` to `stop` (negative ones from the end) of a sequence of `length`, clamped
-/// as Redis clamps them; `None` when they select nothing.
-fn clamp_ranks(start: i64, stop: i64, length: usize) -> Option<(usize, usize)> {
-    let length = i64::try_from(length).unwrap_or(i64::MAX);
-    let start = if start < 0 { start.saturating_add(length).max(0) } else { start };
-    let stop = if stop < 0 { stop.saturating_add(length) } else { stop.min(length - 1) };
-    if start > stop || start >= length {
-        return None;
-    }
-    Some((usize::try_from(start).ok()?, usize::try_from(stop).ok()?))
-}
-
 /// The members a range request selects, in its order, with their scores.
 fn select<'a>(sorted_set: &'a SortedSet, request: &'a RangeRequest) -> Vec<(&'a [u8], f64)> {
     let members: Vec<(&[u8], Score)> = match &request.selection {
-        Selection::Rank(start, stop) => match clamp_ranks(*start, *stop, sorted_set.len()) {
+        Selection::Rank(start, stop) => match kv_common::clamp_index_range(*start, *stop, sorted_set.len()) {
             None => Vec::new(),
             Some((start, stop)) if request.reverse => sorted_set.iter().rev().skip(start).take(stop - start + 1).collect(),
             Some((start, stop)) => sorted_set.iter().skip(start).take(stop - start + 1).collect(),
