@@ -31,9 +31,9 @@ pub enum Parsed {
     Infinite,
 }
 
-/// Reads `argument` as Redis's `string2ld` does: the whole of it as `strtold` reads it, without
-/// leading space, refusing NaN, overflow and underflow to zero; `None` when it is no float.
-/// Hexadecimal floats (`0x1p3`), which `strtold` also reads, are refused.
+/// Reads `argument` as Redis's `string2ld` does: the whole of it as `strtold` reads it (decimal,
+/// C's hexadecimal floats such as `0x1.8p1`, or an infinity), without leading space, refusing
+/// NaN, overflow and underflow to zero; `None` when it is no float.
 #[must_use]
 pub fn parse_long_double(argument: &[u8]) -> Option<Parsed> {
     if argument.is_empty() || argument.len() > LONGEST_ARGUMENT {
@@ -47,6 +47,9 @@ pub fn parse_long_double(argument: &[u8]) -> Option<Parsed> {
     if unsigned.eq_ignore_ascii_case(b"inf") || unsigned.eq_ignore_ascii_case(b"infinity") {
         return Some(Parsed::Infinite);
     }
+    if let Some(hexadecimal) = unsigned.strip_prefix(b"0x").or_else(|| unsigned.strip_prefix(b"0X")) {
+        return parse_hexadecimal(negative, hexadecimal);
+    }
     let mantissa_end = unsigned.iter().position(|byte| *byte == b'e' || *byte == b'E').unwrap_or(unsigned.len());
     let (mantissa_text, exponent_text) = unsigned.split_at(mantissa_end);
     let (integer_digits, fraction_digits) = match mantissa_text.iter().position(|byte| *byte == b'.') {
@@ -57,23 +60,10 @@ pub fn parse_long_double(argument: &[u8]) -> Option<Parsed> {
     if integer_digits.len() + fraction_digits.len() == 0 || !all_digits(integer_digits) || !all_digits(fraction_digits) {
         return None;
     }
-    let mut decimal_exponent: i64 = 0;
-    if let Some(exponent_text) = exponent_text.get(1..) {
-        let (exponent_negative, exponent_digits) = match exponent_text.split_first() {
-            Some((b'-', rest)) => (true, rest),
-            Some((b'+', rest)) => (false, rest),
-            _ => (false, exponent_text),
-        };
-        if exponent_digits.is_empty() || !all_digits(exponent_digits) {
-            return None;
-        }
-        for digit in exponent_digits {
-            decimal_exponent = (decimal_exponent * 10 + i64::from(digit - b'0')).min(1_000_000);
-        }
-        if exponent_negative {
-            decimal_exponent = -decimal_exponent;
-        }
-    }
+    let mut decimal_exponent = match exponent_text.get(1..) {
+        None => 0,
+        Some(exponent_text) => parse_exponent(exponent_text)?,
+    };
     let fraction_length = i64::try_from(fraction_digits.len()).unwrap_or(i64::MAX);
     decimal_exponent -= fraction_length;
     let mut digits = BigNumber::default();
@@ -111,6 +101,56 @@ pub fn parse_long_double(argument: &[u8]) -> Option<Parsed> {
         Some(value) => Some(Parsed::Finite(value)),
         None => None,
     }
+}
+
+/// Reads the digits of a hexadecimal float after its `0x` (`1.8p1`, `10`, `.8`): hexadecimal
+/// digits with an optional point, then an optional binary exponent `p` with decimal digits.
+fn parse_hexadecimal(negative: bool, text: &[u8]) -> Option<Parsed> {
+    let exponent_start = text.iter().position(|byte| *byte == b'p' || *byte == b'P').unwrap_or(text.len());
+    let (mantissa_text, exponent_text) = text.split_at(exponent_start);
+    let (integer_digits, fraction_digits) = match mantissa_text.iter().position(|byte| *byte == b'.') {
+        Some(point) => (&mantissa_text[..point], &mantissa_text[point + 1..]),
+        None => (mantissa_text, &[][..]),
+    };
+    let all_hexadecimal = |digits: &[u8]| digits.iter().all(u8::is_ascii_hexdigit);
+    if integer_digits.len() + fraction_digits.len() == 0 || !all_hexadecimal(integer_digits) || !all_hexadecimal(fraction_digits) {
+        return None;
+    }
+    let mut binary_exponent = match exponent_text.get(1..) {
+        None => 0,
+        Some(exponent_text) => parse_exponent(exponent_text)?,
+    };
+    binary_exponent -= 4 * i64::try_from(fraction_digits.len()).unwrap_or(i64::MAX / 8);
+    let mut digits = BigNumber::default();
+    for digit in integer_digits.iter().chain(fraction_digits) {
+        let value = char::from(*digit).to_digit(16).unwrap_or(0);
+        digits.multiply_add(16, value);
+    }
+    if digits.is_zero() {
+        return Some(Parsed::Finite(LongDouble { negative, mantissa: 0, exponent: 0 }));
+    }
+    if binary_exponent + i64::from(digits.bit_length()) > HIGHEST_MAGNITUDE_BITS {
+        return None;
+    }
+    match round(negative, &digits, binary_exponent, false) {
+        Some(value) if value.mantissa != 0 => Some(Parsed::Finite(value)),
+        _ => None,
+    }
+}
+
+/// Reads an exponent's digits after its letter: an optional sign, then decimal digits (at least
+/// one), saturated far beyond any long double's range.
+fn parse_exponent(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let magnitude = digits.iter().fold(0_i64, |value, digit| (value * 10 + i64::from(digit - b'0')).min(1_000_000));
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 impl LongDouble {
@@ -418,12 +458,44 @@ mod tests {
     fn arguments_read_as_string2ld_reads_them() {
         assert_eq!(parse_long_double(b"inf"), Some(Parsed::Infinite));
         assert_eq!(parse_long_double(b"-Infinity"), Some(Parsed::Infinite));
-        for refused in ["", "nan", "x", " 1", "1 ", "1e", "1e5000", "1e-5000", ".", "-", "1.5.", "0x10", "--1"] {
+        for refused in [
+            "",
+            "nan",
+            "x",
+            " 1",
+            "1 ",
+            "1e",
+            "1e5000",
+            "1e-5000",
+            ".",
+            "-",
+            "1.5.",
+            "--1",
+            "0x",
+            "0x1p",
+            "0xg",
+            "0x.p1",
+            "0x1p99999",
+            "0x1p-99999",
+        ] {
             assert_eq!(parse_long_double(refused.as_bytes()), None, "{refused}");
         }
         assert_eq!(parse_long_double(b"-0"), Some(Parsed::Finite(LongDouble { negative: true, mantissa: 0, exponent: 0 })));
         assert!(matches!(parse_long_double(b".5"), Some(Parsed::Finite(_))));
         assert!(matches!(parse_long_double(b"5."), Some(Parsed::Finite(_))));
         assert!(matches!(parse_long_double(b"+1E+3"), Some(Parsed::Finite(_))));
+        let written = |text: &str| match parse_long_double(text.as_bytes()) {
+            Some(Parsed::Finite(value)) => format_long_double(value),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(written("0x10"), "16");
+        assert_eq!(written("0X1p3"), "8");
+        assert_eq!(written("0x1.8p1"), "3");
+        assert_eq!(written("-0x.8"), "-0.5");
+        assert_eq!(written("0x1P-2"), "0.25");
+        assert_eq!(written("0x1.p1"), "2");
+        assert_eq!(written("0x1e2"), "482");
+        assert_eq!(written("+0x10"), "16");
+        assert_eq!(written("0xffffffffffffffffff"), "4722366482869645213696");
     }
 }
