@@ -50,20 +50,7 @@ pub fn parse_long_double(argument: &[u8]) -> Option<Parsed> {
     if let Some(hexadecimal) = unsigned.strip_prefix(b"0x").or_else(|| unsigned.strip_prefix(b"0X")) {
         return parse_hexadecimal(negative, hexadecimal);
     }
-    let mantissa_end = unsigned.iter().position(|byte| *byte == b'e' || *byte == b'E').unwrap_or(unsigned.len());
-    let (mantissa_text, exponent_text) = unsigned.split_at(mantissa_end);
-    let (integer_digits, fraction_digits) = match mantissa_text.iter().position(|byte| *byte == b'.') {
-        Some(point) => (&mantissa_text[..point], &mantissa_text[point + 1..]),
-        None => (mantissa_text, &[][..]),
-    };
-    let all_digits = |text: &[u8]| text.iter().all(u8::is_ascii_digit);
-    if integer_digits.len() + fraction_digits.len() == 0 || !all_digits(integer_digits) || !all_digits(fraction_digits) {
-        return None;
-    }
-    let mut decimal_exponent = match exponent_text.get(1..) {
-        None => 0,
-        Some(exponent_text) => parse_exponent(exponent_text)?,
-    };
+    let (integer_digits, fraction_digits, mut decimal_exponent) = split_number(unsigned, b'e', 10)?;
     let fraction_length = i64::try_from(fraction_digits.len()).unwrap_or(i64::MAX);
     decimal_exponent -= fraction_length;
     let mut digits = BigNumber::default();
@@ -106,20 +93,7 @@ pub fn parse_long_double(argument: &[u8]) -> Option<Parsed> {
 /// Reads the digits of a hexadecimal float after its `0x` (`1.8p1`, `10`, `.8`): hexadecimal
 /// digits with an optional point, then an optional binary exponent `p` with decimal digits.
 fn parse_hexadecimal(negative: bool, text: &[u8]) -> Option<Parsed> {
-    let exponent_start = text.iter().position(|byte| *byte == b'p' || *byte == b'P').unwrap_or(text.len());
-    let (mantissa_text, exponent_text) = text.split_at(exponent_start);
-    let (integer_digits, fraction_digits) = match mantissa_text.iter().position(|byte| *byte == b'.') {
-        Some(point) => (&mantissa_text[..point], &mantissa_text[point + 1..]),
-        None => (mantissa_text, &[][..]),
-    };
-    let all_hexadecimal = |digits: &[u8]| digits.iter().all(u8::is_ascii_hexdigit);
-    if integer_digits.len() + fraction_digits.len() == 0 || !all_hexadecimal(integer_digits) || !all_hexadecimal(fraction_digits) {
-        return None;
-    }
-    let mut binary_exponent = match exponent_text.get(1..) {
-        None => 0,
-        Some(exponent_text) => parse_exponent(exponent_text)?,
-    };
+    let (integer_digits, fraction_digits, mut binary_exponent) = split_number(text, b'p', 16)?;
     binary_exponent -= 4 * i64::try_from(fraction_digits.len()).unwrap_or(i64::MAX / 8);
     let mut digits = BigNumber::default();
     for digit in integer_digits.iter().chain(fraction_digits) {
@@ -136,6 +110,27 @@ fn parse_hexadecimal(negative: bool, text: &[u8]) -> Option<Parsed> {
         Some(value) if value.mantissa != 0 => Some(Parsed::Finite(value)),
         _ => None,
     }
+}
+
+/// Splits the digits of a number (`12.5e3` in base 10 with the exponent letter `e`, `1.8p1` in
+/// base 16 with `p`) into its integer digits, its fraction digits (at least one digit in all) and
+/// its exponent (0 when it has none); `None` when it is not of that form.
+fn split_number(text: &[u8], exponent_letter: u8, base: u32) -> Option<(&[u8], &[u8], i64)> {
+    let exponent_start = text.iter().position(|byte| byte.eq_ignore_ascii_case(&exponent_letter)).unwrap_or(text.len());
+    let (mantissa_text, exponent_text) = text.split_at(exponent_start);
+    let (integer_digits, fraction_digits) = match mantissa_text.iter().position(|byte| *byte == b'.') {
+        Some(point) => (mantissa_text.get(..point)?, mantissa_text.get(point + 1..)?),
+        None => (mantissa_text, &[][..]),
+    };
+    let all_digits = |digits: &[u8]| digits.iter().all(|digit| char::from(*digit).is_digit(base));
+    if integer_digits.len() + fraction_digits.len() == 0 || !all_digits(integer_digits) || !all_digits(fraction_digits) {
+        return None;
+    }
+    let exponent = match exponent_text.get(1..) {
+        None => 0,
+        Some(exponent_text) => parse_exponent(exponent_text)?,
+    };
+    Some((integer_digits, fraction_digits, exponent))
 }
 
 /// Reads an exponent's digits after its letter: an optional sign, then decimal digits (at least
