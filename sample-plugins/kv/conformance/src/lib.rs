@@ -301,6 +301,15 @@ pub const RANDOM_ARGUMENTS: &[&str] = &[
     "a b",
     "\r\n",
     "1700000000000",
+    "LEFT",
+    "RIGHT",
+    "BEFORE",
+    "RANK",
+    "MAXLEN",
+    "WITHVALUES",
+    "inf",
+    "1e4932",
+    "0x1p3",
 ];
 
 thread_local! {
