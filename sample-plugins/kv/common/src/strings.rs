@@ -74,17 +74,7 @@ pub fn parse_set_options<'a>(options: &[&'a [u8]]) -> Option<SetOptions<'a>> {
     let mut index = 0;
     while let Some(&option) = options.get(index) {
         let next = options.get(index + 1).copied();
-        let expiry_option = if option.eq_ignore_ascii_case(b"ex") {
-            Some(ExpiryOption::Seconds)
-        } else if option.eq_ignore_ascii_case(b"px") {
-            Some(ExpiryOption::Milliseconds)
-        } else if option.eq_ignore_ascii_case(b"exat") {
-            Some(ExpiryOption::UnixSeconds)
-        } else if option.eq_ignore_ascii_case(b"pxat") {
-            Some(ExpiryOption::UnixMilliseconds)
-        } else {
-            None
-        };
+        let expiry_option = expiry_option_named(option);
         if option.eq_ignore_ascii_case(b"nx") && parsed.condition != Some(SetCondition::IfExists) {
             parsed.condition = Some(SetCondition::IfMissing);
         } else if option.eq_ignore_ascii_case(b"xx") && parsed.condition != Some(SetCondition::IfMissing) {
@@ -109,10 +99,68 @@ pub fn parse_set_options<'a>(options: &[&'a [u8]]) -> Option<SetOptions<'a>> {
     Some(parsed)
 }
 
-/// Turns the argument of an expiry option into an absolute expiry in milliseconds since the Unix
-/// epoch, with Redis's errors (written to `out`, returning `None`): not an integer, or not
-/// positive, or overflowing.
+/// The expiry option `option` names (EX, PX, EXAT or PXAT, in any ASCII case), if any.
+#[must_use]
+pub fn expiry_option_named(option: &[u8]) -> Option<ExpiryOption> {
+    if option.eq_ignore_ascii_case(b"ex") {
+        Some(ExpiryOption::Seconds)
+    } else if option.eq_ignore_ascii_case(b"px") {
+        Some(ExpiryOption::Milliseconds)
+    } else if option.eq_ignore_ascii_case(b"exat") {
+        Some(ExpiryOption::UnixSeconds)
+    } else if option.eq_ignore_ascii_case(b"pxat") {
+        Some(ExpiryOption::UnixMilliseconds)
+    } else {
+        None
+    }
+}
+
+/// What a GETEX does with the key's time to live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetExExpiry<'a> {
+    /// Leave it (no option).
+    Unchanged,
+    /// Remove it (`PERSIST`).
+    Persist,
+    /// Set it from an option and its argument.
+    Set(ExpiryOption, &'a [u8]),
+}
+
+/// Parses the options of a GETEX as Redis 7 does: at most one kind of EX, PX, EXAT, PXAT and
+/// PERSIST (the same one may repeat; the last one counts). `None` means a syntax error.
+#[must_use]
+pub fn parse_getex_options<'a>(options: &[&'a [u8]]) -> Option<GetExExpiry<'a>> {
+    let mut parsed = GetExExpiry::Unchanged;
+    let mut index = 0;
+    while let Some(&option) = options.get(index) {
+        if option.eq_ignore_ascii_case(b"persist") && matches!(parsed, GetExExpiry::Unchanged | GetExExpiry::Persist) {
+            parsed = GetExExpiry::Persist;
+        } else if let (Some(expiry_option), Some(&argument)) = (expiry_option_named(option), options.get(index + 1)) {
+            match parsed {
+                GetExExpiry::Unchanged => {}
+                GetExExpiry::Set(previous, _) if previous == expiry_option => {}
+                GetExExpiry::Set(..) | GetExExpiry::Persist => return None,
+            }
+            parsed = GetExExpiry::Set(expiry_option, argument);
+            index += 1;
+        } else {
+            return None;
+        }
+        index += 1;
+    }
+    Some(parsed)
+}
+
+/// Turns the argument of SET's expiry option into an absolute expiry, as
+/// [`absolute_expiry_for`] does for the command `set`.
 pub fn absolute_expiry(option: ExpiryOption, argument: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Option<u64> {
+    absolute_expiry_for("set", option, argument, now_ms, out)
+}
+
+/// Turns the argument of an expiry option of `command` (SET, SETEX, PSETEX, GETEX, in lowercase)
+/// into an absolute expiry in milliseconds since the Unix epoch, with Redis's errors (written to
+/// `out`, returning `None`): not an integer, or not positive, or overflowing.
+pub fn absolute_expiry_for(command: &str, option: ExpiryOption, argument: &[u8], now_ms: u64, out: &mut Vec<u8>) -> Option<u64> {
     // `parse_integer` accepts only the canonical spelling, as Redis's `string2ll` does.
     let Some(amount) = parse_integer(argument) else {
         resp::not_an_integer(out);
@@ -134,7 +182,7 @@ pub fn absolute_expiry(option: ExpiryOption, argument: &[u8], now_ms: u64, out: 
     };
     let absolute = compute_absolute();
     if absolute.is_none() {
-        resp::error(out, "ERR invalid expire time in 'set' command");
+        resp::error(out, &format!("ERR invalid expire time in '{command}' command"));
     }
     absolute
 }
@@ -192,4 +240,95 @@ pub fn append_to(value: &mut Vec<u8>, suffix: &[u8], out: &mut Vec<u8>) {
     }
     value.extend_from_slice(suffix);
     resp::integer(out, i64::try_from(value.len()).unwrap_or(i64::MAX));
+}
+
+/// The bytes of `value` from `start` to `end` (both included, negative counting from the end), as
+/// GETRANGE and SUBSTR reply them in Redis 7.0: empty when both are negative and `start` is after
+/// `end`, when the range is empty, or when `value` is.
+#[must_use]
+pub fn byte_range(value: &[u8], start: i64, end: i64) -> &[u8] {
+    if start < 0 && end < 0 && start > end {
+        return &[];
+    }
+    let length = i64::try_from(value.len()).unwrap_or(i64::MAX);
+    let resolve = |index: i64| if index < 0 { length.saturating_add(index).max(0) } else { index };
+    let (start, end) = (resolve(start), resolve(end).min(length - 1));
+    if start > end || length == 0 {
+        return &[];
+    }
+    let (Ok(start), Ok(end)) = (usize::try_from(start), usize::try_from(end)) else {
+        return &[];
+    };
+    value.get(start..=end).unwrap_or_default()
+}
+
+/// Reads the offset of `SETRANGE key offset value`: Redis's errors (written to `out`, returning
+/// `None`) for an offset that is not an integer, or is negative.
+pub fn parse_offset(argument: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let Some(offset) = parse_integer(argument) else {
+        resp::not_an_integer(out);
+        return None;
+    };
+    let Ok(offset) = usize::try_from(offset) else {
+        resp::error(out, "ERR offset is out of range");
+        return None;
+    };
+    Some(offset)
+}
+
+/// Whether a string of `offset + length` bytes would exceed [`MAXIMUM_STRING_LENGTH`]; if so,
+/// writes Redis's error to `out`.
+pub fn refuses_length(offset: usize, length: usize, out: &mut Vec<u8>) -> bool {
+    let refused = offset.saturating_add(length) > MAXIMUM_STRING_LENGTH;
+    if refused {
+        resp::error(out, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
+    refused
+}
+
+/// Overwrites `value` with `replacement` from `offset` on, padding with zero bytes where `value`
+/// is shorter than `offset`, and replies with the new length (SETRANGE). The caller has checked
+/// the size with [`refuses_length`].
+pub fn overwrite_range(value: &mut Vec<u8>, offset: usize, replacement: &[u8], out: &mut Vec<u8>) {
+    let end = offset + replacement.len();
+    if value.len() < end {
+        value.resize(end, 0);
+    }
+    value[offset..end].copy_from_slice(replacement);
+    resp::count(out, value.len());
+}
+
+/// Parses a float as Redis's `string2ld` does for INCRBYFLOAT: the whole argument, no leading
+/// space, and not NaN. Infinities are accepted.
+#[must_use]
+pub fn parse_float(argument: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(argument).ok()?;
+    if text.is_empty() || text.starts_with(|character: char| character.is_ascii_whitespace()) {
+        return None;
+    }
+    let value: f64 = text.parse().ok()?;
+    (!value.is_nan()).then_some(value)
+}
+
+/// Adds `increment` to the float stored in `value` (INCRBYFLOAT), writing the result back, and
+/// replies with it as a bulk string in plain decimal notation; a value that is not a float, or a
+/// result that is infinite, leaves `value` as it was and replies the error.
+pub fn add_to_float(value: &mut Vec<u8>, increment: f64, out: &mut Vec<u8>) {
+    let Some(current) = parse_float(value) else {
+        return resp::error(out, "ERR value is not a valid float");
+    };
+    let sum = current + increment;
+    if !sum.is_finite() {
+        return resp::error(out, "ERR increment would produce NaN or Infinity");
+    }
+    *value = format_float(sum).into_bytes();
+    resp::bulk(out, value);
+}
+
+/// A float as INCRBYFLOAT writes it: plain decimal notation, no exponent, no trailing zeros (Rust's
+/// shortest representation that reads back the same `f64`; Redis prints a long double with 17
+/// decimals, which agrees wherever the long double's extra precision does not show).
+#[must_use]
+pub fn format_float(value: f64) -> String {
+    if value == 0.0 { "0".to_owned() } else { format!("{value}") }
 }

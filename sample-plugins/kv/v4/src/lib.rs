@@ -33,6 +33,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use ecdysis_plugin_api::keyed::{KeyedState, Migration};
 use ecdysis_plugin_api::{MapFrom, Plugin, PluginError, StateEncoder};
+use kv_common::strings::ExpiryOption;
 use kv_common::{compat, execute_batch, expiry, lazy};
 use kv_interface::schema::{EntryV3, EntryV4, KvStateV1, KvStateV2, KvStateV3, KvStateV4, StringEntryV1, StringEntryV2, ValueV4};
 use kv_interface::{Kv, resp};
@@ -103,6 +104,17 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
         b"mset" => strings::mset(database, arguments, out),
         b"append" => strings::append(database, arguments, out),
         b"strlen" => strings::strlen(database, arguments, out),
+        b"setex" => strings::set_with_expiry(database, arguments, out, "setex", ExpiryOption::Seconds),
+        b"psetex" => strings::set_with_expiry(database, arguments, out, "psetex", ExpiryOption::Milliseconds),
+        b"setnx" => strings::setnx(database, arguments, out),
+        b"getset" => strings::getset(database, arguments, out),
+        b"getex" => strings::getex(database, arguments, out),
+        b"getdel" => strings::getdel(database, arguments, out),
+        b"incrbyfloat" => strings::incrbyfloat(database, arguments, out),
+        b"msetnx" => strings::msetnx(database, arguments, out),
+        b"setrange" => strings::setrange(database, arguments, out),
+        b"getrange" => strings::getrange(database, arguments, out, b"getrange"),
+        b"substr" => strings::getrange(database, arguments, out, b"substr"),
         b"expire" => expiry::set_expiry(database, arguments, out, &expiry::EXPIRE),
         b"pexpire" => expiry::set_expiry(database, arguments, out, &expiry::PEXPIRE),
         b"expireat" => expiry::set_expiry(database, arguments, out, &expiry::EXPIREAT),
