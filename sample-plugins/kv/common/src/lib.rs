@@ -25,6 +25,7 @@ pub mod database;
 pub mod expiry;
 pub mod keyspace;
 pub mod lazy;
+pub mod scan;
 pub mod strings;
 
 use kv_interface::{decode_batch, resp};

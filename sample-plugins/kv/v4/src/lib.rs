@@ -6,8 +6,8 @@
 //! them under one lock, so every command is atomic, as in single-threaded Redis. The modules split
 //! the commands by family: [`strings`] (GET, SET with its expiry options, INCR, ...), [`lists`]
 //! (LPUSH, LPOP, LRANGE, ...), [`hashes`] (HSET, HGET, HGETALL, ...), [`sets`] (SADD, SMEMBERS,
-//! SINTER, ...), [`sorted_sets`] (ZADD, ZRANGE, ZPOPMIN, ...), [`keyspace`] (TYPE, and
-//! DEL, EXISTS, KEYS, ... from `kv_common`) and [`server`] (INFO). [`database`] defines the values
+//! SINTER, ...), [`sorted_sets`] (ZADD, ZRANGE, ZPOPMIN, ...), [`keyspace`] (TYPE, RENAME, COPY,
+//! SCAN, OBJECT ENCODING, ..., and DEL, EXISTS, KEYS, ... from `kv_common`) and [`server`] (INFO). [`database`] defines the values
 //! (string, list, hash, set or [`sorted_set::SortedSet`]) held in `kv_common`'s expiring database, which decides what has expired.
 //! What does not depend on the value type comes from `kv_common`: the expiry commands (EXPIRE,
 //! TTL, PERSIST, ...) in `kv_common::expiry`, and the protocol-compatibility commands every
@@ -192,6 +192,14 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
         b"keys" => keyspace::keys(database, arguments, out),
         b"dbsize" => keyspace::dbsize(database, arguments, out),
         b"flushall" | b"flushdb" => keyspace::flush(database, arguments, out),
+        b"rename" => keyspace::rename(database, arguments, out, false),
+        b"renamenx" => keyspace::rename(database, arguments, out, true),
+        b"copy" => keyspace::copy(database, arguments, out),
+        b"touch" => keyspace::touch(database, arguments, out),
+        b"randomkey" => keyspace::randomkey(database, arguments, out),
+        b"scan" => keyspace::scan(database, arguments, out),
+        b"object" => keyspace::object(database, arguments, out),
+        b"hscan" => hashes::hscan(database, arguments, out),
         _ => resp::unknown_command(out, arguments),
     }
 }
