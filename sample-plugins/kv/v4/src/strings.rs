@@ -257,6 +257,10 @@ pub(crate) fn incrbyfloat(database: &mut Database, arguments: &[&[u8]], out: &mu
     let &[_, key, increment] = arguments else {
         return resp::wrong_arity(out, b"incrbyfloat");
     };
+    // As in Redis, the type is checked before the increment is read.
+    if live_string(database, key, out).is_err() {
+        return;
+    }
     let Some(increment) = strings::parse_float(increment) else {
         return resp::error(out, "ERR value is not a valid float");
     };

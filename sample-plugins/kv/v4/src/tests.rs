@@ -1120,3 +1120,219 @@ fn one_set_encodes_to_the_same_bytes_whatever_order_it_was_made_in() {
     let backward = format!("SADD s {}", members.iter().rev().cloned().collect::<Vec<_>>().join(" "));
     assert_eq!(encode(&[&forward]), encode(&["SADD s x", &backward, "SREM s x"]));
 }
+
+#[test]
+fn string_writes_with_conditions_and_times_to_live() {
+    check(
+        &[
+            "SETEX k 100 v",
+            "TTL k",
+            "SETEX k 0 v",
+            "PSETEX k x v",
+            "SETNX k w",
+            "SETNX n w",
+            "MSETNX a 1 n 2",
+            "MSETNX a 1 b 2",
+            "MSETNX a",
+            "GETSET k x",
+            "TTL k",
+            "GETDEL k",
+            "GETDEL k",
+            "LPUSH l a",
+            "GETSET l v",
+            "GETDEL l",
+        ],
+        &[
+            "+OK\r\n",
+            &integer(100),
+            &error("ERR invalid expire time in 'setex' command"),
+            NOT_AN_INTEGER,
+            &integer(0),
+            &integer(1),
+            &integer(0),
+            &integer(1),
+            &arity("msetnx"),
+            &bulk("v"),
+            &integer(-1),
+            &bulk("x"),
+            NULL,
+            &integer(1),
+            WRONG_TYPE,
+            WRONG_TYPE,
+        ],
+    );
+}
+
+#[test]
+fn getex_sets_and_removes_the_time_to_live() {
+    check(
+        &[
+            "GETEX k EX 0",
+            "SET k v",
+            "GETEX k EX 100",
+            "TTL k",
+            "GETEX k PERSIST",
+            "TTL k",
+            "GETEX k EX 10 PERSIST",
+            "GETEX k EX -1",
+            "GETEX k PXAT 1",
+            "EXISTS k",
+        ],
+        &[
+            NULL,
+            "+OK\r\n",
+            &bulk("v"),
+            &integer(100),
+            &bulk("v"),
+            &integer(-1),
+            SYNTAX_ERROR,
+            &error("ERR invalid expire time in 'getex' command"),
+            &bulk("v"),
+            &integer(0),
+        ],
+    );
+}
+
+#[test]
+fn ranges_of_strings() {
+    check(
+        &[
+            "SETRANGE k 2 ab",
+            "GET k",
+            "SETRANGE k -1 a",
+            "SETRANGE k 536870912 a",
+            "SETRANGE missing 3 ",
+            "GETRANGE k 0 -1",
+            "GETRANGE k -2 -1",
+            "GETRANGE k -1 -2",
+            "SUBSTR k 2 100",
+            "GETRANGE missing 0 -1",
+            "GETRANGE k x 1",
+        ],
+        &[
+            &integer(4),
+            &bulk("\0\0ab"),
+            &error("ERR offset is out of range"),
+            &error("ERR string exceeds maximum allowed size (proto-max-bulk-len)"),
+            &integer(0),
+            &bulk("\0\0ab"),
+            &bulk("ab"),
+            &bulk(""),
+            &bulk("ab"),
+            &bulk(""),
+            NOT_AN_INTEGER,
+        ],
+    );
+}
+
+#[test]
+fn incrbyfloat_adds_floats() {
+    check(
+        &[
+            "INCRBYFLOAT k 0.1",
+            "INCRBYFLOAT k 2.9",
+            "SET f 3.0e3",
+            "INCRBYFLOAT f 1.5e-5",
+            "INCRBYFLOAT f inf",
+            "INCRBYFLOAT f nan",
+            "SET s x",
+            "INCRBYFLOAT s 1",
+        ],
+        &[
+            &bulk("0.1"),
+            &bulk("3"),
+            "+OK\r\n",
+            &bulk("3000.000015"),
+            &error("ERR increment would produce NaN or Infinity"),
+            &error("ERR value is not a valid float"),
+            "+OK\r\n",
+            &error("ERR value is not a valid float"),
+        ],
+    );
+}
+
+#[test]
+fn renames_and_copies_keep_the_time_to_live() {
+    check(
+        &[
+            "SADD s a",
+            "EXPIRE s 100",
+            "RENAME s t",
+            "TTL t",
+            "RENAME s t",
+            "SET u 1",
+            "RENAMENX t u",
+            "RENAMENX t v",
+            "COPY v w",
+            "TTL w",
+            "COPY v w",
+            "COPY v w REPLACE",
+            "COPY v v",
+            "COPY v x DB 1",
+            "COPY v x DB x",
+            "COPY v x FOO",
+            "TYPE x",
+            "TOUCH v w missing",
+        ],
+        &[
+            &integer(1),
+            &integer(1),
+            "+OK\r\n",
+            &integer(100),
+            &error("ERR no such key"),
+            "+OK\r\n",
+            &integer(0),
+            &integer(1),
+            &integer(1),
+            &integer(100),
+            &integer(0),
+            &integer(1),
+            &error("ERR source and destination objects are the same"),
+            &error("ERR DB index is out of range"),
+            NOT_AN_INTEGER,
+            SYNTAX_ERROR,
+            "+none\r\n",
+            &integer(2),
+        ],
+    );
+}
+
+#[test]
+fn scans_and_encodings_of_the_keyspace() {
+    check(
+        &[
+            "RANDOMKEY",
+            "SET n 12",
+            "RANDOMKEY",
+            "SCAN 0",
+            "SCAN 0 TYPE hash",
+            "SCAN 0 COUNT 0",
+            "HSET h f v",
+            "HSCAN h 0 MATCH f",
+            "HSCAN n 0",
+            "HSCAN h 0 TYPE hash",
+            "OBJECT ENCODING n",
+            "OBJECT ENCODING h",
+            "OBJECT ENCODING missing",
+            "OBJECT FREQ n",
+            "OBJECT ENCODING",
+        ],
+        &[
+            NULL,
+            "+OK\r\n",
+            &bulk("n"),
+            &scan_page("0", &["n"]),
+            &scan_page("0", &[]),
+            SYNTAX_ERROR,
+            &integer(1),
+            &scan_page("0", &["f", "v"]),
+            WRONG_TYPE,
+            SYNTAX_ERROR,
+            &bulk("int"),
+            &bulk("listpack"),
+            NULL,
+            &error("ERR unknown subcommand 'FREQ'. Try OBJECT HELP."),
+            &arity("object|encoding"),
+        ],
+    );
+}

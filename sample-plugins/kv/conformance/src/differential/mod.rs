@@ -15,8 +15,10 @@
 //! its reason, and [`CONFORMANCE_UNORDERED`] the commands whose reply order Redis leaves
 //! unspecified (see [`conformance_compare`]).
 
+pub mod keys;
 pub mod sets;
 pub mod sorted_sets;
+pub mod strings;
 
 /// How the replies of kv-server and redis-server to one command are compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
