@@ -58,8 +58,10 @@ pub(crate) fn copy(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
         } else if option.eq_ignore_ascii_case(b"db")
             && let Some(index) = options.next()
         {
-            match kv_common::parse_integer(index).and_then(|index| i32::try_from(index).ok()) {
-                Some(index) => database_index = index,
+            // As Redis's `getIntFromObjectOrReply`: an integer, then one that fits in 32 bits.
+            match kv_common::parse_integer(index).map(i32::try_from) {
+                Some(Ok(index)) => database_index = index,
+                Some(Err(_)) => return resp::error(out, "ERR value is out of range, value must between -2147483648 and 2147483647"),
                 None => return resp::not_an_integer(out),
             }
         } else {
