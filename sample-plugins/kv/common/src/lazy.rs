@@ -40,7 +40,9 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
             KeysTouched::Listed(rest.first().copied().into_iter().collect())
         }
         b"object" => KeysTouched::Listed(rest.get(1).copied().into_iter().collect()),
-        b"smove" | b"zrangestore" | b"rename" | b"renamenx" | b"copy" => KeysTouched::Listed(rest.iter().take(2).copied().collect()),
+        b"smove" | b"zrangestore" | b"rename" | b"renamenx" | b"copy" | b"lcs" => {
+            KeysTouched::Listed(rest.iter().take(2).copied().collect())
+        }
         b"sintercard" | b"zunion" | b"zinter" | b"zdiff" | b"zintercard" => KeysTouched::Listed(counted_keys(rest, 0)),
         b"zunionstore" | b"zinterstore" | b"zdiffstore" => {
             KeysTouched::Listed(rest.first().copied().into_iter().chain(counted_keys(rest, 1)).collect())
@@ -183,6 +185,7 @@ mod tests {
         check(&["zscan", "z", "0", "MATCH", "*"], Some(&["z"]));
         check(&["zadd"], Some(&[]));
         check(&["RENAME", "a", "b"], Some(&["a", "b"]));
+        check(&["LCS", "a", "b", "IDX"], Some(&["a", "b"]));
         check(&["renamenx", "a", "b"], Some(&["a", "b"]));
         check(&["COPY", "source", "destination", "REPLACE"], Some(&["source", "destination"]));
         check(&["msetnx", "a", "1", "b", "2"], Some(&["a", "b"]));

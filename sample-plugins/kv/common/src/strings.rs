@@ -332,3 +332,134 @@ pub fn add_to_float(value: &mut Vec<u8>, increment: f64, out: &mut Vec<u8>) {
 pub fn format_float(value: f64) -> String {
     if value == 0.0 { "0".to_owned() } else { format!("{value}") }
 }
+
+/// The options of `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LcsOptions {
+    /// LEN: reply with the length only.
+    pub length_only: bool,
+    /// IDX: reply with the matching ranges.
+    pub ranges: bool,
+    /// MINMATCHLEN: the shortest range IDX lists (0 lists all).
+    pub minimum_match_length: u64,
+    /// WITHMATCHLEN: each range comes with its length.
+    pub with_match_length: bool,
+}
+
+/// Parses LCS's options as Redis 7.0 does (a negative MINMATCHLEN counts as 0; LEN with IDX is an
+/// error). On an error, writes it to `out` and returns `None`.
+pub fn parse_lcs_options(options: &[&[u8]], out: &mut Vec<u8>) -> Option<LcsOptions> {
+    let mut parsed = LcsOptions::default();
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        if option.eq_ignore_ascii_case(b"idx") {
+            parsed.ranges = true;
+        } else if option.eq_ignore_ascii_case(b"len") {
+            parsed.length_only = true;
+        } else if option.eq_ignore_ascii_case(b"withmatchlen") {
+            parsed.with_match_length = true;
+        } else if option.eq_ignore_ascii_case(b"minmatchlen")
+            && let Some(length) = options.next()
+        {
+            let Some(length) = parse_integer(length) else {
+                resp::not_an_integer(out);
+                return None;
+            };
+            parsed.minimum_match_length = u64::try_from(length).unwrap_or(0);
+        } else {
+            resp::syntax_error(out);
+            return None;
+        }
+    }
+    if parsed.ranges && parsed.length_only {
+        resp::error(out, "ERR If you want both the length and indexes, please just use IDX.");
+        return None;
+    }
+    Some(parsed)
+}
+
+/// Replies to LCS on the strings `first` and `second` (a missing key is the empty string) as Redis
+/// 7.0 does: the longest common subsequence, its length (LEN), or its matching ranges walked from
+/// the end (IDX), with the table Redis builds and its limit on the table's size.
+pub fn longest_common_subsequence(first: &[u8], second: &[u8], options: LcsOptions, out: &mut Vec<u8>) {
+    let (first_length, second_length) = (first.len(), second.len());
+    let width = second_length + 1;
+    let cells = (first_length + 1).checked_mul(width);
+    if cells.is_none_or(|cells| cells.saturating_mul(4) > MAXIMUM_STRING_LENGTH) {
+        return resp::error(out, "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    }
+    // `table[i * width + j]` is the length of the LCS of `first[..i]` and `second[..j]`.
+    let mut table = vec![0_u32; cells.unwrap_or_default()];
+    for i in 1..=first_length {
+        for j in 1..=second_length {
+            table[i * width + j] = if first[i - 1] == second[j - 1] {
+                table[(i - 1) * width + j - 1] + 1
+            } else {
+                table[(i - 1) * width + j].max(table[i * width + j - 1])
+            };
+        }
+    }
+    let length = table[first_length * width + second_length];
+    if options.length_only && !options.ranges {
+        return resp::integer(out, i64::from(length));
+    }
+    let mut subsequence = vec![0_u8; length as usize];
+    let mut ranges = Vec::new();
+    let mut range_count = 0;
+    // No range is open while `first_start == first_length`, as in Redis.
+    let (mut first_start, mut first_end, mut second_start, mut second_end) = (first_length, 0, 0, 0);
+    let (mut i, mut j, mut remaining) = (first_length, second_length, length as usize);
+    while i > 0 && j > 0 {
+        let mut emit_range = false;
+        if first[i - 1] == second[j - 1] {
+            subsequence[remaining - 1] = first[i - 1];
+            if first_start == first_length {
+                (first_start, first_end, second_start, second_end) = (i - 1, i - 1, j - 1, j - 1);
+            } else if first_start == i && second_start == j {
+                first_start -= 1;
+                second_start -= 1;
+            } else {
+                emit_range = true;
+            }
+            if first_start == 0 || second_start == 0 {
+                emit_range = true;
+            }
+            remaining -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if table[(i - 1) * width + j] > table[i * width + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit_range |= first_start != first_length;
+        }
+        if emit_range {
+            let match_length = first_end - first_start + 1;
+            if options.minimum_match_length == 0 || match_length as u64 >= options.minimum_match_length {
+                resp::array_header(&mut ranges, if options.with_match_length { 3 } else { 2 });
+                for (start, end) in [(first_start, first_end), (second_start, second_end)] {
+                    resp::array_header(&mut ranges, 2);
+                    resp::count(&mut ranges, start);
+                    resp::count(&mut ranges, end);
+                }
+                if options.with_match_length {
+                    resp::count(&mut ranges, match_length);
+                }
+                range_count += 1;
+            }
+            first_start = first_length;
+        }
+    }
+    if options.ranges {
+        resp::array_header(out, 4);
+        resp::bulk(out, b"matches");
+        resp::array_header(out, range_count);
+        out.extend_from_slice(&ranges);
+        resp::bulk(out, b"len");
+        resp::integer(out, i64::from(length));
+    } else {
+        resp::bulk(out, &subsequence);
+    }
+}

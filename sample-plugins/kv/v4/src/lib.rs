@@ -115,6 +115,7 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
         b"setrange" => strings::setrange(database, arguments, out),
         b"getrange" => strings::getrange(database, arguments, out, b"getrange"),
         b"substr" => strings::getrange(database, arguments, out, b"substr"),
+        b"lcs" => strings::lcs(database, arguments, out),
         b"expire" => expiry::set_expiry(database, arguments, out, &expiry::EXPIRE),
         b"pexpire" => expiry::set_expiry(database, arguments, out, &expiry::PEXPIRE),
         b"expireat" => expiry::set_expiry(database, arguments, out, &expiry::EXPIREAT),

@@ -340,3 +340,24 @@ pub(crate) fn getrange(database: &mut Database, arguments: &[&[u8]], out: &mut V
         Err(()) => {}
     }
 }
+
+/// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`: the longest common subsequence of
+/// two strings, as `kv_common::strings::longest_common_subsequence` replies it; a missing key is the
+/// empty string, and a key of another type is Redis's error (checked before the options).
+pub(crate) fn lcs(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, first_key, second_key, ref options @ ..] = arguments else {
+        return resp::wrong_arity(out, b"lcs");
+    };
+    let mut string_at = |key: &[u8]| match database.live(key).map(|entry| &entry.value) {
+        Some(Value::String(value)) => Some(value.clone()),
+        Some(Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::SortedSet(_)) => None,
+        None => Some(Vec::new()),
+    };
+    let (Some(first), Some(second)) = (string_at(first_key), string_at(second_key)) else {
+        return resp::error(out, "ERR The specified keys must contain string values");
+    };
+    let Some(options) = strings::parse_lcs_options(options, out) else {
+        return;
+    };
+    strings::longest_common_subsequence(&first, &second, options, out);
+}

@@ -1336,3 +1336,27 @@ fn scans_and_encodings_of_the_keyspace() {
         ],
     );
 }
+
+#[test]
+fn lcs_finds_the_longest_common_subsequence() {
+    check(
+        &[
+            "MSET a ohmytext b mynewtext",
+            "LCS a b",
+            "LCS a b LEN",
+            "LCS a b IDX MINMATCHLEN 4 WITHMATCHLEN",
+            "LCS a b IDX LEN",
+            "LPUSH l x",
+            "LCS a l",
+        ],
+        &[
+            "+OK\r\n",
+            &bulk("mytext"),
+            &integer(6),
+            "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n",
+            &error("ERR If you want both the length and indexes, please just use IDX."),
+            &integer(1),
+            &error("ERR The specified keys must contain string values"),
+        ],
+    );
+}

@@ -1,5 +1,5 @@
 //! The differential table of the string commands kv v4 added to GET, SET and their kin: SETEX,
-//! PSETEX, SETNX, GETSET, GETEX, GETDEL, SETRANGE, GETRANGE, SUBSTR, INCRBYFLOAT and MSETNX, with
+//! PSETEX, SETNX, GETSET, GETEX, GETDEL, SETRANGE, GETRANGE, SUBSTR, INCRBYFLOAT, MSETNX and LCS, with
 //! their options, their errors and the edge cases of missing keys, other types, times to live and
 //! size limits.
 
@@ -236,5 +236,41 @@ pub fn strings() -> Vec<Script> {
                 "SET p 3000",
             ])
             .differs("INCRBYFLOAT p 1.5e-5", LONG_DOUBLE),
+        script("LCS: the subsequence, its length and its ranges").exact(&[
+            "MSET key1 ohmytext key2 mynewtext",
+            "LCS key1 key2",
+            "LCS key1 key2 LEN",
+            "LCS key1 key2 IDX",
+            "LCS key1 key2 IDX MINMATCHLEN 4",
+            "LCS key1 key2 IDX MINMATCHLEN 4 WITHMATCHLEN",
+            "LCS key1 key2 idx withmatchlen minmatchlen -3",
+            "LCS key1 key2 IDX MINMATCHLEN 100",
+            "LCS key2 key1 IDX WITHMATCHLEN",
+            "LCS key1 key1 IDX WITHMATCHLEN",
+            "LCS key1 key2 WITHMATCHLEN",
+            "LCS key1 key2 MINMATCHLEN 2",
+            "LCS key1 key2 LEN WITHMATCHLEN",
+            "LCS key1 missing",
+            "LCS missing missing IDX",
+            "LCS missing key1 LEN",
+            "MSET a abcabcabc b cbacbacba",
+            "LCS a b",
+            "LCS a b IDX WITHMATCHLEN",
+            "LCS b a IDX",
+            "MSET x 12345 y 2x4",
+            "LCS x y IDX WITHMATCHLEN",
+            "LCS key1 key2 IDX LEN",
+            "LCS key1 key2 LEN IDX",
+            "LCS key1 key2 FOO",
+            "LCS key1 key2 MINMATCHLEN",
+            "LCS key1 key2 MINMATCHLEN x",
+            "LCS key1 key2 MINMATCHLEN 1.5",
+            "RPUSH l a",
+            "LCS l key1",
+            "LCS key1 l",
+            "LCS l key1 FOO",
+            "LCS key1",
+            "LCS",
+        ]),
     ]
 }
