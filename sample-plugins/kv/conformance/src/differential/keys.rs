@@ -6,11 +6,7 @@
 //! Redis lists keys and fields in its hash tables' order: scans that return everything in one page
 //! are compared unordered, and pages that depend on each server's cursors are not compared.
 
-use super::{Script, script};
-
-/// Why a scan that does not return everything in one page is not compared.
-const SCAN_CURSORS: &str = "cursors are each server's own: Redis's walk its hash table's buckets, kv's the names' fixed hash \
-                            (FNV-1a), so a page and the next cursor differ; both return every item present throughout";
+use super::{SCAN_CURSORS, Script, script};
 
 /// Why HSCAN with a COUNT below a small hash's size differs.
 const LISTPACK_WHOLE: &str = "Redis returns a small hash (a listpack) whole whatever COUNT says; kv pages by COUNT";
@@ -49,6 +45,16 @@ fn every_type(prefix: &str) -> Vec<String> {
     ]
 }
 
+/// The commands of [`every_type`] without prefix, then for each type's key the commands `then`
+/// makes of its name.
+fn every_type_then(then: impl Fn(&str) -> [String; 5]) -> Vec<String> {
+    let mut commands = every_type("");
+    for name in ["string", "list", "hash", "set", "zset"] {
+        commands.extend(then(name));
+    }
+    commands
+}
+
 /// A script of `commands` given as owned strings.
 fn owned(name: &'static str, commands: &[String]) -> Script {
     let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
@@ -57,14 +63,15 @@ fn owned(name: &'static str, commands: &[String]) -> Script {
 
 /// RENAME and RENAMENX.
 fn renames() -> Vec<Script> {
-    let mut every_type_renamed = every_type("");
-    for name in ["string", "list", "hash", "set", "zset"] {
-        every_type_renamed.push(format!("EXPIRE {name} 100"));
-        every_type_renamed.push(format!("RENAME {name} new{name}"));
-        every_type_renamed.push(format!("EXISTS {name}"));
-        every_type_renamed.push(format!("TYPE new{name}"));
-        every_type_renamed.push(format!("TTL new{name}"));
-    }
+    let mut every_type_renamed = every_type_then(|name| {
+        [
+            format!("EXPIRE {name} 100"),
+            format!("RENAME {name} new{name}"),
+            format!("EXISTS {name}"),
+            format!("TYPE new{name}"),
+            format!("TTL new{name}"),
+        ]
+    });
     every_type_renamed
         .extend(["LRANGE newlist 0 -1", "HGETALL newhash", "ZRANGE newzset 0 -1 WITHSCORES", "GET newstring"].map(String::from));
     vec![
@@ -101,14 +108,15 @@ fn renames() -> Vec<Script> {
 
 /// COPY.
 fn copies() -> Vec<Script> {
-    let mut every_type_copied = every_type("");
-    for name in ["string", "list", "hash", "set", "zset"] {
-        every_type_copied.push(format!("EXPIRE {name} 100"));
-        every_type_copied.push(format!("COPY {name} copy{name}"));
-        every_type_copied.push(format!("TYPE copy{name}"));
-        every_type_copied.push(format!("TTL copy{name}"));
-        every_type_copied.push(format!("TTL {name}"));
-    }
+    let mut every_type_copied = every_type_then(|name| {
+        [
+            format!("EXPIRE {name} 100"),
+            format!("COPY {name} copy{name}"),
+            format!("TYPE copy{name}"),
+            format!("TTL copy{name}"),
+            format!("TTL {name}"),
+        ]
+    });
     every_type_copied.extend(
         ["RPUSH copylist c", "LRANGE list 0 -1", "LRANGE copylist 0 -1", "HGETALL copyhash", "ZRANGE copyzset 0 -1 WITHSCORES"]
             .map(String::from),
