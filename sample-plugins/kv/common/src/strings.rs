@@ -310,27 +310,105 @@ pub fn parse_float(argument: &[u8]) -> Option<f64> {
     (!value.is_nan()).then_some(value)
 }
 
-/// Adds `increment` to the float stored in `value` (INCRBYFLOAT), writing the result back, and
-/// replies with it as a bulk string in plain decimal notation; a value that is not a float, or a
-/// result that is infinite, leaves `value` as it was and replies the error.
-pub fn add_to_float(value: &mut Vec<u8>, increment: f64, out: &mut Vec<u8>) {
-    let Some(current) = parse_float(value) else {
+/// Adds the float `increment` (as the client wrote it) to the float stored in `value`
+/// (INCRBYFLOAT), writing the result back, and replies with it as a bulk string in plain decimal
+/// notation; a value that is not a float, or a result that is infinite, leaves `value` as it was
+/// and replies the error. The caller has checked `increment` with [`parse_float`].
+///
+/// Redis adds in a long double and prints it with 17 decimals, trailing zeros trimmed, so that
+/// `0.1 + 0.2` is `0.3`. kv adds the two decimal numbers exactly and rounds to 17 decimals
+/// ([`decimal_sum`]), which agrees with Redis wherever the long double's rounding (about 19
+/// significant digits) does not reach the 17th decimal; numbers too long for that fall back to an
+/// `f64` sum printed in its shortest form.
+pub fn add_to_float(value: &mut Vec<u8>, increment: &[u8], out: &mut Vec<u8>) {
+    let (Some(current), Some(increment_value)) = (parse_float(value), parse_float(increment)) else {
         return resp::error(out, "ERR value is not a valid float");
     };
-    let sum = current + increment;
+    let sum = current + increment_value;
     if !sum.is_finite() {
         return resp::error(out, "ERR increment would produce NaN or Infinity");
     }
-    *value = format_float(sum).into_bytes();
+    *value = decimal_sum(value, increment).unwrap_or_else(|| format_float(sum)).into_bytes();
     resp::bulk(out, value);
 }
 
-/// A float as INCRBYFLOAT writes it: plain decimal notation, no exponent, no trailing zeros (Rust's
-/// shortest representation that reads back the same `f64`; Redis prints a long double with 17
-/// decimals, which agrees wherever the long double's extra precision does not show).
+/// A float as INCRBYFLOAT writes it when the exact sum is out of reach: plain decimal notation, no
+/// exponent, no trailing zeros (Rust's shortest representation that reads back the same `f64`).
 #[must_use]
 pub fn format_float(value: f64) -> String {
     if value == 0.0 { "0".to_owned() } else { format!("{value}") }
+}
+
+/// The decimals INCRBYFLOAT keeps, as Redis's `%.17Lf`.
+const FLOAT_DECIMALS: i32 = 17;
+
+/// A decimal number, `mantissa × 10^exponent`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Decimal {
+    mantissa: i128,
+    exponent: i32,
+}
+
+/// Reads a float written in decimal (`[+-]digits[.digits][e[+-]digits]`) exactly; `None` when it
+/// is written otherwise (an infinity) or its digits do not fit an `i128`.
+fn parse_decimal(text: &[u8]) -> Option<Decimal> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, text.get(1..)?),
+        Some(b'+') => (false, text.get(1..)?),
+        _ => (false, text),
+    };
+    let (number, exponent) = match rest.find(['e', 'E']) {
+        Some(index) => (rest.get(..index)?, rest.get(index + 1..)?.parse::<i32>().ok()?),
+        None => (rest, 0),
+    };
+    let (integer, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let mut mantissa: i128 = 0;
+    for byte in integer.bytes().chain(fraction.bytes()) {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        mantissa = mantissa.checked_mul(10)?.checked_add(i128::from(byte - b'0'))?;
+    }
+    let exponent = exponent.checked_sub(i32::try_from(fraction.len()).ok()?)?;
+    Some(Decimal { mantissa: if negative { -mantissa } else { mantissa }, exponent })
+}
+
+/// `10^power` as an `i128`, if it fits.
+fn power_of_ten(power: i32) -> Option<i128> {
+    10_i128.checked_pow(u32::try_from(power).ok()?)
+}
+
+/// The exact sum of two decimal floats, rounded (half away from zero) to [`FLOAT_DECIMALS`] and
+/// written without exponent or trailing zeros; `None` when either is not written in decimal or
+/// the sum does not fit an `i128`, or has more than 19 integer digits (where a long double no
+/// longer holds every integer).
+#[must_use]
+pub fn decimal_sum(first: &[u8], second: &[u8]) -> Option<String> {
+    let (first, second) = (parse_decimal(first)?, parse_decimal(second)?);
+    let exponent = first.exponent.min(second.exponent);
+    let scale = |decimal: Decimal| decimal.mantissa.checked_mul(power_of_ten(decimal.exponent - exponent)?);
+    let mut sum = Decimal { mantissa: scale(first)?.checked_add(scale(second)?)?, exponent };
+    if sum.exponent < -FLOAT_DECIMALS {
+        let divisor = power_of_ten(-FLOAT_DECIMALS - sum.exponent)?;
+        let (quotient, remainder) = (sum.mantissa / divisor, sum.mantissa % divisor);
+        let round_away = remainder.unsigned_abs().checked_mul(2)? >= divisor.unsigned_abs();
+        sum = Decimal { mantissa: quotient + if round_away { sum.mantissa.signum() } else { 0 }, exponent: -FLOAT_DECIMALS };
+    }
+    let digits = sum.mantissa.unsigned_abs().to_string();
+    let sign = if sum.mantissa < 0 { "-" } else { "" };
+    let text = if sum.exponent >= 0 {
+        if sum.mantissa == 0 { "0".to_owned() } else { format!("{sign}{digits}{}", "0".repeat(usize::try_from(sum.exponent).ok()?)) }
+    } else {
+        let decimals = usize::try_from(-sum.exponent).ok()?;
+        let padded = format!("{digits:0>width$}", width = decimals + 1);
+        let (integer, fraction) = padded.split_at(padded.len() - decimals);
+        let fraction = fraction.trim_end_matches('0');
+        let sign = if integer == "0" && fraction.is_empty() { "" } else { sign };
+        if fraction.is_empty() { format!("{sign}{integer}") } else { format!("{sign}{integer}.{fraction}") }
+    };
+    let integer_digits = text.trim_start_matches('-').split('.').next().map_or(0, str::len);
+    (integer_digits <= 19).then_some(text)
 }
 
 /// The options of `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`.
@@ -461,5 +539,41 @@ pub fn longest_common_subsequence(first: &[u8], second: &[u8], options: LcsOptio
         resp::integer(out, i64::from(length));
     } else {
         resp::bulk(out, &subsequence);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{byte_range, decimal_sum};
+
+    #[test]
+    fn decimal_sums_round_to_17_decimals_as_redis_prints_them() {
+        for (first, second, expected) in [
+            ("0.1", "0.2", Some("0.3")),
+            ("0", "3.0e3", Some("3000")),
+            ("0.1", "1e-17", Some("0.10000000000000001")),
+            ("0.1", "1e-20", Some("0.1")),
+            ("1", "-1", Some("0")),
+            ("-0.5", "0.25", Some("-0.25")),
+            ("0", ".5", Some("0.5")),
+            ("0", "5.", Some("5")),
+            ("0", "+1E+5", Some("100000")),
+            ("0", "-4e-18", Some("0")),
+            ("0", "1e20", None),
+            ("0", "inf", None),
+            ("0", "5.0e-324", None),
+        ] {
+            assert_eq!(decimal_sum(first.as_bytes(), second.as_bytes()).as_deref(), expected, "{first} + {second}");
+        }
+    }
+
+    #[test]
+    fn byte_ranges_follow_redis_7_0() {
+        assert_eq!(byte_range(b"hello", 0, -1), b"hello");
+        assert_eq!(byte_range(b"hello", -3, -1), b"llo");
+        assert_eq!(byte_range(b"hello", -1, -3), b"");
+        assert_eq!(byte_range(b"hello", 3, 100), b"lo");
+        assert_eq!(byte_range(b"", 0, -1), b"");
+        assert_eq!(byte_range(b"hello", i64::MIN, i64::MAX), b"hello");
     }
 }

@@ -261,18 +261,20 @@ pub(crate) fn incrbyfloat(database: &mut Database, arguments: &[&[u8]], out: &mu
     if live_string(database, key, out).is_err() {
         return;
     }
-    let Some(increment) = strings::parse_float(increment) else {
+    if strings::parse_float(increment).is_none() {
         return resp::error(out, "ERR value is not a valid float");
-    };
+    }
     match live_string(database, key, out) {
         Ok(Some(value)) => strings::add_to_float(value, increment, out),
         Ok(None) => {
             let mut value = b"0".to_vec();
-            strings::add_to_float(&mut value, increment, out);
+            let mut reply = Vec::new();
+            strings::add_to_float(&mut value, increment, &mut reply);
             // Only an infinite increment fails on 0, and then nothing is written.
-            if increment.is_finite() {
+            if reply.first() == Some(&b'$') {
                 database.insert(key, Entry::persistent(Value::String(value)));
             }
+            out.extend_from_slice(&reply);
         }
         Err(()) => {}
     }

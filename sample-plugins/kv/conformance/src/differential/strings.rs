@@ -6,9 +6,10 @@
 use super::{Script, script};
 
 /// Why INCRBYFLOAT differs where a long double's extra precision shows.
-const LONG_DOUBLE: &str = "Redis adds in a long double and prints 17 decimals, kv adds in an f64 and prints its shortest \
-                           decimal form: they agree unless the long double's extra digits show (3000 + 1.5e-5 is \
-                           3000.0000150000000001 in Redis, 3000.000015 in kv)";
+const LONG_DOUBLE: &str = "Redis adds in a long double and prints 17 decimals; kv adds the decimals exactly and rounds to \
+                           17 decimals (an f64 beyond 19 integer digits): they agree unless the long double's rounding, \
+                           at about 19 significant digits, shows (3000 + 1.5e-5 is 3000.0000150000000001 in Redis, \
+                           3000.000015 in kv)";
 
 /// Every script of the string family.
 #[must_use]
@@ -233,9 +234,32 @@ pub fn strings() -> Vec<Script> {
                 "INCRBYFLOAT l x",
                 "INCRBYFLOAT k",
                 "INCRBYFLOAT",
+                "SET d 0.1",
+                "INCRBYFLOAT d 0.2",
+                "INCRBYFLOAT d 1e-17",
+                "INCRBYFLOAT d -0.30000000000000001",
+                "INCRBYFLOAT d 0.3333333333333333",
+                "INCRBYFLOAT d 1e-20",
+                "INCRBYFLOAT d 5.0e-324",
+            ])
+            .differs("INCRBYFLOAT d 12345678.9", LONG_DOUBLE)
+            .differs("INCRBYFLOAT d -12345679.4333333333333333", LONG_DOUBLE)
+            .exact(&[
+                "SET d 0.5",
+                "INCRBYFLOAT d 12345678.5",
+                "INCRBYFLOAT d +1E+5",
+                "INCRBYFLOAT d -1e5",
+                "INCRBYFLOAT big 1e20",
+                "INCRBYFLOAT big -1e20",
+                "INCRBYFLOAT tiny -4e-18",
+                "INCRBYFLOAT zero -0",
+                "INCRBYFLOAT d .5",
+                "INCRBYFLOAT d 5.",
+                "INCRBYFLOAT d -5.5",
                 "SET p 3000",
             ])
-            .differs("INCRBYFLOAT p 1.5e-5", LONG_DOUBLE),
+            .differs("INCRBYFLOAT p 1.5e-5", LONG_DOUBLE)
+            .differs("INCRBYFLOAT d 1e300", LONG_DOUBLE),
         script("LCS: the subsequence, its length and its ranges").exact(&[
             "MSET key1 ohmytext key2 mynewtext",
             "LCS key1 key2",
