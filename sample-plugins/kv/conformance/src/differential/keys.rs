@@ -209,7 +209,27 @@ fn others() -> Vec<Script> {
     encodings.extend(
         ["object encoding INT", "OBJECT ENCODING", "OBJECT ENCODING a b", "OBJECT", "OBJECT FOO", "OBJECT FOO a"].map(String::from),
     );
+    let numbers = |count: usize, prefix: &str| (0..count).map(|number| format!("{prefix}{number}")).collect::<Vec<_>>().join(" ");
+    let scored = |count: usize| (0..count).map(|number| format!("{number} m{number}")).collect::<Vec<_>>().join(" ");
+    let paired = |count: usize| (0..count).map(|number| format!("f{number} v")).collect::<Vec<_>>().join(" ");
+    let thresholds = [
+        format!("SADD intset512 {}", numbers(512, "")),
+        format!("SADD intset513 {}", numbers(513, "")),
+        format!("ZADD listpack128 {}", scored(128)),
+        format!("ZADD skiplist129 {}", scored(129)),
+        format!("HSET listpack512 {}", paired(512)),
+        format!("HSET hashtable513 {}", paired(513)),
+        format!("RPUSH quicklist {}", numbers(600, "element")),
+        "OBJECT ENCODING intset512".to_owned(),
+        "OBJECT ENCODING intset513".to_owned(),
+        "OBJECT ENCODING listpack128".to_owned(),
+        "OBJECT ENCODING skiplist129".to_owned(),
+        "OBJECT ENCODING listpack512".to_owned(),
+        "OBJECT ENCODING hashtable513".to_owned(),
+        "OBJECT ENCODING quicklist".to_owned(),
+    ];
     vec![
+        owned("OBJECT ENCODING at Redis 7.0's default size limits", &thresholds),
         script("TOUCH counts the keys that exist").exact(&[
             "SET a 1",
             "LPUSH l x",
@@ -274,6 +294,9 @@ fn scans() -> Vec<Script> {
             .unordered("HSCAN h 0 MATCH f*")
             .unordered("HSCAN h 0 match g? COUNT 10")
             .differs("HSCAN h 0 COUNT 1", LISTPACK_WHOLE)
+            .exact(&["HSET big f0 12345678901234567890123456789012345678901234567890123456789012345 f1 v1"])
+            .unordered("HSCAN big 0")
+            .unordered("HSCAN big 0 MATCH f1")
             .exact(&[
                 "HSCAN h 0 MATCH nomatch",
                 "HSCAN missing 0",
