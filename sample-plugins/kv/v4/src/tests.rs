@@ -1360,3 +1360,39 @@ fn lcs_finds_the_longest_common_subsequence() {
         ],
     );
 }
+
+#[test]
+fn expired_keys_are_missing_to_the_key_commands() {
+    check(
+        &[
+            "SET gone v PX 10",
+            "SET dest v",
+            "+20ms",
+            "RENAME gone other",
+            "COPY gone other",
+            "TOUCH gone",
+            "RANDOMKEY",
+            "SCAN 0",
+            "SETNX gone w",
+            "SET later v PX 10",
+            "+20ms",
+            "RENAMENX dest later",
+            "GETEX later",
+            "MSETNX later 1",
+        ],
+        &[
+            "+OK\r\n",
+            "+OK\r\n",
+            &error("ERR no such key"),
+            &integer(0),
+            &integer(0),
+            &bulk("dest"),
+            &scan_page("0", &["dest"]),
+            &integer(1),
+            "+OK\r\n",
+            &integer(1),
+            &bulk("v"),
+            &integer(0),
+        ],
+    );
+}
