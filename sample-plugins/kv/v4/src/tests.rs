@@ -1396,3 +1396,30 @@ fn expired_keys_are_missing_to_the_key_commands() {
         ],
     );
 }
+
+#[test]
+fn scan_and_hscan_page_through_every_item_once() {
+    let plugin = create::<KvV4>();
+    let fields: Vec<String> = (0..100).map(|index| format!("f{index} v{index}")).collect();
+    run(&plugin, &format!("HSET h {}", fields.join(" ")));
+    for index in 0..50 {
+        run(&plugin, &format!("SET key{index} v"));
+    }
+    for (command, expected) in [("HSCAN h", 200), ("SCAN", 51)] {
+        let mut seen = Vec::new();
+        let mut cursor = "0".to_owned();
+        for round in 0.. {
+            assert!(round < 1000, "the iteration of {command} ends");
+            let reply = run(&plugin, &format!("{command} {cursor} COUNT 7"));
+            let lines: Vec<&str> = reply.split("\r\n").collect();
+            cursor = lines.get(2).copied().unwrap_or_default().to_owned();
+            seen.extend(lines.iter().skip(5).step_by(2).filter(|line| !line.is_empty()).map(|item| (*item).to_owned()));
+            if cursor == "0" {
+                break;
+            }
+        }
+        let unique: HashSet<&String> = seen.iter().collect();
+        // Every field, value and key is distinct, and each comes exactly once.
+        assert_eq!((seen.len(), unique.len()), (expected, expected), "{command}");
+    }
+}
