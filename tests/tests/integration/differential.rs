@@ -429,6 +429,16 @@ fn hashes() {
 }
 
 #[test]
+fn strings() {
+    check("differential::strings", plans_of_scripts(kv_conformance::differential::strings::strings()));
+}
+
+#[test]
+fn keys() {
+    check("differential::keys", plans_of_scripts(kv_conformance::differential::keys::keys()));
+}
+
+#[test]
 fn sorted_sets() {
     check("differential::sorted_sets", plans_of_scripts(kv_conformance::differential::sorted_sets::sorted_sets()));
 }

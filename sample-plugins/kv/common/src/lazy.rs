@@ -30,7 +30,8 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
         b"get" | b"set" | b"incr" | b"incrby" | b"decr" | b"decrby" | b"append" | b"strlen" | b"expire" | b"pexpire" | b"expireat"
         | b"pexpireat" | b"ttl" | b"pttl" | b"expiretime" | b"pexpiretime" | b"persist" | b"lpush" | b"rpush" | b"lpop" | b"rpop"
         | b"lrange" | b"llen" | b"hset" | b"hget" | b"hdel" | b"hgetall" | b"hlen" | b"type" | b"sadd" | b"srem" | b"smembers"
-        | b"sismember" | b"smismember" | b"scard" | b"spop" | b"srandmember" | b"sscan" => {
+        | b"sismember" | b"smismember" | b"scard" | b"spop" | b"srandmember" | b"sscan" | b"setex" | b"psetex" | b"setnx" | b"getset"
+        | b"getex" | b"getdel" | b"incrbyfloat" | b"setrange" | b"getrange" | b"substr" | b"hscan" => {
             KeysTouched::Listed(rest.first().copied().into_iter().collect())
         }
         b"lpushx" | b"rpushx" | b"lindex" | b"lset" | b"linsert" | b"lpos" | b"lrem" | b"ltrim" | b"hmset" | b"hmget" | b"hincrby"
@@ -42,15 +43,17 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
         | b"zrevrank" | b"zremrangebyrank" | b"zremrangebyscore" | b"zremrangebylex" | b"zrandmember" | b"zscan" => {
             KeysTouched::Listed(rest.first().copied().into_iter().collect())
         }
-        b"smove" | b"zrangestore" | b"lmove" | b"rpoplpush" => KeysTouched::Listed(rest.iter().take(2).copied().collect()),
+        b"object" => KeysTouched::Listed(rest.get(1).copied().into_iter().collect()),
+        b"smove" | b"zrangestore" | b"lmove" | b"rpoplpush" | b"rename" | b"renamenx" | b"copy" | b"lcs" => {
+            KeysTouched::Listed(rest.iter().take(2).copied().collect())
+        }
         b"sintercard" | b"zunion" | b"zinter" | b"zdiff" | b"zintercard" | b"lmpop" => KeysTouched::Listed(counted_keys(rest, 0)),
         b"zunionstore" | b"zinterstore" | b"zdiffstore" => {
             KeysTouched::Listed(rest.first().copied().into_iter().chain(counted_keys(rest, 1)).collect())
         }
-        b"mget" | b"del" | b"unlink" | b"exists" | b"sinter" | b"sunion" | b"sdiff" | b"sinterstore" | b"sunionstore" | b"sdiffstore" => {
-            KeysTouched::Listed(rest.to_vec())
-        }
-        b"mset" => KeysTouched::Listed(rest.iter().step_by(2).copied().collect()),
+        b"mget" | b"del" | b"unlink" | b"exists" | b"sinter" | b"sunion" | b"sdiff" | b"sinterstore" | b"sunionstore" | b"sdiffstore"
+        | b"touch" => KeysTouched::Listed(rest.to_vec()),
+        b"mset" | b"msetnx" => KeysTouched::Listed(rest.iter().step_by(2).copied().collect()),
         _ => KeysTouched::All,
     }
 }
@@ -185,6 +188,20 @@ mod tests {
         check(&["ZRANGEBYSCORE", "z", "-inf", "+inf"], Some(&["z"]));
         check(&["zscan", "z", "0", "MATCH", "*"], Some(&["z"]));
         check(&["zadd"], Some(&[]));
+        check(&["RENAME", "a", "b"], Some(&["a", "b"]));
+        check(&["LCS", "a", "b", "IDX"], Some(&["a", "b"]));
+        check(&["renamenx", "a", "b"], Some(&["a", "b"]));
+        check(&["COPY", "source", "destination", "REPLACE"], Some(&["source", "destination"]));
+        check(&["msetnx", "a", "1", "b", "2"], Some(&["a", "b"]));
+        check(&["TOUCH", "a", "b"], Some(&["a", "b"]));
+        check(&["getex", "k", "EX", "10"], Some(&["k"]));
+        check(&["SETEX", "k", "10", "v"], Some(&["k"]));
+        check(&["incrbyfloat", "k", "0.5"], Some(&["k"]));
+        check(&["hscan", "h", "0"], Some(&["h"]));
+        check(&["OBJECT", "ENCODING", "k"], Some(&["k"]));
+        check(&["object"], Some(&[]));
+        check(&["SCAN", "0"], None);
+        check(&["randomkey"], None);
         check(&["ZRANGESTORE", "dst", "src", "0", "-1"], Some(&["dst", "src"]));
         check(&["zrangestore", "dst"], Some(&["dst"]));
         check(&["ZUNION", "2", "a", "b", "WEIGHTS", "1", "2"], Some(&["a", "b"]));

@@ -26,6 +26,7 @@ pub mod expiry;
 pub mod keyspace;
 pub mod lazy;
 pub mod long_double;
+pub mod scan;
 pub mod strings;
 
 use kv_interface::{decode_batch, resp};

@@ -369,3 +369,32 @@ pub(crate) fn hlen(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u
         None => resp::count(out, 0),
     }
 }
+
+/// `HSCAN key cursor [MATCH pattern] [COUNT count]`: a page of the hash's fields, each followed by
+/// its value, and the cursor to continue from (0 when the iteration is over), walked as
+/// `kv_common::scan` describes; MATCH filters the fields. As in Redis, a missing key or a key of
+/// another type answers before the options are read.
+pub(crate) fn hscan(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, key, cursor, ref options @ ..] = arguments else {
+        return resp::wrong_arity(out, b"hscan");
+    };
+    let Some(cursor) = kv_common::parse_cursor(cursor) else {
+        return resp::error(out, "ERR invalid cursor");
+    };
+    let hash = match database.live(key).map(|entry| &entry.value) {
+        Some(Value::Hash(hash)) => hash,
+        Some(Value::String(_) | Value::List(_) | Value::Set(_) | Value::SortedSet(_)) => return resp::wrong_type(out),
+        None => return kv_common::scan::reply_empty(out),
+    };
+    let Some(options) = kv_common::scan::parse_scan_options(options, false, out) else {
+        return;
+    };
+    let (page, next_cursor) = kv_common::scan::scan_page(hash.iter(), |(field, _)| field.as_slice(), cursor, options.count);
+    let fields: Vec<(&Vec<u8>, &Vec<u8>)> = page.into_iter().filter(|(field, _)| options.matches(field)).collect();
+    kv_common::scan::reply_header(out, next_cursor);
+    resp::array_header(out, fields.len() * 2);
+    for (field, value) in fields {
+        resp::bulk(out, field);
+        resp::bulk(out, value);
+    }
+}

@@ -6,8 +6,8 @@
 //! them under one lock, so every command is atomic, as in single-threaded Redis. The modules split
 //! the commands by family: [`strings`] (GET, SET with its expiry options, INCR, ...), [`lists`]
 //! (LPUSH, LPOP, LRANGE, ...), [`hashes`] (HSET, HGET, HGETALL, ...), [`sets`] (SADD, SMEMBERS,
-//! SINTER, ...), [`sorted_sets`] (ZADD, ZRANGE, ZPOPMIN, ...), [`keyspace`] (TYPE, and
-//! DEL, EXISTS, KEYS, ... from `kv_common`) and [`server`] (INFO). [`database`] defines the values
+//! SINTER, ...), [`sorted_sets`] (ZADD, ZRANGE, ZPOPMIN, ...), [`keyspace`] (TYPE, RENAME, COPY,
+//! SCAN, OBJECT ENCODING, ..., and DEL, EXISTS, KEYS, ... from `kv_common`) and [`server`] (INFO). [`database`] defines the values
 //! (string, list, hash, set or [`sorted_set::SortedSet`]) held in `kv_common`'s expiring database, which decides what has expired.
 //! What does not depend on the value type comes from `kv_common`: the expiry commands (EXPIRE,
 //! TTL, PERSIST, ...) in `kv_common::expiry`, and the protocol-compatibility commands every
@@ -33,6 +33,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use ecdysis_plugin_api::keyed::{KeyedState, Migration};
 use ecdysis_plugin_api::{MapFrom, Plugin, PluginError, StateEncoder};
+use kv_common::strings::ExpiryOption;
 use kv_common::{compat, execute_batch, expiry, lazy};
 use kv_interface::schema::{EntryV3, EntryV4, KvStateV1, KvStateV2, KvStateV3, KvStateV4, StringEntryV1, StringEntryV2, ValueV4};
 use kv_interface::{Kv, resp};
@@ -103,6 +104,18 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
         b"mset" => strings::mset(database, arguments, out),
         b"append" => strings::append(database, arguments, out),
         b"strlen" => strings::strlen(database, arguments, out),
+        b"setex" => strings::set_with_expiry(database, arguments, out, "setex", ExpiryOption::Seconds),
+        b"psetex" => strings::set_with_expiry(database, arguments, out, "psetex", ExpiryOption::Milliseconds),
+        b"setnx" => strings::setnx(database, arguments, out),
+        b"getset" => strings::getset(database, arguments, out),
+        b"getex" => strings::getex(database, arguments, out),
+        b"getdel" => strings::getdel(database, arguments, out),
+        b"incrbyfloat" => strings::incrbyfloat(database, arguments, out),
+        b"msetnx" => strings::msetnx(database, arguments, out),
+        b"setrange" => strings::setrange(database, arguments, out),
+        b"getrange" => strings::getrange(database, arguments, out, b"getrange"),
+        b"substr" => strings::getrange(database, arguments, out, b"substr"),
+        b"lcs" => strings::lcs(database, arguments, out),
         b"expire" => expiry::set_expiry(database, arguments, out, &expiry::EXPIRE),
         b"pexpire" => expiry::set_expiry(database, arguments, out, &expiry::PEXPIRE),
         b"expireat" => expiry::set_expiry(database, arguments, out, &expiry::EXPIREAT),
@@ -201,6 +214,14 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
         b"keys" => keyspace::keys(database, arguments, out),
         b"dbsize" => keyspace::dbsize(database, arguments, out),
         b"flushall" | b"flushdb" => keyspace::flush(database, arguments, out),
+        b"rename" => keyspace::rename(database, arguments, out, false),
+        b"renamenx" => keyspace::rename(database, arguments, out, true),
+        b"copy" => keyspace::copy(database, arguments, out),
+        b"touch" => keyspace::touch(database, arguments, out),
+        b"randomkey" => keyspace::randomkey(database, arguments, out),
+        b"scan" => keyspace::scan(database, arguments, out),
+        b"object" => keyspace::object(database, arguments, out),
+        b"hscan" => hashes::hscan(database, arguments, out),
         _ => resp::unknown_command(out, arguments),
     }
 }

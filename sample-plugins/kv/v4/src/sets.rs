@@ -5,11 +5,12 @@
 //! Redis gives no order to a set's members. Where a reply lists a whole set or the result of a
 //! combination (SMEMBERS, SINTER, SUNION, SDIFF, and SPOP or SRANDMEMBER asked for at least the whole
 //! set), the members come sorted, so that replies are reproducible; SSCAN lists them in the order of
-//! [`member_hash`]. SPOP and SRANDMEMBER draw from the version's small generator ([`random_below`]).
+//! `kv_common::scan::item_hash`. SPOP and SRANDMEMBER draw from the version's small generator ([`random_below`]).
 //! Picking a random member costs O(N): the members are a `HashSet`, which has no random access.
 
 use std::collections::HashSet;
 
+use kv_common::scan;
 use kv_interface::resp;
 
 use crate::database::{Database, Entry, Value};
@@ -428,23 +429,8 @@ pub(crate) fn sintercard(database: &mut Database, arguments: &[&[u8]], out: &mut
     }
 }
 
-/// The position of `member` in SSCAN's order: FNV-1a, a hash fixed across processes and versions,
-/// so that a cursor stays valid whatever happens to the set (or to the process) between calls.
-fn member_hash(member: &[u8]) -> u64 {
-    member.iter().fold(0xCBF2_9CE4_8422_2325, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01B3))
-}
-
 /// `SSCAN key cursor [MATCH pattern] [COUNT count]`: a page of the set's members and the cursor to
-/// continue from (0 when the iteration is over).
-///
-/// The members are walked in the order of [`member_hash`]; the cursor is the first hash of the next
-/// page. A page holds `count` members (10 by default), stretched to the last member sharing the hash
-/// of its last one, so that a page boundary never splits equal hashes; MATCH then filters the page.
-/// Each hash range is visited exactly once, so a member present for the whole iteration is returned
-/// at least once, as Redis guarantees, whatever is added or removed between calls. A set that fits
-/// in one page comes whole with cursor 0, as Redis 7.0 answers for small sets. Each call costs
-/// O(N log N) on the set's size N (every member is hashed and the rest of the walk sorted), so a
-/// full iteration costs O(N² log N / count).
+/// continue from (0 when the iteration is over), walked as `kv_common::scan` describes.
 pub(crate) fn sscan(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
     let &[_, key, cursor, ref options @ ..] = arguments else {
         return resp::wrong_arity(out, b"sscan");
@@ -455,46 +441,14 @@ pub(crate) fn sscan(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
     // Like Redis, a missing key or a key of another type answers before the options are read.
     let set = match set_at(database, key) {
         Ok(Some(set)) => &*set,
-        Ok(None) => {
-            resp::array_header(out, 2);
-            resp::bulk(out, b"0");
-            return resp::empty_array(out);
-        }
+        Ok(None) => return scan::reply_empty(out),
         Err(WrongType) => return resp::wrong_type(out),
     };
-    let mut count = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut options = options.iter();
-    while let Some(option) = options.next() {
-        match options.next() {
-            Some(value) if option.eq_ignore_ascii_case(b"count") => match kv_common::parse_integer(value) {
-                Some(value) if value >= 1 => count = usize::try_from(value).unwrap_or(usize::MAX),
-                Some(_) => return resp::syntax_error(out),
-                None => return resp::not_an_integer(out),
-            },
-            Some(value) if option.eq_ignore_ascii_case(b"match") => pattern = Some(value),
-            _ => return resp::syntax_error(out),
-        }
-    }
-    let mut remaining: Vec<(u64, &[u8])> =
-        set.iter().map(|member| (member_hash(member), member.as_slice())).filter(|&(hash, _)| hash >= cursor).collect();
-    remaining.sort_unstable();
-    let (page_end, next_cursor) = match remaining.get(count - 1) {
-        Some(&(last_hash, _)) => {
-            let page_end = remaining.partition_point(|&(hash, _)| hash <= last_hash);
-            // `last_hash` is below the hash of a member after the page, so adding 1 cannot overflow.
-            (page_end, if page_end < remaining.len() { last_hash + 1 } else { 0 })
-        }
-        None => (remaining.len(), 0),
+    let Some(options) = scan::parse_scan_options(options, false, out) else {
+        return;
     };
-    let page: Vec<&[u8]> = remaining
-        .get(..page_end)
-        .unwrap_or_default()
-        .iter()
-        .map(|&(_, member)| member)
-        .filter(|member| pattern.is_none_or(|pattern| kv_common::glob_match(pattern, member)))
-        .collect();
-    resp::array_header(out, 2);
-    resp::bulk(out, next_cursor.to_string().as_bytes());
+    let (page, next_cursor) = scan::scan_page(set.iter().map(Vec::as_slice), |member| member, cursor, options.count);
+    let page: Vec<&[u8]> = page.into_iter().filter(|member| options.matches(member)).collect();
+    scan::reply_header(out, next_cursor);
     write_members(out, &page);
 }

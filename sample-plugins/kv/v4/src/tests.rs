@@ -1230,3 +1230,306 @@ fn hash_commands_count_increment_and_pick() {
         ],
     );
 }
+
+#[test]
+fn string_writes_with_conditions_and_times_to_live() {
+    check(
+        &[
+            "SETEX k 100 v",
+            "TTL k",
+            "SETEX k 0 v",
+            "PSETEX k x v",
+            "SETNX k w",
+            "SETNX n w",
+            "MSETNX a 1 n 2",
+            "MSETNX a 1 b 2",
+            "MSETNX a",
+            "GETSET k x",
+            "TTL k",
+            "GETDEL k",
+            "GETDEL k",
+            "LPUSH l a",
+            "GETSET l v",
+            "GETDEL l",
+        ],
+        &[
+            "+OK\r\n",
+            &integer(100),
+            &error("ERR invalid expire time in 'setex' command"),
+            NOT_AN_INTEGER,
+            &integer(0),
+            &integer(1),
+            &integer(0),
+            &integer(1),
+            &arity("msetnx"),
+            &bulk("v"),
+            &integer(-1),
+            &bulk("x"),
+            NULL,
+            &integer(1),
+            WRONG_TYPE,
+            WRONG_TYPE,
+        ],
+    );
+}
+
+#[test]
+fn getex_sets_and_removes_the_time_to_live() {
+    check(
+        &[
+            "GETEX k EX 0",
+            "SET k v",
+            "GETEX k EX 100",
+            "TTL k",
+            "GETEX k PERSIST",
+            "TTL k",
+            "GETEX k EX 10 PERSIST",
+            "GETEX k EX -1",
+            "GETEX k PXAT 1",
+            "EXISTS k",
+        ],
+        &[
+            NULL,
+            "+OK\r\n",
+            &bulk("v"),
+            &integer(100),
+            &bulk("v"),
+            &integer(-1),
+            SYNTAX_ERROR,
+            &error("ERR invalid expire time in 'getex' command"),
+            &bulk("v"),
+            &integer(0),
+        ],
+    );
+}
+
+#[test]
+fn ranges_of_strings() {
+    check(
+        &[
+            "SETRANGE k 2 ab",
+            "GET k",
+            "SETRANGE k -1 a",
+            "SETRANGE k 536870912 a",
+            "SETRANGE missing 3 ",
+            "GETRANGE k 0 -1",
+            "GETRANGE k -2 -1",
+            "GETRANGE k -1 -2",
+            "SUBSTR k 2 100",
+            "GETRANGE missing 0 -1",
+            "GETRANGE k x 1",
+        ],
+        &[
+            &integer(4),
+            &bulk("\0\0ab"),
+            &error("ERR offset is out of range"),
+            &error("ERR string exceeds maximum allowed size (proto-max-bulk-len)"),
+            &integer(0),
+            &bulk("\0\0ab"),
+            &bulk("ab"),
+            &bulk(""),
+            &bulk("ab"),
+            &bulk(""),
+            NOT_AN_INTEGER,
+        ],
+    );
+}
+
+#[test]
+fn incrbyfloat_adds_floats() {
+    check(
+        &[
+            "INCRBYFLOAT k 0.1",
+            "INCRBYFLOAT k 2.9",
+            "SET f 3.0e3",
+            "INCRBYFLOAT f 1.5e-5",
+            "INCRBYFLOAT f inf",
+            "INCRBYFLOAT f nan",
+            "SET s x",
+            "INCRBYFLOAT s 1",
+        ],
+        &[
+            &bulk("0.1"),
+            &bulk("3"),
+            "+OK\r\n",
+            &bulk("3000.0000150000000001"),
+            &error("ERR increment would produce NaN or Infinity"),
+            &error("ERR value is not a valid float"),
+            "+OK\r\n",
+            &error("ERR value is not a valid float"),
+        ],
+    );
+}
+
+#[test]
+fn renames_and_copies_keep_the_time_to_live() {
+    check(
+        &[
+            "SADD s a",
+            "EXPIRE s 100",
+            "RENAME s t",
+            "TTL t",
+            "RENAME s t",
+            "SET u 1",
+            "RENAMENX t u",
+            "RENAMENX t v",
+            "COPY v w",
+            "TTL w",
+            "COPY v w",
+            "COPY v w REPLACE",
+            "COPY v v",
+            "COPY v x DB 1",
+            "COPY v x DB x",
+            "COPY v x FOO",
+            "TYPE x",
+            "TOUCH v w missing",
+        ],
+        &[
+            &integer(1),
+            &integer(1),
+            "+OK\r\n",
+            &integer(100),
+            &error("ERR no such key"),
+            "+OK\r\n",
+            &integer(0),
+            &integer(1),
+            &integer(1),
+            &integer(100),
+            &integer(0),
+            &integer(1),
+            &error("ERR source and destination objects are the same"),
+            &error("ERR DB index is out of range"),
+            NOT_AN_INTEGER,
+            SYNTAX_ERROR,
+            "+none\r\n",
+            &integer(2),
+        ],
+    );
+}
+
+#[test]
+fn scans_and_encodings_of_the_keyspace() {
+    check(
+        &[
+            "RANDOMKEY",
+            "SET n 12",
+            "RANDOMKEY",
+            "SCAN 0",
+            "SCAN 0 TYPE hash",
+            "SCAN 0 COUNT 0",
+            "HSET h f v",
+            "HSCAN h 0 MATCH f",
+            "HSCAN n 0",
+            "HSCAN h 0 TYPE hash",
+            "OBJECT ENCODING n",
+            "OBJECT ENCODING h",
+            "OBJECT ENCODING missing",
+            "OBJECT FREQ n",
+            "OBJECT ENCODING",
+        ],
+        &[
+            NULL,
+            "+OK\r\n",
+            &bulk("n"),
+            &scan_page("0", &["n"]),
+            &scan_page("0", &[]),
+            SYNTAX_ERROR,
+            &integer(1),
+            &scan_page("0", &["f", "v"]),
+            WRONG_TYPE,
+            SYNTAX_ERROR,
+            &bulk("int"),
+            &bulk("listpack"),
+            NULL,
+            &error("ERR unknown subcommand 'FREQ'. Try OBJECT HELP."),
+            &arity("object|encoding"),
+        ],
+    );
+}
+
+#[test]
+fn lcs_finds_the_longest_common_subsequence() {
+    check(
+        &[
+            "MSET a ohmytext b mynewtext",
+            "LCS a b",
+            "LCS a b LEN",
+            "LCS a b IDX MINMATCHLEN 4 WITHMATCHLEN",
+            "LCS a b IDX LEN",
+            "LPUSH l x",
+            "LCS a l",
+        ],
+        &[
+            "+OK\r\n",
+            &bulk("mytext"),
+            &integer(6),
+            "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n",
+            &error("ERR If you want both the length and indexes, please just use IDX."),
+            &integer(1),
+            &error("ERR The specified keys must contain string values"),
+        ],
+    );
+}
+
+#[test]
+fn expired_keys_are_missing_to_the_key_commands() {
+    check(
+        &[
+            "SET gone v PX 10",
+            "SET dest v",
+            "+20ms",
+            "RENAME gone other",
+            "COPY gone other",
+            "TOUCH gone",
+            "RANDOMKEY",
+            "SCAN 0",
+            "SETNX gone w",
+            "SET later v PX 10",
+            "+20ms",
+            "RENAMENX dest later",
+            "GETEX later",
+            "MSETNX later 1",
+        ],
+        &[
+            "+OK\r\n",
+            "+OK\r\n",
+            &error("ERR no such key"),
+            &integer(0),
+            &integer(0),
+            &bulk("dest"),
+            &scan_page("0", &["dest"]),
+            &integer(1),
+            "+OK\r\n",
+            &integer(1),
+            &bulk("v"),
+            &integer(0),
+        ],
+    );
+}
+
+#[test]
+fn scan_and_hscan_page_through_every_item_once() {
+    let plugin = create::<KvV4>();
+    let fields: Vec<String> = (0..100).map(|index| format!("f{index} v{index}")).collect();
+    run(&plugin, &format!("HSET h {}", fields.join(" ")));
+    for index in 0..50 {
+        run(&plugin, &format!("SET key{index} v"));
+    }
+    for (command, expected) in [("HSCAN h", 200), ("SCAN", 51)] {
+        let mut seen = Vec::new();
+        let mut cursor = "0".to_owned();
+        for round in 0.. {
+            assert!(round < 1000, "the iteration of {command} ends");
+            let reply = run(&plugin, &format!("{command} {cursor} COUNT 7"));
+            let lines: Vec<&str> = reply.split("\r\n").collect();
+            cursor = lines.get(2).copied().unwrap_or_default().to_owned();
+            seen.extend(lines.iter().skip(5).step_by(2).filter(|line| !line.is_empty()).map(|item| (*item).to_owned()));
+            if cursor == "0" {
+                break;
+            }
+        }
+        let unique: HashSet<&String> = seen.iter().collect();
+        // Every field, value and key is distinct, and each comes exactly once.
+        assert_eq!((seen.len(), unique.len()), (expected, expected), "{command}");
+    }
+}

@@ -16,9 +16,11 @@
 //! unspecified (see [`conformance_compare`]).
 
 pub mod hashes;
+pub mod keys;
 pub mod lists;
 pub mod sets;
 pub mod sorted_sets;
+pub mod strings;
 
 /// How the replies of kv-server and redis-server to one command are compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +37,12 @@ pub enum Compare {
     /// Not compared: kv chooses to differ from Redis here, for the reason given.
     Differs(&'static str),
 }
+
+/// Why the reply of a scan (SCAN, SSCAN, HSCAN) with a non-zero cursor, or a COUNT below the
+/// collection's size, is not compared.
+pub const SCAN_CURSORS: &str = "cursors are each server's own: Redis's walk its hash table's buckets, kv's a fixed hash of \
+                                the names (FNV-1a), so a page and the next cursor differ; both return every item present \
+                                throughout";
 
 /// One command of a script and how its replies are compared.
 #[derive(Clone, Debug, PartialEq, Eq)]

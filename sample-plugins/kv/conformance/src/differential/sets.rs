@@ -7,14 +7,10 @@
 //! SRANDMEMBER pick is random: where the pick is not the whole set, the step is not compared, and
 //! a following SCARD checks its effect.
 
-use super::{Script, script};
+use super::{SCAN_CURSORS, Script, script};
 
 /// Why the reply of a random pick of part of a set is not compared.
 const RANDOM_PICK: &str = "the members picked are random: the SCARD or SMEMBERS after the step checks its effect";
-
-/// Why the reply of SSCAN with a non-zero cursor, or a COUNT below the set's size, is not compared.
-const SCAN_CURSORS: &str = "cursors are each server's own: Redis's walk its hash table's buckets, kv's the members' fixed hash \
-                            (FNV-1a), so a page and the next cursor differ; both return every member present throughout";
 
 /// Every script of the set family.
 #[must_use]
