@@ -46,6 +46,8 @@ pub struct Database<V> {
     now_ms: u64,
     /// Commands since the last full sweep of expired keys.
     commands_since_sweep: usize,
+    /// The keys clients watch for their transactions, as Redis keeps them with each database.
+    pub watches: crate::transaction::Watches,
 }
 
 impl<V> Database<V> {
@@ -53,7 +55,7 @@ impl<V> Database<V> {
     /// touched or swept, not on import).
     #[must_use]
     pub fn with_entries(entries: HashMap<Vec<u8>, Entry<V>>) -> Database<V> {
-        Database { entries, clock: kv_interface::now_unix_ms, now_ms: 0, commands_since_sweep: 0 }
+        Database { entries, clock: kv_interface::now_unix_ms, now_ms: 0, commands_since_sweep: 0, watches: Default::default() }
     }
 
     /// Counts the next command, which runs at the time read last ([`Database::read_clock`], once

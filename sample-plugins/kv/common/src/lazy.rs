@@ -54,6 +54,10 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
         b"mget" | b"del" | b"unlink" | b"exists" | b"sinter" | b"sunion" | b"sdiff" | b"sinterstore" | b"sunionstore" | b"sdiffstore"
         | b"touch" => KeysTouched::Listed(rest.to_vec()),
         b"mset" | b"msetnx" => KeysTouched::Listed(rest.iter().step_by(2).copied().collect()),
+        // The plugin's transaction commands (`crate::transaction`).
+        b"multi" | b"queue" | b"unwatch" | b"discard" => KeysTouched::Listed(Vec::new()),
+        b"watch" => KeysTouched::Listed(rest.to_vec()),
+        b"exec" => crate::transaction::exec_keys_touched(rest),
         _ => KeysTouched::All,
     }
 }

@@ -10,6 +10,7 @@
 //!   value a version stores, and [`keyspace`] and [`expiry`]: the commands that work on it
 //!   whatever that value is.
 //! - [`lazy`]: which keys a command touches, and moving their entries in during a lazy update.
+//! - [`transaction`]: the plugin's half of MULTI/EXEC/WATCH (watched keys, queued commands).
 //! - [`glob_match`], [`parse_integer`] and [`parse_cursor`]: Redis's glob patterns, integer
 //!   arguments and SCAN cursors.
 //!
@@ -28,6 +29,7 @@ pub mod lazy;
 pub mod long_double;
 pub mod scan;
 pub mod strings;
+pub mod transaction;
 
 use kv_interface::{decode_batch, resp};
 

@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use crate::request_parser::{Parsed, RequestParser};
+use crate::transaction::ClientTransaction;
 
 /// The most connections served at once; more are refused with
 /// `-ERR max number of clients reached`, as Redis refuses them above its `maxclients`.
@@ -137,7 +138,21 @@ pub async fn refuse_for_too_many_connections(mut stream: tokio::net::TcpStream) 
 ///
 /// # Errors
 /// When reading from or writing to the client fails; the connection is then over.
-pub async fn serve_connection(mut stream: tokio::net::TcpStream, kv: &Module<dyn Kv>, shutting_down: &AtomicBool) -> std::io::Result<()> {
+pub async fn serve_connection(stream: tokio::net::TcpStream, kv: &Module<dyn Kv>, shutting_down: &AtomicBool) -> std::io::Result<()> {
+    let mut transaction = ClientTransaction::default();
+    let served = serve_requests(stream, kv, shutting_down, &mut transaction).await;
+    // However the connection ended, the plugin gets its watches back.
+    transaction.release(kv).await;
+    served
+}
+
+/// [`serve_connection`]'s loop: reads requests and answers them until the connection is over.
+async fn serve_requests(
+    mut stream: tokio::net::TcpStream,
+    kv: &Module<dyn Kv>,
+    shutting_down: &AtomicBool,
+    transaction: &mut ClientTransaction,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut parser = RequestParser::new();
     let mut unconsumed_input: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
@@ -167,7 +182,9 @@ pub async fn serve_connection(mut stream: tokio::net::TcpStream, kv: &Module<dyn
                         close_after_replying = true;
                         break;
                     }
-                    batch.push(&arguments);
+                    if !transaction.handle(&arguments, kv, &mut batch, &mut replies).await {
+                        batch.push(&arguments);
+                    }
                     if batch.len() >= MAX_BATCH_COMMANDS || batch.as_bytes().len() >= MAX_BATCH_BYTES {
                         execute_batch(kv, &mut batch, &mut replies).await;
                         if replies.len() >= WRITE_THRESHOLD_BYTES {
@@ -210,7 +227,7 @@ pub async fn serve_connection(mut stream: tokio::net::TcpStream, kv: &Module<dyn
 /// Executes `batch` in the plugin with one call, appends its replies to `replies`, and empties it.
 /// When the call fails (the plugin panicked), every command of the batch gets
 /// `-ERR internal error: <why>`; the connection goes on.
-async fn execute_batch(kv: &Module<dyn Kv>, batch: &mut CommandBatch, replies: &mut Vec<u8>) {
+pub(crate) async fn execute_batch(kv: &Module<dyn Kv>, batch: &mut CommandBatch, replies: &mut Vec<u8>) {
     if batch.is_empty() {
         return;
     }

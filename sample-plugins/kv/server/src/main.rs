@@ -41,6 +41,7 @@
 
 mod connection;
 mod request_parser;
+mod transaction;
 
 use std::io::{IsTerminal, Write};
 use std::net::{Shutdown, TcpListener};

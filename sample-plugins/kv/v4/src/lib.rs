@@ -34,7 +34,7 @@ use std::sync::{Mutex, MutexGuard};
 use ecdysis_plugin_api::keyed::{KeyedState, Migration};
 use ecdysis_plugin_api::{MapFrom, Plugin, PluginError, StateEncoder};
 use kv_common::strings::ExpiryOption;
-use kv_common::{compat, execute_batch, expiry, lazy};
+use kv_common::{compat, execute_batch, expiry, lazy, transaction};
 use kv_interface::schema::{EntryV3, EntryV4, KvStateV1, KvStateV2, KvStateV3, KvStateV4, StringEntryV1, StringEntryV2, ValueV4};
 use kv_interface::{Kv, resp};
 use serde::Serialize;
@@ -68,7 +68,13 @@ impl Kv for KvV4 {
                 return resp::error(out, &format!("ERR {}", error.message()));
             }
             database.start_command();
-            execute_command(&mut database, arguments, out);
+            let queued = |database: &mut Database, command: &[&[u8]], out: &mut Vec<u8>| {
+                database.start_command();
+                run_command(database, command, out);
+            };
+            if !transaction::run_transaction_command(&mut database, arguments, out, queued) {
+                run_command(&mut database, arguments, out);
+            }
         })
     }
 
@@ -78,6 +84,12 @@ impl Kv for KvV4 {
         database.read_clock();
         database.live_count() as u64
     }
+}
+
+/// Runs one command and notes what it wrote for the keys clients watch.
+fn run_command(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    execute_command(database, arguments, out);
+    database.watches.note_command(arguments);
 }
 
 /// Runs one command (its name first, then its arguments) and appends its reply to `out`.
@@ -418,12 +430,18 @@ impl KeyedState for KvV4 {
         &self.migration
     }
 
+    // Entries that leave (or come back) are changed by another instance, where this one cannot see:
+    // its watches are forgotten, and EXEC fails for every client that watched here.
     fn take_entry(&self, key: &[u8]) -> Option<EntryV4> {
-        self.database().entries.remove(key).map(|entry| export_entry(&entry))
+        let mut database = self.database();
+        database.watches.forget_all();
+        database.entries.remove(key).map(|entry| export_entry(&entry))
     }
 
     fn take_entries(&self, limit: usize) -> Vec<(Vec<u8>, EntryV4)> {
-        lazy::take_entries(&mut self.database().entries, limit).into_iter().map(|(key, entry)| (key, export_entry(&entry))).collect()
+        let mut database = self.database();
+        database.watches.forget_all();
+        lazy::take_entries(&mut database.entries, limit).into_iter().map(|(key, entry)| (key, export_entry(&entry))).collect()
     }
 
     fn export_entries(&self, limit: usize) -> Vec<(Vec<u8>, EntryV4)> {
@@ -432,7 +450,9 @@ impl KeyedState for KvV4 {
 
     fn put_entries(&self, entries: Vec<(Vec<u8>, EntryV4)>) -> Result<(), PluginError> {
         let entries = entries.into_iter().map(|(key, entry)| Ok((key, import_entry(entry)?))).collect::<Result<Vec<_>, PluginError>>()?;
-        self.database().entries.extend(entries);
+        let mut database = self.database();
+        database.watches.forget_all();
+        database.entries.extend(entries);
         Ok(())
     }
 
