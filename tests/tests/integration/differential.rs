@@ -444,6 +444,11 @@ fn sorted_sets() {
 }
 
 #[test]
+fn transactions() {
+    check("differential::transactions", plans_of_scripts(kv_conformance::differential::transactions::transactions()));
+}
+
+#[test]
 fn conformance_strings() {
     check_conformance("strings", kv_conformance::strings());
 }

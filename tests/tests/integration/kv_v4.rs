@@ -123,7 +123,7 @@ fn check_no_sets_or_sorted_sets(connection: &mut redis::Connection) {
 }
 
 /// Sends `command` (a reload or a rollback) through the control socket and returns its report.
-fn request_report(server: &KvServer, command: ControlCommand) -> Result<UpdateReport, String> {
+pub(super) fn request_report(server: &KvServer, command: ControlCommand) -> Result<UpdateReport, String> {
     let mut control = Client::connect(&server.socket, PATIENCE).expect("the control socket accepts");
     match control.request(command) {
         Ok(Reply::Report { report }) => Ok(report),
@@ -134,7 +134,7 @@ fn request_report(server: &KvServer, command: ControlCommand) -> Result<UpdateRe
 }
 
 /// Updates `server` to `plugin_crate` lazily and waits until the migration has finished.
-fn update_lazily_to_the_end(server: &KvServer, plugin_crate: &str, expected_version: &str) {
+pub(super) fn update_lazily_to_the_end(server: &KvServer, plugin_crate: &str, expected_version: &str) {
     let command = ControlCommand::Reload {
         module: Some("kv".into()),
         library: sample(plugin_crate),

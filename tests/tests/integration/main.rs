@@ -24,6 +24,7 @@ mod probation;
 mod refusals;
 mod rehearsal;
 mod soundness;
+mod transactions;
 mod update;
 mod warm_restart;
 mod watch;

@@ -54,15 +54,15 @@ impl ClientTransaction {
                 }
                 replies.extend_from_slice(&reply);
             }
-            // Redis discards a transaction whose EXEC it refuses.
-            b"exec" if !exact_arity(1) && self.queued.is_some() => {
+            // Redis discards the transaction whose EXEC it refuses, and forgets the watches, in a
+            // transaction or not.
+            b"exec" if !exact_arity(1) => {
                 self.queued = None;
                 self.refused_while_queueing = false;
                 execute_batch(kv, batch, replies).await;
                 self.release(kv).await;
                 resp::error(replies, "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command");
             }
-            b"exec" if !exact_arity(1) => self.refuse(kv, batch, replies, Refusal::WrongArity(b"exec")).await,
             b"discard" if !exact_arity(1) => self.refuse(kv, batch, replies, Refusal::WrongArity(b"discard")).await,
             b"exec" | b"discard" => match self.queued.take() {
                 None if name == b"exec" => self.refuse(kv, batch, replies, Refusal::Plain("ERR EXEC without MULTI")).await,

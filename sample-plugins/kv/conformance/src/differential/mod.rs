@@ -21,6 +21,7 @@ pub mod lists;
 pub mod sets;
 pub mod sorted_sets;
 pub mod strings;
+pub mod transactions;
 
 /// How the replies of kv-server and redis-server to one command are compared.
 #[derive(Clone, Debug, PartialEq, Eq)]
