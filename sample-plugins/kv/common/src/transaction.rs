@@ -161,17 +161,17 @@ pub fn exec_keys_touched<'a>(rest: &[&'a [u8]]) -> KeysTouched<'a> {
     KeysTouched::Listed(keys)
 }
 
-/// Runs one of the plugin's transaction commands when `arguments` is one, and returns whether it
-/// was. `run_queued` runs a queued command the way the version runs every command (its expiry
-/// bookkeeping, [`Watches::note_command`], dispatch), and appends its reply.
+/// Runs one of the plugin's transaction commands (MULTI, QUEUE, WATCH, UNWATCH, DISCARD, EXEC).
+/// `run_queued` runs a queued command the way the version runs every command (its expiry
+/// bookkeeping, [`Watches::note_command`], dispatch), and appends its reply. Any other command is
+/// unknown here.
 pub fn run_transaction_command<V>(
     database: &mut Database<V>,
     arguments: &[&[u8]],
     out: &mut Vec<u8>,
     mut run_queued: impl FnMut(&mut Database<V>, &[&[u8]], &mut Vec<u8>),
-) -> bool {
-    let Some(name) = arguments.first() else { return false };
-    match LowercaseName::new(name).as_bytes() {
+) {
+    match LowercaseName::new(arguments[0]).as_bytes() {
         b"multi" => resp::ok(out),
         b"queue" => match queue_error(&arguments[1..]) {
             None => resp::simple(out, "QUEUED"),
@@ -179,13 +179,12 @@ pub fn run_transaction_command<V>(
         },
         b"watch" => watch(database, &arguments[1..], out),
         b"unwatch" | b"discard" => {
-            release_all(database, arguments.get(1..).unwrap_or_default());
+            release_all(database, &arguments[1..]);
             resp::ok(out);
         }
         b"exec" => exec(database, arguments, out, &mut run_queued),
-        _ => return false,
+        _ => resp::unknown_command(out, arguments),
     }
-    true
 }
 
 /// The error Redis replies when it is asked to queue `command` (its name, then its arguments), or

@@ -38,7 +38,14 @@ impl ClientTransaction {
     /// either by the plugin (the command pushed onto `batch`, in order) or, after running `batch`,
     /// by the server. Returns `false`, touching nothing, for any other command.
     pub async fn handle(&mut self, arguments: &[Vec<u8>], kv: &Module<dyn Kv>, batch: &mut CommandBatch, replies: &mut Vec<u8>) -> bool {
-        let name = arguments[0].to_ascii_lowercase();
+        // Most commands are no transaction's business: one comparison of the name's length each.
+        let name = &arguments[0];
+        let is_transaction_command = matches!(name.len(), 4..=7)
+            && [&b"multi"[..], b"exec", b"discard", b"watch", b"unwatch", b"queue"].iter().any(|known| name.eq_ignore_ascii_case(known));
+        if !is_transaction_command && self.queued.is_none() {
+            return false;
+        }
+        let name = name.to_ascii_lowercase();
         let exact_arity = |arity: usize| arguments.len() == arity;
         match name.as_slice() {
             b"multi" if !exact_arity(1) => self.refuse(kv, batch, replies, Refusal::WrongArity(b"multi")).await,

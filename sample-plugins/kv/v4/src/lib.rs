@@ -68,13 +68,7 @@ impl Kv for KvV4 {
                 return resp::error(out, &format!("ERR {}", error.message()));
             }
             database.start_command();
-            let queued = |database: &mut Database, command: &[&[u8]], out: &mut Vec<u8>| {
-                database.start_command();
-                run_command(database, command, out);
-            };
-            if !transaction::run_transaction_command(&mut database, arguments, out, queued) {
-                run_command(&mut database, arguments, out);
-            }
+            run_command(&mut database, arguments, out);
         })
     }
 
@@ -92,6 +86,12 @@ fn run_command(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) 
     database.watches.note_command(arguments);
 }
 
+/// Runs one command of a transaction's queue: a command like any other, counted for expiry.
+fn run_queued_command(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    database.start_command();
+    run_command(database, arguments, out);
+}
+
 /// Runs one command (its name first, then its arguments) and appends its reply to `out`.
 pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
     let Some(name) = arguments.first() else {
@@ -106,6 +106,10 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
         b"config" => compat::config(arguments, out),
         b"command" => compat::command(arguments, out),
         b"client" => compat::client(arguments, out),
+        // What kv-server sends for its clients' transactions (see `kv_common::transaction`).
+        b"multi" | b"queue" | b"watch" | b"unwatch" | b"discard" | b"exec" => {
+            transaction::run_transaction_command(database, arguments, out, run_queued_command);
+        }
         b"get" => strings::get(database, arguments, out),
         b"set" => strings::set(database, arguments, out),
         b"incr" => strings::increment(database, arguments, out, b"incr"),

@@ -1533,3 +1533,90 @@ fn scan_and_hscan_page_through_every_item_once() {
         assert_eq!((seen.len(), unique.len()), (expected, expected), "{command}");
     }
 }
+
+/// The names v4's dispatch answers, read from its source, so that this test sees every command
+/// added there.
+fn dispatched_command_names() -> Vec<String> {
+    let source = include_str!("lib.rs");
+    let dispatch = &source[source.find("fn execute_command").expect("the dispatch")..];
+    let dispatch = &dispatch[..dispatch.find("\n}\n").expect("the end of the dispatch")];
+    dispatch
+        .lines()
+        .filter(|line| line.trim_start().starts_with("b\""))
+        .flat_map(|line| {
+            line.split("=>")
+                .next()
+                .unwrap_or_default()
+                .split('|')
+                .map(|name| name.trim().trim_start_matches("b\"").trim_end_matches('"').to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn every_command_v4_answers_is_in_the_command_table_that_transactions_check_and_the_other_way_round() {
+    let plugin = create::<KvV4>();
+    let dispatched = dispatched_command_names();
+    assert!(dispatched.len() > 130, "the dispatch was read: {dispatched:?}");
+    for name in &dispatched {
+        let transaction_command = ["multi", "queue", "watch", "unwatch", "discard", "exec"].contains(&name.as_str());
+        assert_eq!(kv_common::command::spec(name.as_bytes()).is_some(), !transaction_command || name == "unwatch", "{name}");
+    }
+    for (name, _) in kv_common::command::COMMAND_TABLE {
+        let name = String::from_utf8_lossy(name);
+        assert!(dispatched.contains(&name.to_string()), "{name} is in the table but not dispatched");
+        let reply = run(&plugin, &name);
+        assert!(!reply.contains("unknown command"), "{name}: {reply}");
+    }
+}
+
+#[test]
+fn watch_and_exec_in_the_plugin_run_the_queue_once_and_only_while_the_watched_keys_are_unchanged() {
+    let plugin = create::<KvV4>();
+    let mut queued = CommandBatch::new();
+    queued.push(&["INCR", "counter"]);
+    queued.push(&["UNWATCH"]);
+    queued.push(&["GET", "counter"]);
+    let exec = |queued: &CommandBatch, watches: &[&[u8]]| {
+        let mut arguments: Vec<&[u8]> = vec![b"EXEC", queued.as_bytes()];
+        arguments.extend_from_slice(watches);
+        let mut batch = CommandBatch::new();
+        batch.push(&arguments);
+        String::from_utf8_lossy(&plugin.execute(batch.as_bytes())).into_owned()
+    };
+    assert_eq!(exec(&queued, &[]), "*3\r\n:1\r\n+OK\r\n$1\r\n1\r\n");
+    // A token for `counter`, then a write to it: EXEC fails and runs nothing.
+    let reply = run(&plugin, "WATCH counter");
+    let token = reply.split("\r\n").nth(1).expect("a bulk string").rsplit_once(':').expect("token:flags").0.to_owned();
+    assert_eq!(exec(&queued, &[b"counter", token.as_bytes(), b"1"]), "*3\r\n:2\r\n+OK\r\n$1\r\n2\r\n", "nothing changed since WATCH");
+    let reply = run(&plugin, "WATCH counter");
+    let token = reply.split("\r\n").nth(1).expect("a bulk string").rsplit_once(':').expect("token:flags").0.to_owned();
+    assert_eq!(run(&plugin, "SET counter 10"), "+OK\r\n");
+    assert_eq!(exec(&queued, &[b"counter", token.as_bytes(), b"1"]), "*-1\r\n");
+    assert_eq!(run(&plugin, "GET counter"), "$2\r\n10\r\n");
+    // EXEC released both watches: the table is empty again.
+    assert_eq!(plugin.database().watches.watched_key_count(), 0);
+    // A queue holding a command that cannot be queued is discarded whole.
+    queued.push(&["GET"]);
+    assert_eq!(exec(&queued, &[]), "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    assert_eq!(run(&plugin, "GET counter"), "$2\r\n10\r\n");
+}
+
+#[test]
+fn entries_that_leave_or_come_back_make_the_instance_forget_its_watches() {
+    use ecdysis_plugin_api::keyed::KeyedState;
+    let plugin = create::<KvV4>();
+    run(&plugin, "SET k v");
+    let reply = run(&plugin, "WATCH k");
+    let token = reply.split("\r\n").nth(1).expect("a bulk string").rsplit_once(':').expect("token:flags").0.to_owned();
+    let entry = plugin.take_entry(b"other");
+    assert!(entry.is_none());
+    assert_eq!(plugin.database().watches.watched_key_count(), 0, "a lazy update's move forgets every watch");
+    // The token taken before is not honoured, even for a key watched again since.
+    run(&plugin, "WATCH k");
+    let mut queued = CommandBatch::new();
+    queued.push(&["GET", "k"]);
+    let mut batch = CommandBatch::new();
+    batch.push(&[&b"EXEC"[..], queued.as_bytes(), b"k", token.as_bytes(), b"1"]);
+    assert_eq!(String::from_utf8_lossy(&plugin.execute(batch.as_bytes())), "*-1\r\n");
+}
