@@ -9,8 +9,9 @@
 //! SINTER, ...), [`sorted_sets`] (ZADD, ZRANGE, ZPOPMIN, ...), [`keyspace`] (TYPE, RENAME, COPY,
 //! SCAN, OBJECT ENCODING, ..., and DEL, EXISTS, KEYS, ... from `kv_common`) and [`server`] (INFO). [`database`] defines the values
 //! (string, list, hash, set or [`sorted_set::SortedSet`]) held in `kv_common`'s expiring database, which decides what has expired.
-//! What does not depend on the value type comes from `kv_common`: the expiry commands (EXPIRE,
-//! TTL, PERSIST, ...) in `kv_common::expiry`, and the protocol-compatibility commands every
+//! What does not depend on the value type comes from `kv_common`: the plugin's half of
+//! transactions (the commands kv-server sends for MULTI, EXEC and WATCH, and the watched keys) in
+//! `kv_common::transaction`, the expiry commands (EXPIRE, TTL, PERSIST, ...) in `kv_common::expiry`, and the protocol-compatibility commands every
 //! version answers alike (PING, ECHO, SELECT, CONFIG, COMMAND, CLIENT) in `kv_common::compat`.
 
 #![forbid(unsafe_code)]
