@@ -14,6 +14,7 @@ use kv_interface::{CommandBatch, Kv, resp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
+use crate::blocking::{self, BlockingOutcome};
 use crate::request_parser::{Parsed, RequestParser};
 
 /// The most connections served at once; more are refused with
@@ -167,6 +168,18 @@ pub async fn serve_connection(mut stream: tokio::net::TcpStream, kv: &Module<dyn
                         close_after_replying = true;
                         break;
                     }
+                    if blocking::is_blocking(&arguments) {
+                        // As in Redis: the commands before a blocking command run first, it runs
+                        // alone (waiting, outside the module, when it finds nothing), and the
+                        // commands after it only once it is served or times out.
+                        execute_batch(kv, &mut batch, &mut replies).await;
+                        let outcome =
+                            blocking::execute_blocking_command(kv, &mut stream, &mut unconsumed_input, &arguments, &mut replies).await?;
+                        if outcome == BlockingOutcome::Disconnected {
+                            return Ok(());
+                        }
+                        continue;
+                    }
                     batch.push(&arguments);
                     if batch.len() >= MAX_BATCH_COMMANDS || batch.as_bytes().len() >= MAX_BATCH_BYTES {
                         execute_batch(kv, &mut batch, &mut replies).await;
@@ -223,5 +236,6 @@ async fn execute_batch(kv: &Module<dyn Kv>, batch: &mut CommandBatch, replies: &
             }
         }
     }
+    blocking::wake_clients_blocked_on_keys_of(batch);
     batch.clear();
 }

@@ -1,0 +1,316 @@
+//! Blocked clients: a connection whose blocking command (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP,
+//! BZPOPMIN, BZPOPMAX) found nothing waits here, in the server, never in the module, and the
+//! registry of those waits by key, which wakes them in the order they blocked.
+//!
+//! The kv plugin answers a blocking command as one attempt that does not block: the element, or
+//! the null reply of the timeout. When the reply is that null, the connection registers on the keys
+//! the command waits on and waits, with no module call in flight (so a live update is never held
+//! up by a blocked client), for a wakeup, its timeout, or its socket (a client that disconnects must
+//! not pop an element nobody receives; what it sends meanwhile is kept for later). Woken, it tries
+//! again through [`Module::call_async`], so after an update the new version serves it.
+//!
+//! Wakeups go first come, first served, per key, as Redis serves the client that blocked first:
+//! after any batch, the first waiter of each key the batch touched is woken; a woken waiter that
+//! was not served passes the wakeup on to the waiter after it, and one that was served wakes the
+//! first waiter left on the keys it changed. So every waiter of a key retries after each change of
+//! it, in the order they blocked, and the first to have blocked gets the first element.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use ecdysis_host::Module;
+use kv_common::blocking::{is_blocking_command, keys_waited_on, parse_timeout_milliseconds, timeout_argument};
+use kv_common::lazy::{KeysTouched, keys_touched};
+use kv_interface::{CommandBatch, Kv, decode_batch, resp};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+/// How many bytes a blocked connection reserves for each read of what its client sends meanwhile.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// The most input a blocked connection holds for later; a client that sends more is disconnected,
+/// as Redis disconnects a client above its `client-query-buffer-limit` (1 GiB by default).
+const MOST_INPUT_HELD_WHILE_BLOCKED_BYTES: usize = 1 << 30;
+
+/// The replies that mean a blocking command found nothing: the null array of BLPOP, BRPOP, BLMPOP,
+/// BZPOPMIN and BZPOPMAX, and the null bulk string of BLMOVE and BRPOPLPUSH.
+const TIMEOUT_REPLIES: [&[u8]; 2] = [b"*-1\r\n", b"$-1\r\n"];
+
+/// The one registry of the server: it has one keyspace, so one set of waits on its keys. Being
+/// global keeps the hooks into the connections' code to two calls.
+static BLOCKED_CLIENTS: LazyLock<BlockedClients> = LazyLock::new(BlockedClients::default);
+
+/// The clients waiting, by key.
+#[derive(Default)]
+struct BlockedClients {
+    /// How many clients are registered: when 0, a batch wakes nobody and costs one load.
+    registered_count: AtomicUsize,
+    waiters: Mutex<Waiters>,
+}
+
+/// The queues of waiters, each key's in the order they blocked.
+#[derive(Default)]
+struct Waiters {
+    queues_by_key: HashMap<Vec<u8>, VecDeque<u64>>,
+    wakeups_by_waiter: HashMap<u64, Arc<Wakeup>>,
+    next_identifier: u64,
+}
+
+/// How a waiter is woken: a flag saying a wakeup is owed (so that one it does not use is passed
+/// on), and the notification its task waits for.
+#[derive(Default)]
+struct Wakeup {
+    owed: AtomicBool,
+    notify: Notify,
+}
+
+impl Wakeup {
+    fn wake(&self) {
+        self.owed.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+}
+
+impl BlockedClients {
+    fn lock(&self) -> MutexGuard<'_, Waiters> {
+        // Every change under the lock leaves the queues consistent before anything could panic.
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Waiters {
+    /// Wakes the first waiter of `key`'s queue, if any.
+    fn wake_first_of(&self, key: &[u8]) {
+        if let Some(first) = self.queues_by_key.get(key).and_then(VecDeque::front) {
+            self.wake(*first);
+        }
+    }
+
+    /// Wakes the waiter after `identifier` in `key`'s queue, if any.
+    fn wake_next_after(&self, identifier: u64, key: &[u8]) {
+        let Some(queue) = self.queues_by_key.get(key) else { return };
+        if let Some(next) = queue.iter().position(|waiter| *waiter == identifier).and_then(|position| queue.get(position + 1)) {
+            self.wake(*next);
+        }
+    }
+
+    fn wake(&self, identifier: u64) {
+        if let Some(wakeup) = self.wakeups_by_waiter.get(&identifier) {
+            wakeup.wake();
+        }
+    }
+}
+
+/// A connection's place in the queues of the keys it waits on; dropping it leaves them, passing on
+/// a wakeup it was owed and did not use.
+struct Registration {
+    identifier: u64,
+    keys: Vec<Vec<u8>>,
+    wakeup: Arc<Wakeup>,
+}
+
+impl Registration {
+    /// Joins the end of the queue of each of `keys`.
+    fn new(keys: Vec<Vec<u8>>) -> Registration {
+        let mut waiters = BLOCKED_CLIENTS.lock();
+        let identifier = waiters.next_identifier;
+        waiters.next_identifier += 1;
+        let wakeup = Arc::new(Wakeup::default());
+        waiters.wakeups_by_waiter.insert(identifier, Arc::clone(&wakeup));
+        for key in &keys {
+            waiters.queues_by_key.entry(key.clone()).or_default().push_back(identifier);
+        }
+        // Counted once it is in the queues, under the lock, so that a batch that sees the count
+        // finds the waiter when it takes the lock.
+        BLOCKED_CLIENTS.registered_count.fetch_add(1, Ordering::SeqCst);
+        Registration { identifier, keys, wakeup }
+    }
+
+    /// Takes the wakeup this waiter is owed, if any: its retry uses it.
+    fn take_wakeup(&self) -> bool {
+        self.wakeup.owed.swap(false, Ordering::SeqCst)
+    }
+
+    /// Wakes the waiter after this one in each of its queues.
+    fn pass_wakeup_on(&self) {
+        let waiters = BLOCKED_CLIENTS.lock();
+        for key in &self.keys {
+            waiters.wake_next_after(self.identifier, key);
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut waiters = BLOCKED_CLIENTS.lock();
+        if self.take_wakeup() {
+            for key in &self.keys {
+                waiters.wake_next_after(self.identifier, key);
+            }
+        }
+        for key in &self.keys {
+            if let Some(queue) = waiters.queues_by_key.get_mut(key) {
+                queue.retain(|waiter| *waiter != self.identifier);
+                if queue.is_empty() {
+                    waiters.queues_by_key.remove(key);
+                }
+            }
+        }
+        waiters.wakeups_by_waiter.remove(&self.identifier);
+        BLOCKED_CLIENTS.registered_count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Wakes the first waiter of every key the commands of `batch` touched (of every key, for a
+/// command on the whole keyspace); the wakeups then go down each queue. Called after every batch
+/// a connection executes; one atomic load when no client is blocked.
+pub fn wake_clients_blocked_on_keys_of(batch: &CommandBatch) {
+    if BLOCKED_CLIENTS.registered_count.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    let mut touched_keys = Vec::new();
+    let mut whole_keyspace = false;
+    for command in decode_batch(batch.as_bytes()) {
+        let Ok(arguments) = command else { break };
+        match keys_touched(&arguments) {
+            KeysTouched::Listed(keys) => touched_keys.extend(keys),
+            KeysTouched::All => {
+                whole_keyspace = true;
+                break;
+            }
+        }
+    }
+    let waiters = BLOCKED_CLIENTS.lock();
+    if whole_keyspace {
+        for queue in waiters.queues_by_key.values() {
+            if let Some(first) = queue.front() {
+                waiters.wake(*first);
+            }
+        }
+    } else {
+        for key in touched_keys {
+            waiters.wake_first_of(key);
+        }
+    }
+}
+
+/// Whether `arguments` (a command's name first) is a blocking command, to be run by
+/// [`execute_blocking_command`].
+pub fn is_blocking(arguments: &[Vec<u8>]) -> bool {
+    arguments.first().is_some_and(|name| is_blocking_command(name))
+}
+
+/// What became of a blocking command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockingOutcome {
+    /// Its reply (an element, an error, or the null of the timeout) is in the replies.
+    Replied,
+    /// The client disconnected while it waited (or the server shut its socket down for reading, or
+    /// it sent more than a blocked client may): the connection is over, and nothing was popped for
+    /// it.
+    Disconnected,
+}
+
+/// Runs the blocking command `arguments` alone through the module and appends its reply to
+/// `replies`. When it finds nothing, first writes `replies` (the replies of the commands before it,
+/// which Redis sends while the client waits) to the client, then waits until a change of its keys
+/// serves it or its timeout passes, reading what the client sends meanwhile into
+/// `unconsumed_input`.
+///
+/// # Errors
+/// When reading from or writing to the client fails; the connection is then over.
+pub async fn execute_blocking_command(
+    kv: &Module<dyn Kv>,
+    stream: &mut TcpStream,
+    unconsumed_input: &mut Vec<u8>,
+    arguments: &[Vec<u8>],
+    replies: &mut Vec<u8>,
+) -> std::io::Result<BlockingOutcome> {
+    let argument_slices: Vec<&[u8]> = arguments.iter().map(Vec::as_slice).collect();
+    let mut command = CommandBatch::new();
+    command.push(arguments);
+    // Registered before the first attempt: a push between that attempt and the wait then wakes it.
+    let registration = Registration::new(keys_waited_on(&argument_slices).into_iter().map(<[u8]>::to_vec).collect());
+    let timeout_reply = match attempt(kv, &command).await {
+        Attempt::Served(reply) => {
+            drop(registration);
+            wake_clients_blocked_on_keys_of(&command);
+            replies.extend_from_slice(&reply);
+            return Ok(BlockingOutcome::Replied);
+        }
+        Attempt::NothingThere(timeout_reply) => timeout_reply,
+    };
+    // The module accepted the timeout, so it reads; 0 is forever.
+    let timeout = timeout_argument(arguments).and_then(|timeout| parse_timeout_milliseconds(timeout).ok());
+    let deadline = match timeout {
+        Some(0) => None,
+        Some(milliseconds) => Some(tokio::time::Instant::now().checked_add(Duration::from_millis(milliseconds))),
+        None => Some(Some(tokio::time::Instant::now())),
+    };
+    if !replies.is_empty() {
+        stream.write_all(replies).await?;
+        replies.clear();
+    }
+    loop {
+        let timed_out = async {
+            match deadline {
+                Some(Some(deadline)) => tokio::time::sleep_until(deadline).await,
+                // Forever, or further than the clock counts.
+                Some(None) | None => std::future::pending().await,
+            }
+        };
+        if unconsumed_input.capacity() - unconsumed_input.len() < READ_CHUNK_BYTES / 4 {
+            unconsumed_input.reserve(READ_CHUNK_BYTES);
+        }
+        tokio::select! {
+            () = registration.wakeup.notify.notified() => {
+                if !registration.take_wakeup() {
+                    continue;
+                }
+                match attempt(kv, &command).await {
+                    Attempt::Served(reply) => {
+                        drop(registration);
+                        wake_clients_blocked_on_keys_of(&command);
+                        replies.extend_from_slice(&reply);
+                        return Ok(BlockingOutcome::Replied);
+                    }
+                    Attempt::NothingThere(_) => registration.pass_wakeup_on(),
+                }
+            }
+            () = timed_out => {
+                drop(registration);
+                replies.extend_from_slice(&timeout_reply);
+                return Ok(BlockingOutcome::Replied);
+            }
+            read = stream.read_buf(unconsumed_input) => {
+                if read? == 0 || unconsumed_input.len() > MOST_INPUT_HELD_WHILE_BLOCKED_BYTES {
+                    return Ok(BlockingOutcome::Disconnected);
+                }
+            }
+        }
+    }
+}
+
+/// What one attempt of a blocking command gave.
+enum Attempt {
+    /// A reply to send: an element, or an error (an internal error when the plugin panicked).
+    Served(Vec<u8>),
+    /// The null reply of the timeout: there was nothing to pop.
+    NothingThere(Vec<u8>),
+}
+
+/// Runs `command` (one blocking command) in the module.
+async fn attempt(kv: &Module<dyn Kv>, command: &CommandBatch) -> Attempt {
+    match kv.call_async(|kv| kv.execute(command.as_bytes())).await {
+        Ok(reply) if TIMEOUT_REPLIES.contains(&reply.as_slice()) => Attempt::NothingThere(reply),
+        Ok(reply) => Attempt::Served(reply),
+        Err(call_error) => {
+            let mut reply = Vec::new();
+            resp::error(&mut reply, &format!("ERR internal error: {call_error}"));
+            Attempt::Served(reply)
+        }
+    }
+}
