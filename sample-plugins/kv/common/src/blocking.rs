@@ -2,9 +2,10 @@
 //! commands block, where each names its timeout, and how Redis 7.0 reads a timeout.
 //!
 //! A kv version answers a blocking command as one non-blocking attempt: the element when there is
-//! one, otherwise the null reply Redis gives at the timeout (which is also how Redis runs them inside
-//! MULTI/EXEC). `kv-server` makes the client wait, outside the plugin, and asks this module which
-//! commands block and how long their timeout is; this is the one list of their names.
+//! one, otherwise a null, as Redis runs them inside MULTI/EXEC (a null array, or a null bulk string
+//! for BLMOVE and BRPOPLPUSH). `kv-server` makes the client wait, outside the plugin, and asks this
+//! module which commands block and how long their timeout is; this is the one list of their names.
+//! At a timeout, Redis (and `kv-server`) replies a null array to every one of them.
 
 use crate::long_double::{Parsed, parse_long_double};
 

@@ -3,7 +3,8 @@
 //! registry of those waits by key, which wakes them in the order they blocked.
 //!
 //! The kv plugin answers a blocking command as one attempt that does not block: the element, or
-//! the null reply of the timeout. When the reply is that null, the connection registers on the keys
+//! a null (what Redis replies inside MULTI/EXEC). When the reply is that null, the connection
+//! registers on the keys
 //! the command waits on and waits, with no module call in flight (so a live update is never held
 //! up by a blocked client), for a wakeup, its timeout, or its socket (a client that disconnects must
 //! not pop an element nobody receives; what it sends meanwhile is kept for later). Woken, it tries
@@ -35,9 +36,15 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// as Redis disconnects a client above its `client-query-buffer-limit` (1 GiB by default).
 const MOST_INPUT_HELD_WHILE_BLOCKED_BYTES: usize = 1 << 30;
 
-/// The replies that mean a blocking command found nothing: the null array of BLPOP, BRPOP, BLMPOP,
-/// BZPOPMIN and BZPOPMAX, and the null bulk string of BLMOVE and BRPOPLPUSH.
-const TIMEOUT_REPLIES: [&[u8]; 2] = [b"*-1\r\n", b"$-1\r\n"];
+/// The replies of the module that mean a blocking command found nothing: the null array of BLPOP,
+/// BRPOP, BLMPOP, BZPOPMIN and BZPOPMAX, and the null bulk string of BLMOVE and BRPOPLPUSH (what
+/// Redis replies to them inside MULTI/EXEC).
+const NOTHING_THERE_REPLIES: [&[u8]; 2] = [b"*-1\r\n", b"$-1\r\n"];
+
+/// The reply to a client whose blocking command timed out: a null array, whatever the command, as
+/// Redis 7.0 replies to every client blocked on a list or a sorted set (`replyToBlockedClientTimedOut`),
+/// BLMOVE and BRPOPLPUSH included.
+const TIMED_OUT_REPLY: &[u8] = b"*-1\r\n";
 
 /// The one registry of the server: it has one keyspace, so one set of waits on its keys. Being
 /// global keeps the hooks into the connections' code to two calls.
@@ -206,7 +213,7 @@ pub fn is_blocking(arguments: &[Vec<u8>]) -> bool {
 /// What became of a blocking command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockingOutcome {
-    /// Its reply (an element, an error, or the null of the timeout) is in the replies.
+    /// Its reply (an element, an error, or the null array of a timeout) is in the replies.
     Replied,
     /// The client disconnected while it waited (or the server shut its socket down for reading, or
     /// it sent more than a blocked client may): the connection is over, and nothing was popped for
@@ -234,21 +241,18 @@ pub async fn execute_blocking_command(
     command.push(arguments);
     // Registered before the first attempt: a push between that attempt and the wait then wakes it.
     let registration = Registration::new(keys_waited_on(&argument_slices).into_iter().map(<[u8]>::to_vec).collect());
-    let timeout_reply = match attempt(kv, &command).await {
-        Attempt::Served(reply) => {
-            drop(registration);
-            wake_clients_blocked_on_keys_of(&command);
-            replies.extend_from_slice(&reply);
-            return Ok(BlockingOutcome::Replied);
-        }
-        Attempt::NothingThere(timeout_reply) => timeout_reply,
-    };
-    // The module accepted the timeout, so it reads; 0 is forever.
-    let timeout = timeout_argument(arguments).and_then(|timeout| parse_timeout_milliseconds(timeout).ok());
-    let deadline = match timeout {
-        Some(0) => None,
-        Some(milliseconds) => Some(tokio::time::Instant::now().checked_add(Duration::from_millis(milliseconds))),
-        None => Some(Some(tokio::time::Instant::now())),
+    if let Attempt::Served(reply) = attempt(kv, &command).await {
+        drop(registration);
+        wake_clients_blocked_on_keys_of(&command);
+        replies.extend_from_slice(&reply);
+        return Ok(BlockingOutcome::Replied);
+    }
+    // The module accepted the timeout, so it reads. 0 is forever, and so is a time further than the
+    // clock counts; a timeout that does not read (the module refuses such a command) passes at once.
+    let deadline = match timeout_argument(arguments).map(parse_timeout_milliseconds) {
+        Some(Ok(0)) => None,
+        Some(Ok(milliseconds)) => tokio::time::Instant::now().checked_add(Duration::from_millis(milliseconds)),
+        Some(Err(_)) | None => Some(tokio::time::Instant::now()),
     };
     if !replies.is_empty() {
         stream.write_all(replies).await?;
@@ -257,15 +261,21 @@ pub async fn execute_blocking_command(
     loop {
         let timed_out = async {
             match deadline {
-                Some(Some(deadline)) => tokio::time::sleep_until(deadline).await,
-                // Forever, or further than the clock counts.
-                Some(None) | None => std::future::pending().await,
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
             }
         };
         if unconsumed_input.capacity() - unconsumed_input.len() < READ_CHUNK_BYTES / 4 {
             unconsumed_input.reserve(READ_CHUNK_BYTES);
         }
         tokio::select! {
+            // The socket first: a client that has gone must not be served an element.
+            biased;
+            read = stream.read_buf(unconsumed_input) => {
+                if read? == 0 || unconsumed_input.len() > MOST_INPUT_HELD_WHILE_BLOCKED_BYTES {
+                    return Ok(BlockingOutcome::Disconnected);
+                }
+            }
             () = registration.wakeup.notify.notified() => {
                 if !registration.take_wakeup() {
                     continue;
@@ -277,18 +287,13 @@ pub async fn execute_blocking_command(
                         replies.extend_from_slice(&reply);
                         return Ok(BlockingOutcome::Replied);
                     }
-                    Attempt::NothingThere(_) => registration.pass_wakeup_on(),
+                    Attempt::NothingThere => registration.pass_wakeup_on(),
                 }
             }
             () = timed_out => {
                 drop(registration);
-                replies.extend_from_slice(&timeout_reply);
+                replies.extend_from_slice(TIMED_OUT_REPLY);
                 return Ok(BlockingOutcome::Replied);
-            }
-            read = stream.read_buf(unconsumed_input) => {
-                if read? == 0 || unconsumed_input.len() > MOST_INPUT_HELD_WHILE_BLOCKED_BYTES {
-                    return Ok(BlockingOutcome::Disconnected);
-                }
             }
         }
     }
@@ -298,14 +303,14 @@ pub async fn execute_blocking_command(
 enum Attempt {
     /// A reply to send: an element, or an error (an internal error when the plugin panicked).
     Served(Vec<u8>),
-    /// The null reply of the timeout: there was nothing to pop.
-    NothingThere(Vec<u8>),
+    /// A null reply: there was nothing to pop.
+    NothingThere,
 }
 
 /// Runs `command` (one blocking command) in the module.
 async fn attempt(kv: &Module<dyn Kv>, command: &CommandBatch) -> Attempt {
     match kv.call_async(|kv| kv.execute(command.as_bytes())).await {
-        Ok(reply) if TIMEOUT_REPLIES.contains(&reply.as_slice()) => Attempt::NothingThere(reply),
+        Ok(reply) if NOTHING_THERE_REPLIES.contains(&reply.as_slice()) => Attempt::NothingThere,
         Ok(reply) => Attempt::Served(reply),
         Err(call_error) => {
             let mut reply = Vec::new();

@@ -614,8 +614,9 @@ fn pop_from_first_list_of_keys(database: &mut Database, arguments: &[&[u8]], out
     resp::null_array(out);
 }
 
-/// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`: LMOVE, whose null is the reply at
-/// the timeout. Like Redis, the ends are read before the timeout.
+/// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`: LMOVE, whose null is Redis's reply
+/// inside MULTI/EXEC (at a timeout, `kv-server` replies a null array, as Redis does). Like Redis,
+/// the ends are read before the timeout.
 pub(crate) fn blmove(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
     let &[_, source, destination, from, to, timeout] = arguments else {
         return resp::wrong_arity(out, b"blmove");
@@ -629,7 +630,8 @@ pub(crate) fn blmove(database: &mut Database, arguments: &[&[u8]], out: &mut Vec
     move_element(database, source, destination, from, to, out);
 }
 
-/// `BRPOPLPUSH source destination timeout`: RPOPLPUSH, whose null is the reply at the timeout.
+/// `BRPOPLPUSH source destination timeout`: RPOPLPUSH, whose null is Redis's reply inside
+/// MULTI/EXEC (at a timeout, `kv-server` replies a null array, as Redis does).
 pub(crate) fn brpoplpush(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
     let &[_, source, destination, timeout] = arguments else {
         return resp::wrong_arity(out, b"brpoplpush");
