@@ -256,8 +256,10 @@ fn a_blocking_command_in_a_pipeline_holds_back_the_commands_after_it() {
     let after: Option<i64> = redis::cmd("GET").arg("after").query(&mut connection).expect("GET");
     assert_eq!(after, None, "the INCR after the blocking command has not run");
     expect_no_reply_yet(&mut pipelining);
+    // What the client sends while it is blocked is kept, and served after the rest of the pipeline.
+    pipelining.write_all(&encode("ECHO sent-while-blocked")).expect("kv-server reads");
     let () = redis::cmd("RPUSH").arg("gate").arg("open").query(&mut connection).expect("RPUSH");
-    expect_reply(&mut pipelining, &format!("{}:1\r\n{}*-1\r\n:2\r\n", bulks(&["gate", "open"]), bulk("1")));
+    expect_reply(&mut pipelining, &format!("{}:1\r\n{}*-1\r\n:2\r\n{}", bulks(&["gate", "open"]), bulk("1"), bulk("sent-while-blocked")));
 }
 
 #[test]
