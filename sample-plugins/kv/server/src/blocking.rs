@@ -15,6 +15,14 @@
 //! was not served passes the wakeup on to the waiter after it, and one that was served wakes the
 //! first waiter left on the keys it changed. So every waiter of a key retries after each change of
 //! it, in the order they blocked, and the first to have blocked gets the first element.
+//!
+//! Where this differs from Redis, which serves blocked clients right after the command that pushed
+//! (before any other command runs): here a blocked client retries after the whole batch (pipeline)
+//! that pushed, and a command of another client can come between the push and the retry. So a
+//! pipeline that pushes and then pops the same key pops its own element, another client's pop can
+//! take an element before the blocked client retries (which then goes on waiting), and a client
+//! blocked on several keys that one pipeline fills gets the first of them (in the order it named
+//! them) that has elements, where Redis serves the one pushed first.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
