@@ -327,3 +327,68 @@ async fn attempt(kv: &Module<dyn Kv>, command: &CommandBatch) -> Attempt {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch of `commands`, each written with single spaces between its arguments.
+    fn batch_of(commands: &[&str]) -> CommandBatch {
+        let mut batch = CommandBatch::new();
+        for command in commands {
+            batch.push(&command.split(' ').collect::<Vec<_>>());
+        }
+        batch
+    }
+
+    /// Which of `registrations` are owed a wakeup, taking those wakeups.
+    fn woken(registrations: &[&Registration]) -> Vec<bool> {
+        registrations.iter().map(|registration| registration.take_wakeup()).collect()
+    }
+
+    // The registry is the process's, and a command on the whole keyspace wakes every key's first
+    // waiter: the one test that registers waiters runs its cases one after the other.
+
+    #[test]
+    fn wakeups_go_down_each_key_queue_in_the_order_clients_blocked() {
+        a_wakeup_goes_down_a_key_queue_in_the_order_clients_blocked();
+        a_command_on_the_whole_keyspace_wakes_the_first_waiter_of_every_key();
+    }
+
+    fn a_wakeup_goes_down_a_key_queue_in_the_order_clients_blocked() {
+        let first = Registration::new(vec![b"fifo-queue".to_vec()]);
+        let second = Registration::new(vec![b"fifo-queue".to_vec(), b"fifo-other".to_vec()]);
+        let third = Registration::new(vec![b"fifo-queue".to_vec()]);
+        wake_clients_blocked_on_keys_of(&batch_of(&["GET unrelated", "RPUSH fifo-queue x"]));
+        assert_eq!(woken(&[&first, &second, &third]), [true, false, false]);
+        first.pass_wakeup_on();
+        assert_eq!(woken(&[&first, &second, &third]), [false, true, false]);
+        // A waiter that leaves with a wakeup it did not use passes it on.
+        second.wakeup.wake();
+        drop(second);
+        assert_eq!(woken(&[&first, &third]), [false, true]);
+        // One that leaves without one wakes nobody.
+        drop(first);
+        assert_eq!(woken(&[&third]), [false]);
+        // The first waiter left is the one a change wakes.
+        wake_clients_blocked_on_keys_of(&batch_of(&["DEL fifo-queue"]));
+        assert_eq!(woken(&[&third]), [true]);
+    }
+
+    fn a_command_on_the_whole_keyspace_wakes_the_first_waiter_of_every_key() {
+        let on_one_key = Registration::new(vec![b"keyspace-one".to_vec()]);
+        let behind = Registration::new(vec![b"keyspace-one".to_vec()]);
+        let on_another_key = Registration::new(vec![b"keyspace-two".to_vec()]);
+        wake_clients_blocked_on_keys_of(&batch_of(&["FLUSHALL"]));
+        assert_eq!(woken(&[&on_one_key, &behind, &on_another_key]), [true, false, true]);
+    }
+
+    #[test]
+    fn blocking_commands_are_recognised_in_any_case() {
+        let arguments = |command: &str| command.split(' ').map(|argument| argument.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert!(is_blocking(&arguments("blpop a 0")));
+        assert!(is_blocking(&arguments("BZPOPMAX z 1")));
+        assert!(!is_blocking(&arguments("LPOP a")));
+        assert!(!is_blocking(&[]));
+    }
+}
