@@ -2,13 +2,14 @@
 //! BZPOPMIN, BZPOPMAX) found nothing waits here, in the server, never in the module, and the
 //! registry of those waits by key, which wakes them in the order they blocked.
 //!
-//! The kv plugin answers a blocking command as one attempt that does not block: the element, or
-//! a null (what Redis replies inside MULTI/EXEC). When the reply is that null, the connection
-//! registers on the keys
-//! the command waits on and waits, with no module call in flight (so a live update is never held
-//! up by a blocked client), for a wakeup, its timeout, or its socket (a client that disconnects must
-//! not pop an element nobody receives; what it sends meanwhile is kept for later). Woken, it tries
-//! again through [`Module::call_async`], so after an update the new version serves it.
+//! The kv plugin answers a blocking command as one attempt that does not block: the element, or a
+//! null (what Redis replies inside MULTI/EXEC). When the reply is that null, the connection
+//! registers on the keys the command waits on and waits, with no module call in flight (so a live
+//! update is never held up by a blocked client), for a wakeup, its timeout, or its socket (a client
+//! that disconnects must not pop an element nobody receives; what it sends meanwhile is kept for
+//! later). Woken, it tries again through [`Module::call_async`], so after an update the new version
+//! serves it. At the timeout it gets a null array, as Redis replies to every timed-out blocking
+//! command.
 //!
 //! Wakeups go first come, first served, per key, as Redis serves the client that blocked first:
 //! after any batch, the first waiter of each key the batch touched is woken; a woken waiter that
