@@ -3,7 +3,7 @@
 //! Redis leaves the order unspecified, with every array taken as a multiset of its elements.
 //!
 //! Two kinds of script run here, one test a family. The differential tables of
-//! `kv_conformance::differential` (lists, hashes, sets, sorted sets) say for each step how its replies compare
+//! `kv_conformance::differential` (lists, hashes, sets, sorted sets, blocking commands) say for each step how its replies compare
 //! (`Compare::Exact`, `Compare::Unordered`, or `Compare::Differs` with the reason kv differs). The
 //! conformance cases of `kv_conformance` (strings, keyspace, server, expiry, lists, hashes, value
 //! types) carry the replies recorded for the unit tests: here kv-server's reply must agree with
@@ -446,6 +446,11 @@ fn sorted_sets() {
 #[test]
 fn transactions() {
     check("differential::transactions", plans_of_scripts(kv_conformance::differential::transactions::transactions()));
+}
+
+#[test]
+fn blocking() {
+    check("differential::blocking", plans_of_scripts(kv_conformance::differential::blocking::blocking()));
 }
 
 #[test]

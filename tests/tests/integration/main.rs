@@ -6,6 +6,7 @@
 
 mod asynchronous;
 mod background;
+mod blocking;
 mod calls;
 mod cli;
 mod concurrency;

@@ -51,6 +51,11 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
         b"zunionstore" | b"zinterstore" | b"zdiffstore" => {
             KeysTouched::Listed(rest.first().copied().into_iter().chain(counted_keys(rest, 1)).collect())
         }
+        b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => {
+            KeysTouched::Listed(rest.split_last().map(|(_, keys)| keys.to_vec()).unwrap_or_default())
+        }
+        b"blmove" | b"brpoplpush" => KeysTouched::Listed(rest.iter().take(2).copied().collect()),
+        b"blmpop" => KeysTouched::Listed(counted_keys(rest, 1)),
         b"mget" | b"del" | b"unlink" | b"exists" | b"sinter" | b"sunion" | b"sdiff" | b"sinterstore" | b"sunionstore" | b"sdiffstore"
         | b"touch" => KeysTouched::Listed(rest.to_vec()),
         b"mset" | b"msetnx" => KeysTouched::Listed(rest.iter().step_by(2).copied().collect()),
@@ -224,6 +229,17 @@ mod tests {
         check(&["LMPOP", "2", "a", "b", "LEFT", "COUNT", "3"], Some(&["a", "b"]));
         check(&["lmpop", "5", "a", "RIGHT"], Some(&["a", "RIGHT"]));
         check(&["lmpop"], Some(&[]));
+        check(&["BLPOP", "a", "b", "0.5"], Some(&["a", "b"]));
+        check(&["brpop", "a", "0"], Some(&["a"]));
+        check(&["brpop", "a"], Some(&[]));
+        check(&["blpop"], Some(&[]));
+        check(&["BZPOPMIN", "z", "y", "1"], Some(&["z", "y"]));
+        check(&["bzpopmax", "z", "0"], Some(&["z"]));
+        check(&["BLMOVE", "source", "destination", "LEFT", "RIGHT", "0"], Some(&["source", "destination"]));
+        check(&["brpoplpush", "source", "destination", "0"], Some(&["source", "destination"]));
+        check(&["BLMPOP", "0.1", "2", "a", "b", "LEFT", "COUNT", "2"], Some(&["a", "b"]));
+        check(&["blmpop", "0", "x", "a", "RIGHT"], Some(&["a", "RIGHT"]));
+        check(&["blmpop", "0"], Some(&[]));
         check(&["HMGET", "h", "f", "g"], Some(&["h"]));
         check(&["hincrbyfloat", "h", "f", "0.5"], Some(&["h"]));
         check(&["HRANDFIELD", "h", "-5", "WITHVALUES"], Some(&["h"]));

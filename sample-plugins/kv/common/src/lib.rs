@@ -1,5 +1,6 @@
-//! What the kv plugin versions share and `kv-server` does not need: the plugin-side helpers whose
-//! behaviour does not depend on how a version represents its values.
+//! What the kv plugin versions share: the plugin-side helpers whose behaviour does not depend on how
+//! a version represents its values (of which `kv-server` uses only [`blocking`] and [`lazy`]'s
+//! table of keys).
 //!
 //! - [`execute_batch`]: running a command batch, one reply per command.
 //! - [`command`]: command names, read the way every version dispatches them.
@@ -10,6 +11,8 @@
 //!   value a version stores, and [`keyspace`] and [`expiry`]: the commands that work on it
 //!   whatever that value is.
 //! - [`lazy`]: which keys a command touches, and moving their entries in during a lazy update.
+//! - [`blocking`]: which commands block (BLPOP, ...), where their timeout is, and how Redis reads
+//!   it; `kv-server` uses it too, with [`lazy::keys_touched`], to make clients wait and wake them.
 //! - [`transaction`]: the plugin's half of MULTI/EXEC/WATCH (watched keys, queued commands).
 //! - [`glob_match`], [`parse_integer`] and [`parse_cursor`]: Redis's glob patterns, integer
 //!   arguments and SCAN cursors.
@@ -20,6 +23,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod blocking;
 pub mod command;
 pub mod compat;
 pub mod database;

@@ -179,6 +179,37 @@ impl LongDouble {
     }
 }
 
+impl LongDouble {
+    /// What C's `(long long) ceill(value * 1000.0)` gives on x86-64, as Redis 7.0 turns a timeout in
+    /// seconds into milliseconds: the product rounded once to a long double, then rounded up to an
+    /// integer. `None` when that integer is outside `i64`, where the conversion gives `i64::MIN`.
+    #[must_use]
+    pub fn thousandfold_ceiling(self) -> Option<i64> {
+        let mut product = BigNumber::from_u64(self.mantissa);
+        product.multiply_add(1000, 0);
+        let rounded = round(self.negative, &product, self.exponent, false)?;
+        let (integer_part, has_fraction) = if rounded.exponent >= 0 {
+            if rounded.mantissa != 0 && rounded.exponent >= 64 {
+                return None;
+            }
+            (u128::from(rounded.mantissa) << rounded.exponent, false)
+        } else {
+            let shift = u32::try_from(-rounded.exponent).unwrap_or(u32::MAX);
+            if shift >= 64 {
+                (0, rounded.mantissa != 0)
+            } else {
+                (u128::from(rounded.mantissa >> shift), rounded.mantissa & ((1_u64 << shift) - 1) != 0)
+            }
+        };
+        if rounded.negative {
+            // Rounding up a negative number drops its fraction.
+            i64::try_from(-i128::try_from(integer_part).ok()?).ok()
+        } else {
+            i64::try_from(integer_part + u128::from(has_fraction)).ok()
+        }
+    }
+}
+
 /// `value` as Redis writes a long double for people (`ld2string` with `LD_STR_HUMAN`): `%.17Lf`,
 /// then without the trailing zeros of the fraction nor a bare point, and `-0` as `0`: `0.1`,
 /// `3000`, `0.000015`, `1010.09999999999999998`.
@@ -447,6 +478,28 @@ mod tests {
             )
         );
         assert_eq!(sum("1e4932", "1e4932"), None);
+    }
+
+    #[test]
+    fn seconds_become_milliseconds_as_redis_7_0_rounds_them() {
+        let milliseconds = |text: &str| match parse_long_double(text.as_bytes()) {
+            Some(Parsed::Finite(value)) => value.thousandfold_ceiling(),
+            other => panic!("{text} reads as {other:?}"),
+        };
+        assert_eq!(milliseconds("0"), Some(0));
+        assert_eq!(milliseconds("1"), Some(1000));
+        assert_eq!(milliseconds("0.2"), Some(200));
+        assert_eq!(milliseconds("0.0001"), Some(1));
+        assert_eq!(milliseconds("1e-400"), Some(1));
+        assert_eq!(milliseconds("-0.0001"), Some(0));
+        // Redis 7.0.15 blocks forever on -0.001: the long double nearest 0.001 is just below it.
+        assert_eq!(milliseconds("-0.001"), Some(0));
+        assert_eq!(milliseconds("-0.0011"), Some(-1));
+        assert_eq!(milliseconds("-2"), Some(-2000));
+        assert_eq!(milliseconds("9.2e15"), Some(9_200_000_000_000_000_000));
+        assert_eq!(milliseconds("9.3e15"), None);
+        assert_eq!(milliseconds("-9.3e15"), None);
+        assert_eq!(milliseconds("1e30"), None);
     }
 
     #[test]

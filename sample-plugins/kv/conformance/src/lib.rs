@@ -278,6 +278,13 @@ pub const RANDOM_COMMAND_NAMES: &[&str] = &[
     "TOUCH",
     "OBJECT",
     "HSCAN",
+    "BLPOP",
+    "BRPOP",
+    "BLMOVE",
+    "BRPOPLPUSH",
+    "BLMPOP",
+    "BZPOPMIN",
+    "BZPOPMAX",
 ];
 
 /// The arguments a randomized test picks from.

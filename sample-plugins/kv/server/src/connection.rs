@@ -14,6 +14,7 @@ use kv_interface::{CommandBatch, Kv, resp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
+use crate::blocking::{self, BlockingOutcome};
 use crate::request_parser::{Parsed, RequestParser};
 use crate::transaction::ClientTransaction;
 
@@ -182,7 +183,22 @@ async fn serve_requests(
                         close_after_replying = true;
                         break;
                     }
-                    if !transaction.handle(&arguments, kv, &mut batch, &mut replies).await {
+                    // Inside MULTI every command is queued, blocking ones too (EXEC runs them without
+                    // blocking, as Redis does), so the transaction comes first.
+                    let handled_by_transaction = transaction.handle(&arguments, kv, &mut batch, &mut replies).await;
+                    if !handled_by_transaction && blocking::is_blocking(&arguments) {
+                        // As in Redis: the commands before a blocking command run first, it runs
+                        // alone (waiting, outside the module, when it finds nothing), and the
+                        // commands after it only once it is served or times out.
+                        execute_batch(kv, &mut batch, &mut replies).await;
+                        let outcome =
+                            blocking::execute_blocking_command(kv, &mut stream, &mut unconsumed_input, &arguments, &mut replies).await?;
+                        if outcome == BlockingOutcome::Disconnected {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    if !handled_by_transaction {
                         batch.push(&arguments);
                     }
                     if batch.len() >= MAX_BATCH_COMMANDS || batch.as_bytes().len() >= MAX_BATCH_BYTES {
@@ -240,5 +256,6 @@ pub(crate) async fn execute_batch(kv: &Module<dyn Kv>, batch: &mut CommandBatch,
             }
         }
     }
+    blocking::wake_clients_blocked_on_keys_of(batch);
     batch.clear();
 }

@@ -32,13 +32,15 @@
 //! [`connection::MAX_CONNECTIONS`]) on one worker thread per core, RESP2 parsing ([`request_parser`]),
 //! pipelining (each pipeline goes to the plugin as one batch, through
 //! [`Module::call_async`](ecdysis_host::Module::call_async), so a connection waiting for an update
-//! holds no thread) and `QUIT`. Everything else is the plugin's. On SIGINT or SIGTERM
+//! holds no thread), `QUIT`, and the waits of blocking commands such as BLPOP ([`blocking`]: a
+//! blocked client waits in the server, holding no module call). Everything else is the plugin's. On SIGINT or SIGTERM
 //! it stops accepting, lets the batches in flight finish, closes every connection, writes a last
 //! snapshot (with `--state-dir`), releases the host (which removes the control socket), prints
 //! `shut down` and exits with status 0.
 
 #![forbid(unsafe_code)]
 
+mod blocking;
 mod connection;
 mod request_parser;
 mod transaction;

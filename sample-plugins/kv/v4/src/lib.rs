@@ -5,7 +5,7 @@
 //! The server hands over whole pipelines as command batches; [`KvV4::execute`](Kv::execute) runs
 //! them under one lock, so every command is atomic, as in single-threaded Redis. The modules split
 //! the commands by family: [`strings`] (GET, SET with its expiry options, INCR, ...), [`lists`]
-//! (LPUSH, LPOP, LRANGE, ...), [`hashes`] (HSET, HGET, HGETALL, ...), [`sets`] (SADD, SMEMBERS,
+//! (LPUSH, LPOP, LRANGE, BLPOP, ...), [`hashes`] (HSET, HGET, HGETALL, ...), [`sets`] (SADD, SMEMBERS,
 //! SINTER, ...), [`sorted_sets`] (ZADD, ZRANGE, ZPOPMIN, ...), [`keyspace`] (TYPE, RENAME, COPY,
 //! SCAN, OBJECT ENCODING, ..., and DEL, EXISTS, KEYS, ... from `kv_common`) and [`server`] (INFO). [`database`] defines the values
 //! (string, list, hash, set or [`sorted_set::SortedSet`]) held in `kv_common`'s expiring database, which decides what has expired.
@@ -159,6 +159,14 @@ pub(crate) fn execute_command(database: &mut Database, arguments: &[&[u8]], out:
         b"lmove" => lists::lmove(database, arguments, out),
         b"rpoplpush" => lists::rpoplpush(database, arguments, out),
         b"lmpop" => lists::lmpop(database, arguments, out),
+        // The blocking commands, each one attempt that does not block: `kv-server` makes the client wait.
+        b"blpop" => lists::blpop(database, arguments, out),
+        b"brpop" => lists::brpop(database, arguments, out),
+        b"blmove" => lists::blmove(database, arguments, out),
+        b"brpoplpush" => lists::brpoplpush(database, arguments, out),
+        b"blmpop" => lists::blmpop(database, arguments, out),
+        b"bzpopmin" => sorted_sets::bzpopmin(database, arguments, out),
+        b"bzpopmax" => sorted_sets::bzpopmax(database, arguments, out),
         b"hset" => hashes::hset(database, arguments, out),
         b"hget" => hashes::hget(database, arguments, out),
         b"hdel" => hashes::hdel(database, arguments, out),

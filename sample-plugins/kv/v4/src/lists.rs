@@ -1,9 +1,12 @@
 //! The list commands: LPUSH, RPUSH, LPUSHX, RPUSHX, LPOP, RPOP, LRANGE, LLEN, LINDEX, LSET,
-//! LINSERT, LPOS, LREM, LTRIM, LMOVE, RPOPLPUSH and LMPOP. Each replies WRONGTYPE on a key that
-//! holds another type; a list that a command empties is deleted.
+//! LINSERT, LPOS, LREM, LTRIM, LMOVE, RPOPLPUSH and LMPOP, and the blocking BLPOP, BRPOP, BLMOVE,
+//! BRPOPLPUSH and BLMPOP, each answered as one attempt that does not block (`kv-server` makes the
+//! client wait). Each replies WRONGTYPE on a key that holds another type; a list that a command
+//! empties is deleted.
 
 use std::collections::VecDeque;
 
+use kv_common::blocking::parse_timeout_milliseconds;
 use kv_interface::resp;
 
 use crate::database::{Database, Entry, Value};
@@ -514,6 +517,24 @@ pub(crate) fn lmpop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
     if rest.len() < 2 {
         return resp::wrong_arity(out, b"lmpop");
     }
+    pop_from_first_list(database, numkeys, rest, None, out);
+}
+
+/// `BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]`: LMPOP, whose null array is
+/// the reply at the timeout. Like Redis, the timeout is read after the other arguments.
+pub(crate) fn blmpop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, timeout, numkeys, ref rest @ ..] = arguments else {
+        return resp::wrong_arity(out, b"blmpop");
+    };
+    if rest.len() < 2 {
+        return resp::wrong_arity(out, b"blmpop");
+    }
+    pop_from_first_list(database, numkeys, rest, Some(timeout), out);
+}
+
+/// Pops for LMPOP and BLMPOP (whose `timeout` is checked once the other arguments are); `rest` is
+/// what follows `numkeys`.
+fn pop_from_first_list(database: &mut Database, numkeys: &[u8], rest: &[&[u8]], timeout: Option<&[u8]>, out: &mut Vec<u8>) {
     let Some(numkeys) = kv_common::parse_integer(numkeys).and_then(|numkeys| usize::try_from(numkeys).ok()).filter(|numkeys| *numkeys > 0)
     else {
         return resp::error(out, "ERR numkeys should be greater than 0");
@@ -534,6 +555,9 @@ pub(crate) fn lmpop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
         }
         _ => return resp::syntax_error(out),
     };
+    if let Some(Err(error)) = timeout.map(parse_timeout_milliseconds) {
+        return resp::error(out, error.message());
+    }
     for key in keys {
         let list = match list_at(database, key) {
             Ok(Some(list)) => list,
@@ -548,4 +572,72 @@ pub(crate) fn lmpop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
         return;
     }
     resp::null_array(out);
+}
+
+/// `BLPOP key [key ...] timeout`: pops the first element of the first non-empty list of the keys
+/// and replies `[key, element]`, or the null array of the timeout when every key is missing. Like
+/// Redis, the timeout is read first, and a key of another type fails the command only when no
+/// list before it had elements.
+pub(crate) fn blpop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    pop_from_first_list_of_keys(database, arguments, out, b"blpop", End::Head);
+}
+
+/// `BRPOP key [key ...] timeout`: as BLPOP, from the tail.
+pub(crate) fn brpop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    pop_from_first_list_of_keys(database, arguments, out, b"brpop", End::Tail);
+}
+
+/// Pops one element from `end` for BLPOP or BRPOP.
+fn pop_from_first_list_of_keys(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], end: End) {
+    let &[_, ref keys @ .., timeout] = arguments else {
+        return resp::wrong_arity(out, command);
+    };
+    if keys.is_empty() {
+        return resp::wrong_arity(out, command);
+    }
+    if let Err(error) = parse_timeout_milliseconds(timeout) {
+        return resp::error(out, error.message());
+    }
+    for key in keys {
+        let element = match list_at(database, key) {
+            Ok(Some(list)) => pop_at(list, end),
+            Ok(None) => continue,
+            Err(WrongType) => return resp::wrong_type(out),
+        };
+        let Some(element) = element else { continue };
+        resp::array_header(out, 2);
+        resp::bulk(out, key);
+        resp::bulk(out, &element);
+        delete_if_empty(database, key);
+        return;
+    }
+    resp::null_array(out);
+}
+
+/// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`: LMOVE, whose null is Redis's reply
+/// inside MULTI/EXEC (at a timeout, `kv-server` replies a null array, as Redis does). Like Redis,
+/// the ends are read before the timeout.
+pub(crate) fn blmove(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, source, destination, from, to, timeout] = arguments else {
+        return resp::wrong_arity(out, b"blmove");
+    };
+    let (Some(from), Some(to)) = (parse_end(from), parse_end(to)) else {
+        return resp::syntax_error(out);
+    };
+    if let Err(error) = parse_timeout_milliseconds(timeout) {
+        return resp::error(out, error.message());
+    }
+    move_element(database, source, destination, from, to, out);
+}
+
+/// `BRPOPLPUSH source destination timeout`: RPOPLPUSH, whose null is Redis's reply inside
+/// MULTI/EXEC (at a timeout, `kv-server` replies a null array, as Redis does).
+pub(crate) fn brpoplpush(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    let &[_, source, destination, timeout] = arguments else {
+        return resp::wrong_arity(out, b"brpoplpush");
+    };
+    if let Err(error) = parse_timeout_milliseconds(timeout) {
+        return resp::error(out, error.message());
+    }
+    move_element(database, source, destination, End::Tail, End::Head, out);
 }

@@ -1,7 +1,9 @@
 //! The sorted set commands, answered as Redis 7.0.15 answers them: ZADD, ZINCRBY, ZREM, ZSCORE,
 //! ZMSCORE, ZCARD, ZPOPMIN, ZPOPMAX, the ZRANGE family (by index, score or member bytes, in either
 //! direction, stored by ZRANGESTORE), ZCOUNT, ZLEXCOUNT, ZRANK, ZREVRANK, the ZREMRANGEBY family,
-//! ZUNION, ZINTER, ZDIFF and their STORE forms, ZINTERCARD, ZRANDMEMBER and ZSCAN.
+//! ZUNION, ZINTER, ZDIFF and their STORE forms, ZINTERCARD, ZRANDMEMBER and ZSCAN; and the
+//! blocking BZPOPMIN and BZPOPMAX, each answered as one attempt that does not block (`kv-server`
+//! makes the client wait).
 //!
 //! Each replies WRONGTYPE on a key of another type (ZUNION, ZINTER, ZDIFF and ZINTERCARD also read
 //! sets, each member with score 1, as Redis does); a sorted set a command empties is deleted.
@@ -9,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use kv_common::blocking::parse_timeout_milliseconds;
 use kv_interface::resp;
 
 use crate::database::{Database, Entry, Value};
@@ -328,17 +331,66 @@ fn pop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command:
         Ok(None) => return resp::empty_array(out),
         Err(WrongType) => return resp::wrong_type(out),
     };
-    let popped: Vec<(Vec<u8>, Score)> = std::iter::from_fn(|| match end {
-        End::Lowest => sorted_set.pop_first(),
-        End::Highest => sorted_set.pop_last(),
-    })
-    .take(count)
-    .collect();
+    let popped = take_members(sorted_set, end, count);
     if sorted_set.is_empty() {
         database.remove(key);
     }
     let popped: Vec<(&[u8], f64)> = popped.iter().map(|(member, score)| (member.as_slice(), score.value())).collect();
     reply_members(out, &popped, true);
+}
+
+/// Removes up to `count` members from `end` of `sorted_set` and returns them with their scores, in
+/// the order they came off.
+fn take_members(sorted_set: &mut SortedSet, end: End, count: usize) -> Vec<(Vec<u8>, Score)> {
+    std::iter::from_fn(|| match end {
+        End::Lowest => sorted_set.pop_first(),
+        End::Highest => sorted_set.pop_last(),
+    })
+    .take(count)
+    .collect()
+}
+
+/// `BZPOPMIN key [key ...] timeout`: pops the member with the lowest score of the first non-empty
+/// sorted set of the keys and replies `[key, member, score]`, or the null array of the timeout when
+/// every key is missing. Like Redis, the timeout is read first, and a key of another type fails the
+/// command only when no sorted set before it had members.
+pub(crate) fn bzpopmin(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    pop_from_first_sorted_set(database, arguments, out, b"bzpopmin", End::Lowest);
+}
+
+/// `BZPOPMAX key [key ...] timeout`: as BZPOPMIN, the member with the highest score.
+pub(crate) fn bzpopmax(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>) {
+    pop_from_first_sorted_set(database, arguments, out, b"bzpopmax", End::Highest);
+}
+
+/// Pops one member from `end` for BZPOPMIN or BZPOPMAX.
+fn pop_from_first_sorted_set(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], end: End) {
+    let &[_, ref keys @ .., timeout] = arguments else {
+        return resp::wrong_arity(out, command);
+    };
+    if keys.is_empty() {
+        return resp::wrong_arity(out, command);
+    }
+    if let Err(error) = parse_timeout_milliseconds(timeout) {
+        return resp::error(out, error.message());
+    }
+    for key in keys {
+        let (popped, emptied) = match read(database, key) {
+            Ok(Some(sorted_set)) => (take_members(sorted_set, end, 1).pop(), sorted_set.is_empty()),
+            Ok(None) => continue,
+            Err(WrongType) => return resp::wrong_type(out),
+        };
+        if emptied {
+            database.remove(key);
+        }
+        let Some((member, score)) = popped else { continue };
+        resp::array_header(out, 3);
+        resp::bulk(out, key);
+        resp::bulk(out, &member);
+        resp::double(out, score.value());
+        return;
+    }
+    resp::null_array(out);
 }
 
 /// How a range command selects members: by index, by score or by member bytes.

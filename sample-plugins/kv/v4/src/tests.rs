@@ -1620,3 +1620,133 @@ fn entries_that_leave_or_come_back_make_the_instance_forget_its_watches() {
     batch.push(&[&b"EXEC"[..], queued.as_bytes(), b"k", token.as_bytes(), b"1"]);
     assert_eq!(String::from_utf8_lossy(&plugin.execute(batch.as_bytes())), "*-1\r\n");
 }
+
+#[test]
+fn blocking_list_commands_pop_what_is_there_and_reply_the_timeout_null_otherwise() {
+    check(
+        &[
+            "BLPOP missing other 0",
+            "BRPOP missing 0.5",
+            "RPUSH l a b c",
+            "BLPOP missing l 0",
+            "BRPOP l missing 1",
+            "BLPOP l 0",
+            "EXISTS l",
+            "RPUSH source x y",
+            "BLMOVE source destination RIGHT LEFT 0",
+            "BRPOPLPUSH source destination 0",
+            "LRANGE destination 0 -1",
+            "EXISTS source",
+            "BLMOVE source destination LEFT LEFT 0.01",
+            "BRPOPLPUSH source destination 0.01",
+            "RPUSH m 1 2 3",
+            "BLMPOP 0 2 missing m RIGHT COUNT 2",
+            "BLMPOP 0 1 m LEFT COUNT 5",
+            "BLMPOP 0.01 2 m missing LEFT",
+        ],
+        &[
+            "*-1\r\n",
+            "*-1\r\n",
+            &integer(3),
+            &bulks(&["l", "a"]),
+            &bulks(&["l", "c"]),
+            &bulks(&["l", "b"]),
+            &integer(0),
+            &integer(2),
+            &bulk("y"),
+            &bulk("x"),
+            &bulks(&["x", "y"]),
+            &integer(0),
+            NULL,
+            NULL,
+            &integer(3),
+            &array(&[&bulk("m"), &bulks(&["3", "2"])]),
+            &array(&[&bulk("m"), &bulks(&["1"])]),
+            "*-1\r\n",
+        ],
+    );
+}
+
+#[test]
+fn blocking_commands_check_their_arguments_as_redis_7_0_does() {
+    const NOT_A_FLOAT: &str = "-ERR timeout is not a float or out of range\r\n";
+    const NEGATIVE: &str = "-ERR timeout is negative\r\n";
+    check(
+        &[
+            "BLPOP",
+            "BLPOP l",
+            "BRPOP l x",
+            "BLPOP l -1",
+            "BLPOP l inf",
+            "BZPOPMIN z nan",
+            "BZPOPMAX z",
+            "BLMOVE a b LEFT RIGHT",
+            "BLMOVE a b UP RIGHT x",
+            "BLMOVE a b LEFT RIGHT x",
+            "BRPOPLPUSH a b",
+            "BRPOPLPUSH a b -5",
+            "BLMPOP 0 1 l",
+            "BLMPOP 0 0 l LEFT",
+            "BLMPOP 0 2 l LEFT",
+            "BLMPOP 0 1 l UP",
+            "BLMPOP 0 1 l LEFT COUNT 0",
+            "BLMPOP 0 1 l LEFT COUNT 1 COUNT 1",
+            "BLMPOP x 1 l UP",
+            "BLMPOP x 1 l LEFT",
+            "SET s v",
+            "BLPOP missing s 0",
+            "BZPOPMIN s 0",
+            "BLMOVE s d LEFT LEFT 0",
+            "RPUSH l a",
+            "BRPOPLPUSH l s 0",
+            "BLMPOP 0 2 s l LEFT",
+            "BLPOP l s 0",
+        ],
+        &[
+            &arity("blpop"),
+            &arity("blpop"),
+            NOT_A_FLOAT,
+            NEGATIVE,
+            NEGATIVE,
+            NOT_A_FLOAT,
+            &arity("bzpopmax"),
+            &arity("blmove"),
+            SYNTAX_ERROR,
+            NOT_A_FLOAT,
+            &arity("brpoplpush"),
+            NEGATIVE,
+            &arity("blmpop"),
+            &error("ERR numkeys should be greater than 0"),
+            SYNTAX_ERROR,
+            SYNTAX_ERROR,
+            &error("ERR count should be greater than 0"),
+            SYNTAX_ERROR,
+            SYNTAX_ERROR,
+            NOT_A_FLOAT,
+            "+OK\r\n",
+            WRONG_TYPE,
+            WRONG_TYPE,
+            WRONG_TYPE,
+            &integer(1),
+            WRONG_TYPE,
+            WRONG_TYPE,
+            &bulks(&["l", "a"]),
+        ],
+    );
+}
+
+#[test]
+fn bzpopmin_and_bzpopmax_pop_one_member_with_its_score() {
+    check(
+        &[
+            "BZPOPMIN missing 0",
+            "ZADD z 1 a 2.5 b 3 c",
+            "BZPOPMIN missing z 0",
+            "BZPOPMAX z 0",
+            "BZPOPMAX z 0",
+            "EXISTS z",
+            "BZPOPMIN z 0.01",
+        ],
+        &["*-1\r\n", &integer(3), &bulks(&["z", "a", "1"]), &bulks(&["z", "c", "3"]), &bulks(&["z", "b", "2.5"]), &integer(0), "*-1\r\n"],
+    );
+}

@@ -15,6 +15,7 @@
 //! its reason, and [`CONFORMANCE_UNORDERED`] the commands whose reply order Redis leaves
 //! unspecified (see [`conformance_compare`]).
 
+pub mod blocking;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
