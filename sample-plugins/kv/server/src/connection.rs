@@ -185,8 +185,10 @@ async fn serve_requests(
                     }
                     // Inside MULTI every command is queued, blocking ones too (EXEC runs them without
                     // blocking, as Redis does), so the transaction comes first.
-                    let handled_by_transaction = transaction.handle(&arguments, kv, &mut batch, &mut replies).await;
-                    if !handled_by_transaction && blocking::is_blocking(&arguments) {
+                    let handled_by_transaction = transaction.concerns(&arguments[0]);
+                    if handled_by_transaction {
+                        transaction.handle(&arguments, kv, &mut batch, &mut replies).await;
+                    } else if blocking::is_blocking(&arguments) {
                         // As in Redis: the commands before a blocking command run first, it runs
                         // alone (waiting, outside the module, when it finds nothing), and the
                         // commands after it only once it is served or times out.

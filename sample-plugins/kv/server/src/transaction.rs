@@ -33,19 +33,23 @@ struct Watch {
 }
 
 impl ClientTransaction {
-    /// Handles `arguments` when it is a transaction's business: MULTI, EXEC, DISCARD, WATCH,
-    /// UNWATCH, or any command while queueing. Its reply is then written after those of `batch`,
-    /// either by the plugin (the command pushed onto `batch`, in order) or, after running `batch`,
-    /// by the server. Returns `false`, touching nothing, for any other command.
-    pub async fn handle(&mut self, arguments: &[Vec<u8>], kv: &Module<dyn Kv>, batch: &mut CommandBatch, replies: &mut Vec<u8>) -> bool {
-        // Most commands are no transaction's business: one comparison of the name's length each.
-        let name = &arguments[0];
-        let is_transaction_command = matches!(name.len(), 4..=7)
-            && [&b"multi"[..], b"exec", b"discard", b"watch", b"unwatch", b"queue"].iter().any(|known| name.eq_ignore_ascii_case(known));
-        if !is_transaction_command && self.queued.is_none() {
-            return false;
-        }
-        let name = name.to_ascii_lowercase();
+    /// Whether the command named `name` is a transaction's business, for [`ClientTransaction::handle`]:
+    /// MULTI, EXEC, DISCARD, WATCH, UNWATCH (and QUEUE, the plugin's own), or any command while
+    /// queueing. Most commands are not, at the cost of one comparison of the name's length; this
+    /// is not `async`, so that they pay for no future either.
+    pub fn concerns(&self, name: &[u8]) -> bool {
+        self.queued.is_some()
+            || (matches!(name.len(), 4..=7)
+                && [&b"multi"[..], b"exec", b"discard", b"watch", b"unwatch", b"queue"]
+                    .iter()
+                    .any(|known| name.eq_ignore_ascii_case(known)))
+    }
+
+    /// Handles `arguments`, a command that [`ClientTransaction::concerns`] the transaction. Its
+    /// reply is written after those of `batch`, either by the plugin (the command pushed onto
+    /// `batch`, in order) or, after running `batch`, by the server.
+    pub async fn handle(&mut self, arguments: &[Vec<u8>], kv: &Module<dyn Kv>, batch: &mut CommandBatch, replies: &mut Vec<u8>) {
+        let name = arguments[0].to_ascii_lowercase();
         let exact_arity = |arity: usize| arguments.len() == arity;
         match name.as_slice() {
             b"multi" if !exact_arity(1) => self.refuse(kv, batch, replies, Refusal::WrongArity(b"multi")).await,
@@ -127,14 +131,16 @@ impl ClientTransaction {
                 resp::unknown_command(replies, &arguments);
             }
             _ => {
-                let Some(queued) = &mut self.queued else { return false };
+                let Some(queued) = &mut self.queued else {
+                    // Not the transaction's business after all: the plugin answers it.
+                    return batch.push(arguments);
+                };
                 queued.push(arguments);
                 let mut command: Vec<&[u8]> = vec![b"QUEUE"];
                 command.extend(arguments.iter().map(Vec::as_slice));
                 batch.push(&command);
             }
         }
-        true
     }
 
     /// Writes a refusal of the server's after the replies of `batch`. Refused while queueing, the
