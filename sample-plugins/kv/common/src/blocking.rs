@@ -7,6 +7,8 @@
 //! module which commands block and how long their timeout is; this is the one list of their names.
 //! At a timeout, Redis (and `kv-server`) replies a null array to every one of them.
 
+use kv_interface::resp;
+
 use crate::long_double::{Parsed, parse_long_double};
 
 /// The names of the blocking commands, in lowercase.
@@ -67,6 +69,25 @@ impl TimeoutError {
             TimeoutError::Negative => "ERR timeout is negative",
         }
     }
+}
+
+/// The keys of a command shaped `NAME key [key ...] timeout` (BLPOP, BRPOP, BZPOPMIN, BZPOPMAX),
+/// once its arity and its timeout are checked as Redis checks them; otherwise writes Redis's error
+/// to `out` and returns `None`.
+pub fn keys_before_timeout<'a, 'b>(arguments: &'b [&'a [u8]], command: &[u8], out: &mut Vec<u8>) -> Option<&'b [&'a [u8]]> {
+    let [_, keys @ .., timeout] = arguments else {
+        resp::wrong_arity(out, command);
+        return None;
+    };
+    if keys.is_empty() {
+        resp::wrong_arity(out, command);
+        return None;
+    }
+    if let Err(error) = parse_timeout_milliseconds(timeout) {
+        resp::error(out, error.message());
+        return None;
+    }
+    Some(keys)
 }
 
 /// Reads a timeout in seconds as Redis 7.0 does (`getTimeoutFromObjectOrReply`): a long double,

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use kv_common::blocking::parse_timeout_milliseconds;
+use kv_common::blocking::{keys_before_timeout, parse_timeout_milliseconds};
 use kv_interface::resp;
 
 use crate::database::{Database, Entry, Value};
@@ -589,15 +589,7 @@ pub(crate) fn brpop(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<
 
 /// Pops one element from `end` for BLPOP or BRPOP.
 fn pop_from_first_list_of_keys(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], end: End) {
-    let &[_, ref keys @ .., timeout] = arguments else {
-        return resp::wrong_arity(out, command);
-    };
-    if keys.is_empty() {
-        return resp::wrong_arity(out, command);
-    }
-    if let Err(error) = parse_timeout_milliseconds(timeout) {
-        return resp::error(out, error.message());
-    }
+    let Some(keys) = keys_before_timeout(arguments, command, out) else { return };
     for key in keys {
         let element = match list_at(database, key) {
             Ok(Some(list)) => pop_at(list, end),

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use kv_common::blocking::parse_timeout_milliseconds;
+use kv_common::blocking::keys_before_timeout;
 use kv_interface::resp;
 
 use crate::database::{Database, Entry, Value};
@@ -365,15 +365,7 @@ pub(crate) fn bzpopmax(database: &mut Database, arguments: &[&[u8]], out: &mut V
 
 /// Pops one member from `end` for BZPOPMIN or BZPOPMAX.
 fn pop_from_first_sorted_set(database: &mut Database, arguments: &[&[u8]], out: &mut Vec<u8>, command: &[u8], end: End) {
-    let &[_, ref keys @ .., timeout] = arguments else {
-        return resp::wrong_arity(out, command);
-    };
-    if keys.is_empty() {
-        return resp::wrong_arity(out, command);
-    }
-    if let Err(error) = parse_timeout_milliseconds(timeout) {
-        return resp::error(out, error.message());
-    }
+    let Some(keys) = keys_before_timeout(arguments, command, out) else { return };
     for key in keys {
         let (popped, emptied) = match read(database, key) {
             Ok(Some(sorted_set)) => (take_members(sorted_set, end, 1).pop(), sorted_set.is_empty()),
