@@ -1,8 +1,9 @@
 //! `cargo xtask demo`: the kv flagship demo. It builds kv v1 to v4 and `kv-server`, loads data into
 //! the server through a real Redis client, and, while four clients keep writing and reading, updates
 //! the server live v1 → v2 → v3, rolls back once (forced, dropping what v2 cannot hold), goes
-//! forward to v3 again and on to v4 (sets and sorted sets); then it checks that no client saw an
-//! error and that every acknowledged write is still there, and prints a report. Any client error,
+//! forward to v3 again and on to v4 (sets and sorted sets), and to a fresh copy of v4 while a client
+//! waits in BLPOP and another is in the middle of a transaction; then it checks that no client saw
+//! an error and that every acknowledged write is still there, and prints a report. Any client error,
 //! lost write or failed update makes it fail.
 
 use std::collections::{BTreeMap, HashMap};
@@ -51,6 +52,10 @@ const DEMO_HASH: &str = "demo:hash";
 /// The set and the sorted set created once v4 runs; they stay to the end.
 const DEMO_SET: &str = "demo:set";
 const DEMO_SORTED_SET: &str = "demo:leaderboard";
+
+/// The list a client waits on in BLPOP across the last update; the element pushed after it is
+/// popped, so the list does not stay.
+const DEMO_QUEUE: &str = "demo:queue";
 
 pub(crate) fn loaded_key(index: usize) -> String {
     format!("demo:key:{index:05}")
@@ -337,7 +342,90 @@ fn run_steps(server: &KvServer, artifacts: &Artifacts, client: &mut redis::Conne
         return Err(format!("v4 did not keep the set and sorted set it was given: {members:?}, {leaders:?}"));
     }
     steps.push(Step { label: "update", report });
+    std::thread::sleep(PAUSE_BETWEEN_STEPS);
+
+    // Step 6: v4 → v4 (a fresh copy of the same library, as a rebuilt plugin would be) while one
+    // client waits in BLPOP and another is in the middle of a transaction. The blocked client waits
+    // in kv-server, not in the plugin, so it neither holds up the update nor is lost by it; the
+    // transaction's queue is kept by kv-server, and EXEC runs it whole on the new version.
+    let blocked = BlockedClient::start(server.port, DEMO_QUEUE)?;
+    let mut transaction = kv_server::connect(server.port)?;
+    let started: String =
+        redis::cmd("MULTI").query(&mut transaction).map_err(|error| format!("MULTI on v4 failed: {}", describe(&error)))?;
+    let queued: String = redis::cmd("SADD")
+        .arg(DEMO_SET)
+        .arg("live-update")
+        .query(&mut transaction)
+        .map_err(|error| format!("SADD in MULTI failed: {}", describe(&error)))?;
+    if (started.as_str(), queued.as_str()) != ("OK", "QUEUED") {
+        return Err(format!("MULTI and SADD answered {started:?} and {queued:?}, not OK and QUEUED"));
+    }
+    let served = served_meanwhile(load);
+    let report = server.reload(&artifacts.version_four).map_err(|reason| format!("update to a new copy of v4 failed: {reason}"))?;
+    announce(6, &report, served);
+    expect_version(client, &report)?;
+    let _: i64 = redis::cmd("RPUSH")
+        .arg(DEMO_QUEUE)
+        .arg("pushed after the update")
+        .query(client)
+        .map_err(|error| format!("RPUSH on v4 failed: {}", describe(&error)))?;
+    let popped = blocked.reply()?;
+    let executed: Vec<i64> =
+        redis::cmd("EXEC").query(&mut transaction).map_err(|error| format!("EXEC after the update failed: {}", describe(&error)))?;
+    say(&format!(
+        "    a client blocked in BLPOP {DEMO_QUEUE} since before the update got {popped:?}; a MULTI opened before it ran whole after it: EXEC → {executed:?}"
+    ));
+    if popped != [DEMO_QUEUE, "pushed after the update"] || executed != [1] {
+        return Err(format!("across the update, BLPOP got {popped:?} and EXEC ran {executed:?}"));
+    }
+    steps.push(Step { label: "update (v4 again)", report });
     Ok(steps)
+}
+
+/// A client blocked in `BLPOP key 0`, on a connection of its own.
+struct BlockedClient {
+    stream: std::net::TcpStream,
+}
+
+impl BlockedClient {
+    /// Connects and sends `PING` and `BLPOP key 0` in one write. kv-server answers the PING only
+    /// once the BLPOP found nothing and waits, so the PONG says the client is blocked.
+    fn start(port: u16, key: &str) -> Result<BlockedClient, String> {
+        use std::io::Write;
+        let connect_failed = |error: std::io::Error| format!("a client connecting to kv-server for BLPOP: {error}");
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(connect_failed)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60))).map_err(connect_failed)?;
+        let request = format!("*1\r\n$4\r\nPING\r\n*3\r\n$5\r\nBLPOP\r\n${}\r\n{key}\r\n$1\r\n0\r\n", key.len());
+        stream.write_all(request.as_bytes()).map_err(connect_failed)?;
+        let mut client = BlockedClient { stream };
+        match client.read_reply()? {
+            redis::Value::SimpleString(pong) if pong == "PONG" => Ok(client),
+            other => Err(format!("PING before BLPOP answered {other:?}")),
+        }
+    }
+
+    /// The BLPOP's reply: the key and the element.
+    fn reply(mut self) -> Result<Vec<String>, String> {
+        let reply = self.read_reply()?;
+        redis::from_redis_value(reply).map_err(|error| format!("BLPOP answered something else than a key and an element: {error}"))
+    }
+
+    /// Reads one whole reply (at most a minute).
+    fn read_reply(&mut self) -> Result<redis::Value, String> {
+        use std::io::Read;
+        let mut received = Vec::new();
+        let mut buffer = [0; 4096];
+        loop {
+            let read = self.stream.read(&mut buffer).map_err(|error| format!("no reply to BLPOP's client within a minute: {error}"))?;
+            if read == 0 {
+                return Err("kv-server closed the BLPOP client's connection".to_owned());
+            }
+            received.extend_from_slice(&buffer[..read]);
+            if let Ok(value) = redis::parse_redis_value(&received) {
+                return Ok(value);
+            }
+        }
+    }
 }
 
 /// Prints two lines for an update or rollback: versions, pause and state size, then the phases.
