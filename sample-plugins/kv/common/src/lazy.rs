@@ -31,20 +31,14 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
         | b"pexpireat" | b"ttl" | b"pttl" | b"expiretime" | b"pexpiretime" | b"persist" | b"lpush" | b"rpush" | b"lpop" | b"rpop"
         | b"lrange" | b"llen" | b"hset" | b"hget" | b"hdel" | b"hgetall" | b"hlen" | b"type" | b"sadd" | b"srem" | b"smembers"
         | b"sismember" | b"smismember" | b"scard" | b"spop" | b"srandmember" | b"sscan" | b"setex" | b"psetex" | b"setnx" | b"getset"
-        | b"getex" | b"getdel" | b"incrbyfloat" | b"setrange" | b"getrange" | b"substr" | b"hscan" => {
-            KeysTouched::Listed(rest.first().copied().into_iter().collect())
-        }
-        b"lpushx" | b"rpushx" | b"lindex" | b"lset" | b"linsert" | b"lpos" | b"lrem" | b"ltrim" | b"hmset" | b"hmget" | b"hincrby"
-        | b"hincrbyfloat" | b"hkeys" | b"hvals" | b"hexists" | b"hsetnx" | b"hstrlen" | b"hrandfield" => {
-            KeysTouched::Listed(rest.first().copied().into_iter().collect())
-        }
-        b"zadd" | b"zincrby" | b"zrem" | b"zscore" | b"zmscore" | b"zcard" | b"zpopmin" | b"zpopmax" | b"zrange" | b"zrevrange"
-        | b"zrangebyscore" | b"zrevrangebyscore" | b"zrangebylex" | b"zrevrangebylex" | b"zcount" | b"zlexcount" | b"zrank"
-        | b"zrevrank" | b"zremrangebyrank" | b"zremrangebyscore" | b"zremrangebylex" | b"zrandmember" | b"zscan" => {
-            KeysTouched::Listed(rest.first().copied().into_iter().collect())
-        }
+        | b"getex" | b"getdel" | b"incrbyfloat" | b"setrange" | b"getrange" | b"substr" | b"hscan" | b"lpushx" | b"rpushx" | b"lindex"
+        | b"lset" | b"linsert" | b"lpos" | b"lrem" | b"ltrim" | b"hmset" | b"hmget" | b"hincrby" | b"hincrbyfloat" | b"hkeys"
+        | b"hvals" | b"hexists" | b"hsetnx" | b"hstrlen" | b"hrandfield" | b"zadd" | b"zincrby" | b"zrem" | b"zscore" | b"zmscore"
+        | b"zcard" | b"zpopmin" | b"zpopmax" | b"zrange" | b"zrevrange" | b"zrangebyscore" | b"zrevrangebyscore" | b"zrangebylex"
+        | b"zrevrangebylex" | b"zcount" | b"zlexcount" | b"zrank" | b"zrevrank" | b"zremrangebyrank" | b"zremrangebyscore"
+        | b"zremrangebylex" | b"zrandmember" | b"zscan" => KeysTouched::Listed(rest.first().copied().into_iter().collect()),
         b"object" => KeysTouched::Listed(rest.get(1).copied().into_iter().collect()),
-        b"smove" | b"zrangestore" | b"lmove" | b"rpoplpush" | b"rename" | b"renamenx" | b"copy" | b"lcs" => {
+        b"smove" | b"zrangestore" | b"lmove" | b"rpoplpush" | b"rename" | b"renamenx" | b"copy" | b"lcs" | b"blmove" | b"brpoplpush" => {
             KeysTouched::Listed(rest.iter().take(2).copied().collect())
         }
         b"sintercard" | b"zunion" | b"zinter" | b"zdiff" | b"zintercard" | b"lmpop" => KeysTouched::Listed(counted_keys(rest, 0)),
@@ -54,7 +48,6 @@ pub fn keys_touched<'a>(arguments: &[&'a [u8]]) -> KeysTouched<'a> {
         b"blpop" | b"brpop" | b"bzpopmin" | b"bzpopmax" => {
             KeysTouched::Listed(rest.split_last().map(|(_, keys)| keys.to_vec()).unwrap_or_default())
         }
-        b"blmove" | b"brpoplpush" => KeysTouched::Listed(rest.iter().take(2).copied().collect()),
         b"blmpop" => KeysTouched::Listed(counted_keys(rest, 1)),
         b"mget" | b"del" | b"unlink" | b"exists" | b"sinter" | b"sunion" | b"sdiff" | b"sinterstore" | b"sunionstore" | b"sdiffstore"
         | b"touch" => KeysTouched::Listed(rest.to_vec()),

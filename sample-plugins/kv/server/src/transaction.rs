@@ -85,7 +85,7 @@ impl ClientTransaction {
                 }
                 Some(queued) => {
                     let mut command: Vec<&[u8]> = if name == b"exec" { vec![b"EXEC", queued.as_bytes()] } else { vec![b"DISCARD"] };
-                    command.extend(self.watches.iter().flat_map(|watch| [watch.key.as_slice(), &watch.token, watch.live]));
+                    command.extend(self.watch_arguments());
                     batch.push(&command);
                     self.watches.clear();
                 }
@@ -119,7 +119,7 @@ impl ClientTransaction {
                     self.refuse(kv, batch, replies, Refusal::WrongArity(b"unwatch")).await;
                 } else {
                     let mut command: Vec<&[u8]> = vec![b"UNWATCH"];
-                    command.extend(self.watches.iter().flat_map(|watch| [watch.key.as_slice(), &watch.token, watch.live]));
+                    command.extend(self.watch_arguments());
                     batch.push(&command);
                     self.watches.clear();
                 }
@@ -156,13 +156,19 @@ impl ClientTransaction {
         }
     }
 
+    /// The client's watches as the plugin's EXEC, UNWATCH and DISCARD take them: key, token and
+    /// liveness flag, for each watched key.
+    fn watch_arguments(&self) -> impl Iterator<Item = &[u8]> {
+        self.watches.iter().flat_map(|watch| [watch.key.as_slice(), &watch.token, watch.live])
+    }
+
     /// Gives the plugin back the client's watches, when the connection ends.
     pub async fn release(&mut self, kv: &Module<dyn Kv>) {
         if self.watches.is_empty() {
             return;
         }
         let mut command: Vec<&[u8]> = vec![b"UNWATCH"];
-        command.extend(self.watches.iter().flat_map(|watch| [watch.key.as_slice(), &watch.token, watch.live]));
+        command.extend(self.watch_arguments());
         call_alone(kv, &command).await;
         self.watches.clear();
     }
